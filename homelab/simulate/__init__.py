@@ -1,0 +1,74 @@
+"""What the providers would answer, for the offline preview.
+
+A real `pulumi preview` asks each provider plugin for the outputs of a resource and the result of an
+invoke. Offline there is no plugin, so this module answers instead: every resource echoes its inputs
+(as a provider's state does) plus the computed outputs the program reads, and every invoke the
+program makes has a deterministic, realistic answer. Nothing here is visible to the program as a
+different code path: it only decides what the engine sends back over the same RPCs.
+
+Add an entry when a component starts reading a computed output or calling an invoke; an invoke with
+no entry fails loudly rather than returning an empty result the program would misread.
+"""
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+ResourceOutputs = Callable[[str, dict[str, Any]], dict[str, Any]]
+InvokeResult = Callable[[dict[str, Any]], dict[str, Any]]
+
+RESOURCE_OUTPUTS: dict[str, ResourceOutputs] = {}
+INVOKES: dict[str, InvokeResult] = {}
+
+
+class SimulationError(Exception):
+    """The offline engine was asked for something it cannot simulate."""
+
+
+def fake_hex(seed: str, length: int = 32) -> str:
+    """A stable hex string derived from `seed` (ids, fingerprints, schematic ids)."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+def fake_ocid(kind: str, name: str) -> str:
+    return f"ocid1.{kind}.oc1..offline{fake_hex(kind + name, 24)}"
+
+
+def resource_output(type_token: str) -> Callable[[ResourceOutputs], ResourceOutputs]:
+    def register(fn: ResourceOutputs) -> ResourceOutputs:
+        RESOURCE_OUTPUTS[type_token] = fn
+        return fn
+
+    return register
+
+
+def invoke(token: str) -> Callable[[InvokeResult], InvokeResult]:
+    def register(fn: InvokeResult) -> InvokeResult:
+        INVOKES[token] = fn
+        return fn
+
+    return register
+
+
+def resource_state(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    computed = RESOURCE_OUTPUTS.get(type_token)
+    return {**inputs, **(computed(name, inputs) if computed else {})}
+
+
+def invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    fn = INVOKES.get(token)
+    if fn is None:
+        raise SimulationError(f"the offline engine has no simulation for invoke {token!r}; add one in homelab/simulate")
+    return fn(args)
+
+
+def _load_provider_modules() -> None:
+    """Each provider's simulation lives in its own module of this package; load them all."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_provider_modules()
