@@ -245,7 +245,7 @@ def run_program(
     offline = OfflineMocks(stack_outputs)
     monitor = RecordingMonitor(offline)
     recording = Recording(project=project, stack=stack)
-    runtime_settings.set_root_resource(None)  # a previous run's root stack must not leak into this one
+    runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a previous run's root stack must not leak into this one
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -264,7 +264,7 @@ def run_program(
             for key, value in exported.items():
                 recording.outputs[key] = _sync_await(_resolve_output(value))
     finally:
-        runtime_settings.set_root_resource(None)
+        runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # the SDK resets it the same way
         asyncio.set_event_loop(None)
         loop.close()
     recording.resources = list(monitor.records)

@@ -11,6 +11,8 @@ no entry fails loudly rather than returning an empty result the program would mi
 """
 
 import hashlib
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -64,9 +66,6 @@ def invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def _load_provider_modules() -> None:
     """Each provider's simulation lives in its own module of this package; load them all."""
-    import importlib
-    import pkgutil
-
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")
 

@@ -92,7 +92,9 @@ def _exempt(config: Mapping[str, Any], resource_name: str) -> bool:
 
 
 def _schema(properties: Mapping[str, Mapping[str, Any]]) -> PolicyConfigSchema:
-    return PolicyConfigSchema(properties={**properties, "exemptions": EXEMPTIONS_SCHEMA})
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in properties.items()}
+    merged["exemptions"] = EXEMPTIONS_SCHEMA
+    return PolicyConfigSchema(properties=merged)
 
 
 def _defaults(properties: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -111,7 +113,7 @@ def _message(rule_id: str, text: str, fix: str) -> str:
 
 def resource_rule(
     *,
-    id: str,  # noqa: A002 (the catalog calls it id)
+    id: str,
     slug: str,
     nfr: str,
     topic: str,
@@ -150,7 +152,7 @@ def resource_rule(
 
 def stack_rule(
     *,
-    id: str,  # noqa: A002 (the catalog calls it id)
+    id: str,
     slug: str,
     nfr: str,
     topic: str,

@@ -42,6 +42,12 @@ class SecretSpec:
     key: str
     description: str
     required: bool = True
+    placeholder: str = ""
+    """A well-formed stand-in the offline preview uses (never a real credential)."""
+
+    @property
+    def offline_value(self) -> str:
+        return self.placeholder or f"offline-placeholder-{self.key}"
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,36 @@
+# The two commands a newcomer needs:  make preview  (offline preview of all stacks)  and  make test.
+# Both set everything up first; nothing needs the Pulumi CLI or a cloud account.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: setup preview test lint typecheck unit bench clean
+
+# uv comes from PyPI like everything else; it is installed into .tools when the machine has none.
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+setup: $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv)
+	$(UV) sync --frozen --quiet
+
+preview: setup
+	$(RUN) homelab preview --all
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: setup
+	$(RUN) basedpyright
+
+unit: setup
+	$(RUN) pytest
+
+test: lint typecheck unit
+
+bench: setup
+	$(RUN) python -m homelab.bench
+
+clean:
+	rm -rf .venv .tools .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,144 @@
+"""Load a stack's `Pulumi.<stack>.yaml` and run its program offline, as `pulumi preview` would."""
+
+import importlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import stacks
+from homelab.engine import Recording, run_program
+from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
+
+PROJECT = "homelab"
+PLACEHOLDER_MARK = "offline-placeholder"
+
+
+@dataclass(frozen=True)
+class StackInput:
+    """The config the language host would hand the program, plus which keys are secret."""
+
+    stack: str
+    config: dict[str, str]
+    secret_keys: list[str]
+    placeholders: list[str]
+    """Secret keys the offline run filled with a marked stand-in."""
+
+
+def project_root() -> Path:
+    """The directory holding Pulumi.yaml (the repository root)."""
+    return Path(stacks.__file__).resolve().parent.parent
+
+
+def _stack_module(stack: str) -> Any:
+    module_name = stacks.STACK_MODULES.get(stack)
+    if module_name is None:
+        known = ", ".join(stacks.STACK_MODULES)
+        raise ConfigError(f"unknown stack {stack!r}: this project defines {known}")
+    return importlib.import_module(module_name)
+
+
+def stack_secrets(stack: str) -> tuple[SecretSpec, ...]:
+    """The secrets a stack reads (its module's `SECRETS`)."""
+    return tuple(getattr(_stack_module(stack), "SECRETS", ()))
+
+
+def stack_references(stack: str) -> tuple[str, ...]:
+    """The stacks whose outputs a stack reads through `pulumi.StackReference` (its `REFERENCES`)."""
+    return tuple(getattr(_stack_module(stack), "REFERENCES", ()))
+
+
+def _encode(value: Any) -> str:
+    """The language host's encoding: strings as-is, booleans lower-case, everything else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
+    secrets = stack_secrets(stack)
+    path = (root or project_root()) / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path.name}: stack file not found; create it (see README, 'Configuration')")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path.name}:{where} malformed YAML ({problem})") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path.name}: must be a mapping with a `config:` section")
+    unknown_top = sorted(set(document) - {"config", "environment", "encryptionsalt", "secretsprovider", "encryptedkey"})
+    if unknown_top:
+        raise ConfigError(f"{path.name}: unknown top-level key {unknown_top[0]!r} (expected `config:`)")
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: `config:` must be a mapping of keys to values")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    placeholders: list[str] = []
+    by_key = {s.key: s for s in secrets}
+    for key, value in raw.items():
+        full = str(key) if ":" in str(key) else f"{NAMESPACE}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # An encrypted value: offline there is no key to decrypt it, so use a marked stand-in.
+            short = full.split(":", 1)[1]
+            spec = by_key.get(short)
+            config[full] = spec.offline_value if spec else f"{PLACEHOLDER_MARK}-{short}"
+            secret_keys.append(full)
+            placeholders.append(full)
+            continue
+        config[full] = _encode(value)
+    for spec in secrets:
+        full = f"{NAMESPACE}:{spec.key}"
+        if full not in config:
+            config[full] = spec.offline_value
+            secret_keys.append(full)
+            placeholders.append(full)
+    return StackInput(stack=stack, config=config, secret_keys=secret_keys, placeholders=placeholders)
+
+
+def _reference_stack_name(name: str) -> str:
+    """`org/homelab/dev`, `homelab/dev` and `dev` all name the `dev` stack of this project."""
+    return name.rsplit("/", 1)[-1]
+
+
+@cache
+def _outputs_of(stack: str, root: Path | None) -> Mapping[str, Any]:
+    recording = run_stack(stack, root)
+    return {k: v.value for k, v in recording.outputs.items()}
+
+
+def run_stack(stack: str, root: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Recording:
+    """Preview `stack` offline. `overrides` replaces config values (tests use it to break config)."""
+    stack_input = load_stack_input(stack, root)
+    # The backend would serve referenced stacks' outputs from their state; offline, preview those
+    # stacks first (never from inside a running program: the runtime's settings are process-wide).
+    referenced = {name: _outputs_of(name, root) for name in stack_references(stack)}
+
+    def outputs_of(name: str) -> Mapping[str, Any]:
+        short = _reference_stack_name(name)
+        if short not in referenced:
+            raise ConfigError(f"stack {stack!r} reads stack {short!r} but does not list it in REFERENCES")
+        return referenced[short]
+
+    config = dict(stack_input.config)
+    for key, value in (overrides or {}).items():
+        config[key if ":" in key else f"{NAMESPACE}:{key}"] = _encode(value)
+    return run_program(
+        lambda: stacks.build(stack),
+        project=PROJECT,
+        stack=stack,
+        config=config,
+        secret_keys=stack_input.secret_keys,
+        stack_outputs=outputs_of,
+    )
