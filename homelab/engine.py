@@ -126,11 +126,23 @@ def _alias_text(alias: Any) -> str:
 class RecordingMonitor(mocks.MockMonitor):
     """The SDK's mock monitor, keeping every request it is sent."""
 
-    def __init__(self, mock: mocks.Mocks) -> None:
+    def __init__(self, mock: mocks.Mocks, project: str, stack: str) -> None:
         super().__init__(mock)
+        self.project = project
+        self.stack = stack
         self.records: list[RecordedResource] = []
         self.component_outputs: dict[str, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine's URN format: the parent's type chain (never the root stack's type) + this type.
+        # The SDK's mock reads project and stack from context variables, which are unset on the
+        # worker threads that deliver registrations, so it names everything `stack::project`.
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                type_ = f"{parent_type}${type_}"
+        return f"urn:pulumi:{self.stack}::{self.project}::{type_}::{name}"
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
@@ -243,7 +255,7 @@ def run_program(
     the language host would report them.
     """
     offline = OfflineMocks(stack_outputs)
-    monitor = RecordingMonitor(offline)
+    monitor = RecordingMonitor(offline, project, stack)
     recording = Recording(project=project, stack=stack)
     runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a previous run's root stack must not leak into this one
     loop = asyncio.new_event_loop()

@@ -21,7 +21,8 @@ def resources_have_component_parent(
     args: StackValidationArgs, report: Callable[[str, str | None], None], config: Mapping[str, Any]
 ) -> None:
     for resource in args.resources:
-        if resource.resource_type.startswith(("pulumi:providers:", "pulumi:pulumi:")):
+        # Providers are built by the stack and handed to components; components may sit at the root.
+        if resource.resource_type.startswith(("pulumi:providers:", "pulumi:pulumi:", "homelab:")):
             continue
         parent = resource.parent
         if parent is None or parent.resource_type == "pulumi:pulumi:Stack":
