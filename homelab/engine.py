@@ -84,6 +84,8 @@ class Recording:
     resources: list[RecordedResource] = field(default_factory=list)
     outputs: dict[str, StackOutput] = field(default_factory=dict)
     component_outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    placeholders: list[str] = field(default_factory=list)
+    """Secret config keys the offline run filled with marked stand-ins."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -248,15 +250,16 @@ def run_program(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
+    into: Recording | None = None,
 ) -> Recording:
     """Run `program` as `pulumi preview` would and return what it registered.
 
     Exceptions raised by the program propagate unchanged after the runtime has settled, exactly as
-    the language host would report them.
+    the language host would report them; pass `into` to see what was registered before the failure.
     """
     offline = OfflineMocks(stack_outputs)
     monitor = RecordingMonitor(offline, project, stack)
-    recording = Recording(project=project, stack=stack)
+    recording = into if into is not None else Recording(project=project, stack=stack)
     runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a previous run's root stack must not leak into this one
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -279,6 +282,6 @@ def run_program(
         runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # the SDK resets it the same way
         asyncio.set_event_loop(None)
         loop.close()
-    recording.resources = list(monitor.records)
-    recording.component_outputs = dict(monitor.component_outputs)
+        recording.resources = list(monitor.records)
+        recording.component_outputs = dict(monitor.component_outputs)
     return recording

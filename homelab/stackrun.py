@@ -4,7 +4,6 @@ import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +111,24 @@ def _reference_stack_name(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-@cache
+# Outputs of unmodified stack runs, so a stack referenced by another is previewed once per process.
+_OUTPUTS: dict[tuple[str, Path | None], Mapping[str, Any]] = {}
+
+
 def _outputs_of(stack: str, root: Path | None) -> Mapping[str, Any]:
-    recording = run_stack(stack, root)
-    return {k: v.value for k, v in recording.outputs.items()}
+    if (stack, root) not in _OUTPUTS:
+        run_stack(stack, root)
+    return _OUTPUTS[(stack, root)]
 
 
-def run_stack(stack: str, root: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Recording:
-    """Preview `stack` offline. `overrides` replaces config values (tests use it to break config)."""
+def run_stack(
+    stack: str,
+    root: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    into: Recording | None = None,
+) -> Recording:
+    """Preview `stack` offline. `overrides` replaces config values (tests use it to break config);
+    `into` receives what was registered even when the program fails."""
     stack_input = load_stack_input(stack, root)
     # The backend would serve referenced stacks' outputs from their state; offline, preview those
     # stacks first (never from inside a running program: the runtime's settings are process-wide).
@@ -134,11 +143,16 @@ def run_stack(stack: str, root: Path | None = None, overrides: Mapping[str, Any]
     config = dict(stack_input.config)
     for key, value in (overrides or {}).items():
         config[key if ":" in key else f"{NAMESPACE}:{key}"] = _encode(value)
-    return run_program(
+    recording = run_program(
         lambda: stacks.build(stack),
         project=PROJECT,
         stack=stack,
         config=config,
         secret_keys=stack_input.secret_keys,
         stack_outputs=outputs_of,
+        into=into,
     )
+    recording.placeholders = list(stack_input.placeholders)
+    if not overrides:
+        _OUTPUTS[(stack, root)] = {k: v.value for k, v in recording.outputs.items()}
+    return recording

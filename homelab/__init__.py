@@ -1,0 +1,1 @@
+"""The `homelab` command: offline preview, policy gate and reports for the homelab Pulumi stacks."""

@@ -1,0 +1,230 @@
+"""Turn offline-preview results into the text a person reads and the JSON document tools read.
+
+Secrets never leave this module: inputs that were secret on the wire and secret stack outputs are
+replaced by a mask before anything is printed or serialised.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from homelab.engine import RecordedResource, Recording
+from homelab.findings import Finding
+from policies.rules.base import NFR_TITLES
+
+MASK = "[secret]"
+JSON_VERSION = 1
+
+# The few inputs that identify a resource at a glance, by type (wire names, dotted paths).
+KEY_INPUTS: Mapping[str, tuple[str, ...]] = {
+    "proxmoxve:index/vmLegacy:VmLegacy": ("name", "vmId", "cpu.cores", "memory.dedicated", "started"),
+    "proxmoxve:download/file:File": ("fileName", "datastoreId"),
+    "proxmoxve:node/disk/zfs:Zfs": ("name", "raidlevel"),
+    "oci:core/instance:Instance": ("displayName", "shape", "shapeConfig.ocpus", "shapeConfig.memoryInGbs"),
+    "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+    "cloudflare:index/dnsRecord:DnsRecord": ("name", "type"),
+}
+FALLBACK_INPUTS = ("name", "displayName", "hostname", "fileName", "endpoint")
+
+
+@dataclass
+class StackResult:
+    """The outcome of previewing one stack."""
+
+    stack: str
+    recording: Recording | None = None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return 2
+        return 1 if any(f.blocking for f in self.findings) else 0
+
+
+def _get(inputs: Mapping[str, Any], path: str) -> Any:
+    value: Any = inputs
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def masked_inputs(resource: RecordedResource) -> Any:
+    """The resource's inputs with every secret value replaced by the mask."""
+
+    def walk(value: Any, path: str) -> Any:
+        if path and resource.is_secret(path):
+            return MASK
+        if isinstance(value, Mapping):
+            return {k: walk(v, f"{path}.{k}" if path else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    return walk(dict(resource.inputs), "")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 48 else text[:45] + "..."
+
+
+def key_inputs(resource: RecordedResource) -> list[str]:
+    paths = KEY_INPUTS.get(resource.type, FALLBACK_INPUTS)
+    shown: list[str] = []
+    for path in paths:
+        value = _get(resource.inputs, path)
+        if value is None or resource.is_secret(path):
+            continue
+        shown.append(f"{path.rsplit('.', 1)[-1]}={_scalar(value)}")
+        if resource.type not in KEY_INPUTS:
+            break
+    return shown
+
+
+def resource_tree(recording: Recording) -> list[str]:
+    children: dict[str | None, list[RecordedResource]] = {}
+    known = {r.urn for r in recording.resources}
+    for r in recording.resources:
+        parent = r.parent if r.parent in known else None
+        children.setdefault(parent, []).append(r)
+    lines: list[str] = []
+
+    def visit(parent: str | None, prefix: str) -> None:
+        items = children.get(parent, [])
+        for index, r in enumerate(items):
+            last = index == len(items) - 1
+            flags = [f for f, on in (("protected", r.protect), ("retained", r.retain_on_delete)) if on]
+            if r.ignore_changes:
+                flags.append("ignores " + ",".join(r.ignore_changes))
+            details = " ".join([*key_inputs(r), *(f"[{f}]" for f in flags)])
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{r.type}  {r.name}" + (f"  {details}" if details else ""))
+            visit(r.urn, prefix + ("   " if last else "│  "))
+
+    visit(None, "  ")
+    return lines
+
+
+def output_lines(recording: Recording) -> list[str]:
+    lines: list[str] = []
+    for name in sorted(recording.outputs):
+        out = recording.outputs[name]
+        if out.secret:
+            shown = MASK
+        elif not out.known:
+            shown = "(known after apply)"
+        else:
+            shown = _scalar(out.value) if not isinstance(out.value, dict | list) else json.dumps(out.value)
+            if len(shown) > 160:
+                shown = shown[:157] + "..."
+        lines.append(f"  {name}: {shown}")
+    return lines
+
+
+def nfr_groups(findings: Iterable[Finding], rule_nfrs: Iterable[tuple[str, str]]) -> dict[str, list[Finding]]:
+    """Findings keyed by the NFR they concern; every NFR of the pack appears, even without findings."""
+    groups: dict[str, list[Finding]] = {nfr: [] for _, nfr in sorted(rule_nfrs, key=lambda x: x[1])}
+    for finding in findings:
+        groups.setdefault(finding.nfr, []).append(finding)
+    return dict(sorted(groups.items()))
+
+
+def finding_line(finding: Finding) -> str:
+    where = f" ({finding.resource_type}: {finding.resource_name})" if finding.resource_name else ""
+    tag = "MANDATORY" if finding.level == "mandatory" else "advisory"
+    if finding.kind == "cannot-run":
+        tag = "cannot run"
+    return f"    {tag:<10} {finding.message}{where}"
+
+
+def policy_lines(findings: Sequence[Finding], rule_nfrs: Sequence[tuple[str, str]]) -> list[str]:
+    lines: list[str] = []
+    rule_count: dict[str, int] = {}
+    for _, nfr in rule_nfrs:
+        rule_count[nfr] = rule_count.get(nfr, 0) + 1
+    for nfr, group in nfr_groups(findings, rule_nfrs).items():
+        violations = [f for f in group if f.kind == "violation"]
+        status = "ok" if not violations else f"{len(violations)} violation{'s' if len(violations) != 1 else ''}"
+        title = NFR_TITLES.get(nfr, nfr)
+        lines.append(f"  {nfr} {title} — {rule_count.get(nfr, 0)} rules: {status}")
+        lines.extend(finding_line(f) for f in group)
+    return lines
+
+
+def text_report(result: StackResult, rule_nfrs: Sequence[tuple[str, str]]) -> str:
+    header = f"== stack {result.stack} =="
+    if result.error is not None:
+        return f"{header}\nerror: {result.error}\n"
+    recording = result.recording
+    assert recording is not None
+    custom = sum(1 for r in recording.resources if r.custom)
+    lines = [f"{header}  {len(recording.resources)} resources ({custom} custom) in {result.seconds:.1f} s"]
+    if recording.placeholders:
+        lines.append("  offline stand-ins for secrets: " + ", ".join(sorted(recording.placeholders)))
+    lines.append("Resources")
+    lines.append(f"  pulumi:pulumi:Stack  {recording.project}-{recording.stack}")
+    lines.extend("  " + line for line in resource_tree(recording))
+    lines.append("Outputs")
+    lines.extend(output_lines(recording) or ["  (none)"])
+    lines.append("Policy (by NFR)")
+    lines.extend(policy_lines(result.findings, rule_nfrs))
+    mandatory = sum(1 for f in result.findings if f.blocking)
+    advisory = sum(1 for f in result.findings if not f.blocking)
+    lines.append(f"Result: {mandatory} mandatory violation(s), {advisory} advisory finding(s)")
+    return "\n".join(lines) + "\n"
+
+
+def resource_json(resource: RecordedResource) -> dict[str, Any]:
+    return {
+        "type": resource.type,
+        "name": resource.name,
+        "urn": resource.urn,
+        "parent": resource.parent,
+        "custom": resource.custom,
+        "provider": resource.provider,
+        "protect": resource.protect,
+        "retainOnDelete": resource.retain_on_delete,
+        "ignoreChanges": list(resource.ignore_changes),
+        "additionalSecretOutputs": list(resource.additional_secret_outputs),
+        "secretInputs": list(resource.secret_paths),
+        "dependencies": list(resource.dependencies),
+        "inputs": masked_inputs(resource),
+    }
+
+
+def stack_json(result: StackResult) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "stack": result.stack,
+        "exitCode": result.exit_code,
+        "error": result.error,
+        "seconds": round(result.seconds, 3),
+    }
+    recording = result.recording
+    if recording is None:
+        document.update(resources=[], outputs={}, placeholders=[], findings=[])
+        return document
+    document["resources"] = [resource_json(r) for r in recording.resources]
+    document["outputs"] = {
+        name: {"secret": out.secret, "known": out.known, "value": None if out.secret else out.value}
+        for name, out in sorted(recording.outputs.items())
+    }
+    document["placeholders"] = sorted(recording.placeholders)
+    document["findings"] = [f.to_json() for f in result.findings]
+    return document
+
+
+def json_document(results: Sequence[StackResult]) -> dict[str, Any]:
+    return {
+        "version": JSON_VERSION,
+        "exitCode": max((r.exit_code for r in results), default=0),
+        "stacks": [stack_json(r) for r in results],
+    }
