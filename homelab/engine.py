@@ -194,11 +194,13 @@ class OfflineMocks(mocks.Mocks):
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             return self._stack_reference(args)
-        resource_id = args.resource_id or f"{args.name}-id"
-        return resource_id, simulate.resource_state(args.typ, args.name, dict(args.inputs))
+        inputs = dict(args.inputs)
+        resource_id = args.resource_id or simulate.resource_id(args.typ, args.name, inputs)
+        return resource_id, simulate.resource_state(args.typ, args.name, inputs)
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return simulate.invoke_result(args.token, dict(args.args)), None
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
+        # No check failures: the SDK iterates the second element, so it must be a list.
+        return simulate.invoke_result(args.token, dict(args.args)), []
 
     def _stack_reference(self, args: mocks.MockResourceArgs) -> tuple[str, dict[Any, Any]]:
         stack_name = str(args.inputs.get("name", args.name))

@@ -1,16 +1,172 @@
-"""The `dev` stack (composition only: config -> components -> outputs)."""
+"""The `dev` stack: the DEV Talos cluster (one control-plane + worker node) on the shared Proxmox host.
+
+Composition only: config -> components -> outputs. The host itself (bridge, ZFS, GPU) belongs to
+the `prod` stack; this stack only adds its guest and tells `prod` about it (`host_guests`) so the
+host capacity ledger counts it.
+"""
+
+from collections.abc import Sequence
 
 import pulumi
 
-from stacks.config import ConfigModel, load_config
+from components.k8s.storage import LocalPathStorage, local_path_talos_patch
+from components.proxmox.provider import ProxmoxConnection, proxmox_provider
+from components.proxmox.talos_vms import ProxmoxTalosSubstrate
+from components.talos.cilium import Cilium
+from components.talos.cluster import TalosCluster, TalosClusterArgs, talos_provider
+from components.talos.kubernetes import kubernetes_provider
+from components.talos.substrate import StaticNetwork, TalosNode
+from stacks.capacity import cluster_guests, guests_as_output
+from stacks.config import SecretSpec, load_config
+from stacks.config.homelab import (
+    CiliumConfig,
+    ClusterConfig,
+    DevConfig,
+    NetworkConfig,
+    ProxmoxConfig,
+    dev_problems,
+    raise_first_problem,
+)
+
+SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        "proxmoxApiToken",
+        "the Proxmox API token Pulumi uses, `user@realm!tokenid=secret`",
+        placeholder="terraform@pve!iac=00000000-0000-0000-0000-000000000000",
+    ),
+    SecretSpec(
+        "proxmoxSshPrivateKey",
+        "the unencrypted OpenSSH private key for root@<proxmox host> (disk import, host preparation)",
+        placeholder=(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+            "QyNTUxOQAAACBvZmZsaW5lLXBsYWNlaG9sZGVyLW5vdC1hLXJlYWwta2V5AAAAAAAAAAAA\n"
+            "-----END OPENSSH PRIVATE KEY-----\n"
+        ),
+    ),
+)
 
 
-class DevConfig(ConfigModel):
-    """Typed config of the `dev` stack."""
+def proxmox_connection(config: ProxmoxConfig) -> ProxmoxConnection:
+    return ProxmoxConnection(
+        endpoint=config.endpoint,
+        node_name=config.node_name,
+        ssh_address=config.ssh_address,
+        ssh_username=config.ssh_username,
+        ssh_port=config.ssh_port,
+        insecure=config.insecure,
+        ssh_host_key=config.ssh_host_key,
+    )
 
-    environment: str = "dev"
+
+def static_network(config: NetworkConfig) -> StaticNetwork:
+    return StaticNetwork(
+        prefix_length=config.prefix_length, gateway=config.gateway, nameservers=tuple(config.nameservers)
+    )
+
+
+def talos_nodes(cluster: ClusterConfig) -> dict[str, TalosNode]:
+    return {
+        name: TalosNode(
+            name=name,
+            role=node.role,
+            address=node.address,
+            cores=node.cores,
+            memory_mb=node.memory_mb,
+            disk_gb=node.disk_gb,
+            install_disk=node.install_disk,
+        )
+        for name, node in sorted(cluster.nodes.items())
+    }
+
+
+def talos_on_proxmox(
+    *,
+    environment: str,
+    cluster: ClusterConfig,
+    network: NetworkConfig,
+    node_name: str,
+    cilium: CiliumConfig,
+    providers: Sequence[pulumi.ProviderResource],
+    extra_config_patches: Sequence[str] = (),
+) -> tuple[TalosCluster, pulumi.ProviderResource, Cilium]:
+    """A Talos cluster on Proxmox VMs with Cilium, and the Kubernetes provider for what follows."""
+    substrate = ProxmoxTalosSubstrate(
+        environment=environment,
+        node_name=node_name,
+        network=static_network(network),
+        vm_ids={name: node.vm_id for name, node in cluster.nodes.items()},
+        image_sha256=cluster.image_sha256[cluster.talos_version],
+        modes=tuple(cluster.modes),
+        vm_datastore_id=cluster.vm_datastore_id,
+        image_datastore_id=cluster.image_datastore_id,
+        bridge=network.bridge,
+        cpu_type=cluster.cpu_type,
+        protect=cluster.protect_vms,
+        vlan_id=network.vlan_id,
+    )
+    args: TalosClusterArgs = {
+        "cluster_name": cluster.name,
+        "endpoint_host": cluster.endpoint,
+        "talos_version": cluster.talos_version,
+        "kubernetes_version": cluster.kubernetes_version,
+        "nodes": talos_nodes(cluster),
+        "substrate": substrate,
+        "extensions": cluster.extensions,
+        "network": static_network(network),
+        "extra_config_patches": list(extra_config_patches),
+    }
+    if cluster.config_contract is not None:
+        args["config_contract"] = cluster.config_contract
+    talos = TalosCluster("talos", args, opts=pulumi.ResourceOptions(providers=list(providers)))
+    k8s_provider = kubernetes_provider(f"{environment}-kubernetes", talos.kubeconfig, cluster_identifier=cluster.name)
+    cni = Cilium(
+        "cilium",
+        {
+            "cluster_name": cluster.name,
+            "chart_version": cilium.chart_version,
+            "gateway_api_version": cilium.gateway_api_version,
+        },
+        opts=pulumi.ResourceOptions(providers=[k8s_provider]),
+    )
+    return talos, k8s_provider, cni
+
+
+def export_cluster(talos: TalosCluster) -> None:
+    pulumi.export("kubeconfig", talos.kubeconfig)
+    pulumi.export("talosconfig", talos.talosconfig)
+    pulumi.export("node_addresses", talos.node_addresses)
+    pulumi.export("kubernetes_endpoint", talos.endpoint)
+    pulumi.export("talos_schematic_id", talos.schematic_id)
 
 
 def build() -> None:
-    config = load_config(DevConfig)
-    pulumi.export("environment", config.environment)
+    config = load_config(DevConfig, SECRETS)
+    raise_first_problem(dev_problems(config))
+    secrets = pulumi.Config("homelab")
+    connection = proxmox_connection(config.proxmox)
+    proxmox = proxmox_provider(
+        "proxmox", connection, secrets.require_secret("proxmoxApiToken"), secrets.require_secret("proxmoxSshPrivateKey")
+    )
+    talos_api = talos_provider("talos")
+
+    talos, k8s_provider, cni = talos_on_proxmox(
+        environment="dev",
+        cluster=config.cluster,
+        network=config.network,
+        node_name=config.proxmox.node_name,
+        cilium=config.cilium,
+        providers=[proxmox, talos_api],
+        extra_config_patches=[local_path_talos_patch()],
+    )
+    local_path_version = config.storage.local_path_version
+    assert local_path_version is not None  # dev_problems() rejected a missing one
+    LocalPathStorage(
+        "storage",
+        {"version": local_path_version, "default_class": True},
+        opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni]),
+    )
+
+    export_cluster(talos)
+    # The prod stack owns the host and counts these guests in its capacity ledger.
+    pulumi.export("host_guests", guests_as_output(cluster_guests("dev", config.cluster)))

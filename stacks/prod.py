@@ -1,16 +1,160 @@
-"""The `prod` stack (composition only: config -> components -> outputs)."""
+"""The `prod` stack: the Proxmox host, its ZFS mirror, the PROD Talos cluster and the gaming VM.
+
+Composition only: config -> components -> outputs. This stack owns the host, so it also keeps the
+host capacity ledger: its own guests plus the `dev` stack's (read through a stack reference).
+"""
+
+from typing import Any
 
 import pulumi
 
-from stacks.config import ConfigModel, load_config
+from components.k8s.storage import NfsMediaStorage
+from components.proxmox.gaming import GamingVm, GamingVmArgs
+from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
+from components.proxmox.provider import proxmox_provider, ssh_connection
+from components.proxmox.zfs import DatasetSpec, NfsSettings, SnapshotPolicy, ZfsPool, ZfsPoolArgs
+from components.talos.cluster import talos_provider
+from stacks.capacity import CapacityError, guests_from_output, ledger_for
+from stacks.config import ConfigError, load_config
+from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
+from stacks.dev import SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
+
+__all__ = ["REFERENCES", "SECRETS", "build"]
+
+# The dev stack's `host_guests` feed the capacity ledger (the name is configurable:
+# `homelab:capacity.dev_stack`, e.g. `<org>/homelab/dev` with Pulumi Cloud).
+REFERENCES: tuple[str, ...] = ("dev",)
 
 
-class ProdConfig(ConfigModel):
-    """Typed config of the `prod` stack."""
+def dataset_specs(zfs: ZfsConfig) -> dict[str, DatasetSpec]:
+    return {
+        key: DatasetSpec(
+            quota_gb=ds.quota_gb,
+            recordsize=ds.recordsize,
+            snapshots=SnapshotPolicy(**ds.snapshots.model_dump()) if ds.snapshots else None,
+            nfs_export=ds.nfs_export,
+        )
+        for key, ds in sorted(zfs.datasets.items())
+    }
 
-    environment: str = "prod"
+
+def _capacity(config: ProdConfig, dev_guests: Any) -> dict[str, Any]:
+    ledger = ledger_for(config, guests_from_output(dev_guests))
+    ledger.check()
+    return ledger.summary()
 
 
 def build() -> None:
-    config = load_config(ProdConfig)
-    pulumi.export("environment", config.environment)
+    config = load_config(ProdConfig, SECRETS)
+    raise_first_problem(prod_problems(config))
+    # Prod's own guests must fit before anything is registered; dev's are added below.
+    try:
+        ledger_for(config, ()).check()
+    except CapacityError as exc:
+        raise ConfigError(f"homelab:host.memory_mb: {exc}") from None
+
+    secrets = pulumi.Config("homelab")
+    ssh_key = secrets.require_secret("proxmoxSshPrivateKey")
+    connection = proxmox_connection(config.proxmox)
+    proxmox = proxmox_provider("proxmox", connection, secrets.require_secret("proxmoxApiToken"), ssh_key)
+    ssh = ssh_connection(connection, ssh_key)
+    on_proxmox = pulumi.ResourceOptions(providers=[proxmox])
+    node = config.proxmox.node_name
+    host_cfg = config.host
+
+    host_args: ProxmoxHostArgs = {
+        "node_name": node,
+        "connection": ssh,
+        "bridge": BridgeSpec(
+            name=config.network.bridge,
+            address=host_cfg.bridge_address,
+            gateway=config.network.gateway,
+            ports=tuple(host_cfg.bridge_ports),
+        ),
+        "cpu_vendor": host_cfg.cpu_vendor,
+        "api_consumers": {
+            key: ApiConsumer(user_id=c.user_id, privileges=tuple(c.privileges), path=c.path, comment=c.comment)
+            for key, c in host_cfg.api_consumers.items()
+        },
+    }
+    if host_cfg.gpu is not None:
+        gpu = host_cfg.gpu
+        host_args["gpu"] = GpuPassthrough(
+            mapping_name=gpu.mapping_name,
+            pci_path=gpu.pci_path,
+            device_id=gpu.device_id,
+            subsystem_id=gpu.subsystem_id,
+            iommu_group=gpu.iommu_group,
+            vfio_ids=tuple(gpu.vfio_ids),
+        )
+    host = ProxmoxHost("host", host_args, opts=on_proxmox)
+
+    zfs = config.zfs
+    pool_args: ZfsPoolArgs = {
+        "node_name": node,
+        "connection": ssh,
+        "pool_name": zfs.pool_name,
+        "disk_ids": list(zfs.disk_ids),
+        "datasets": dataset_specs(zfs),
+        "vm_dataset": zfs.vm_dataset,
+        "vm_storage_id": zfs.vm_storage_id,
+        "arc_max_gb": zfs.arc_max_gb,
+        "zed_email": zfs.zed_email,
+        "nfs": NfsSettings(clients=tuple(zfs.nfs_clients)),
+        "ashift": zfs.ashift,
+        "compression": zfs.compression,
+        "scrub": zfs.scrub,
+    }
+    if zfs.backup_dataset is not None:
+        pool_args["backup_dataset"] = zfs.backup_dataset
+    if zfs.backup_storage_id is not None:
+        pool_args["backup_storage_id"] = zfs.backup_storage_id
+    pool = ZfsPool(zfs.pool_name, pool_args, opts=on_proxmox)
+
+    talos, k8s_provider, cni = talos_on_proxmox(
+        environment="prod",
+        cluster=config.cluster,
+        network=config.network,
+        node_name=node,
+        cilium=config.cilium,
+        providers=[proxmox, talos_provider("talos")],
+    )
+
+    if host.gpu_mapping_name is not None:
+        gaming_cfg = config.gaming
+        gaming_args: GamingVmArgs = {
+            "node_name": node,
+            "vm_id": gaming_cfg.vm_id,
+            "name": gaming_cfg.name,
+            "gpu_mapping": host.gpu_mapping_name,
+            "datastore_id": pool.vm_storage_id,
+            "cores": gaming_cfg.cores,
+            "memory_mb": gaming_cfg.memory_mb,
+            "disk_gb": gaming_cfg.disk_gb,
+            "modes": tuple(gaming_cfg.modes),
+            "bridge": config.network.bridge,
+        }
+        if gaming_cfg.install_iso is not None:
+            gaming_args["install_iso"] = gaming_cfg.install_iso
+        GamingVm("gaming", gaming_args, opts=on_proxmox)
+
+    storage = config.storage
+    assert storage.nfs_csi_chart_version is not None and storage.nfs_server is not None  # prod_problems()
+    NfsMediaStorage(
+        "media-storage",
+        {
+            "chart_version": storage.nfs_csi_chart_version,
+            "server": storage.nfs_server,
+            "share": f"/{zfs.pool_name}/{storage.nfs_media_dataset}",
+        },
+        opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, pool]),
+    )
+
+    export_cluster(talos)
+    pulumi.export("host_reboot_required", host.reboot_required)
+    pulumi.export("zfs_pool_health", pool.health)
+    pulumi.export("nfs_exports", pool.nfs_exports)
+    pulumi.export("proxmox_api_tokens", host.api_tokens)
+
+    dev = pulumi.StackReference(config.capacity.dev_stack)
+    pulumi.export("host_capacity", dev.get_output("host_guests").apply(lambda guests: _capacity(config, guests)))

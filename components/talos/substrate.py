@@ -29,6 +29,15 @@ class TalosNode:
 
 
 @dataclass(frozen=True)
+class StaticNetwork:
+    """Static IPv4 addressing shared by every node of a cluster (home LAN); clouds use DHCP instead."""
+
+    prefix_length: int
+    gateway: str
+    nameservers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BootImage:
     """The Talos image every node of a cluster boots and installs."""
 
@@ -43,13 +52,27 @@ class BootImage:
 class TalosSubstrate(Protocol):
     """What `TalosCluster` asks of the place its nodes run."""
 
-    platform: str
-    """Image Factory platform of the boot image (`nocloud`, `oracle`)."""
-    architecture: str
-    """CPU architecture of the nodes (`amd64`, `arm64`)."""
-    delivers_config_at_boot: bool
-    """True when the machine configuration reaches the node as user data at creation (OCI); then
-    `TalosCluster` still applies it over the Talos API for later changes."""
+    # Read-only members: a plain attribute, a frozen dataclass field or a property all satisfy them.
+    @property
+    def platform(self) -> str:
+        """Image Factory platform of the boot image (`nocloud`, `oracle`)."""
+        ...
+
+    @property
+    def architecture(self) -> str:
+        """CPU architecture of the nodes (`amd64`, `arm64`)."""
+        ...
+
+    @property
+    def delivers_config_at_boot(self) -> bool:
+        """True when the machine configuration reaches the node as user data at creation (OCI); then
+        `TalosCluster` still applies it over the Talos API for later changes."""
+        ...
+
+    # Optional (not part of the protocol, so existing substrates stay valid):
+    #   required_extensions: tuple[str, ...]
+    #     official Image Factory extensions the substrate's machines need (Proxmox: the QEMU guest
+    #     agent); read through `required_extensions(substrate)`.
 
     def config_patches(self, node: TalosNode) -> list[str]:
         """Machine-configuration patches this substrate needs (YAML or JSON documents)."""
@@ -68,3 +91,8 @@ class TalosSubstrate(Protocol):
         replace a machine: upgrades go through the Talos API.
         """
         ...
+
+
+def required_extensions(substrate: TalosSubstrate) -> tuple[str, ...]:
+    """The Image Factory extensions a substrate needs in every boot image (empty if it declares none)."""
+    return tuple(getattr(substrate, "required_extensions", ()))

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 ResourceOutputs = Callable[[str, dict[str, Any]], dict[str, Any]]
+ResourceId = Callable[[str, dict[str, Any]], str]
 InvokeResult = Callable[[dict[str, Any]], dict[str, Any]]
 
 RESOURCE_OUTPUTS: dict[str, ResourceOutputs] = {}
+RESOURCE_IDS: dict[str, ResourceId] = {}
 INVOKES: dict[str, InvokeResult] = {}
 
 
@@ -42,6 +44,21 @@ def resource_output(type_token: str) -> Callable[[ResourceOutputs], ResourceOutp
         return fn
 
     return register
+
+
+def resource_id_of(type_token: str) -> Callable[[ResourceId], ResourceId]:
+    """Register how the provider would name a resource of this type (most ids are opaque)."""
+
+    def register(fn: ResourceId) -> ResourceId:
+        RESOURCE_IDS[type_token] = fn
+        return fn
+
+    return register
+
+
+def resource_id(type_token: str, name: str, inputs: dict[str, Any]) -> str:
+    fn = RESOURCE_IDS.get(type_token)
+    return fn(name, inputs) if fn else f"{name}-id"
 
 
 def invoke(token: str) -> Callable[[InvokeResult], InvokeResult]:

@@ -1,0 +1,1 @@
+"""Typed ComponentResources, one package per domain. Components never read stack config."""

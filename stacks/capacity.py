@@ -1,0 +1,218 @@
+"""The host capacity ledger (NFR-010): every guest of the 64 GB Proxmox host, per host mode.
+
+Pure data and arithmetic, no Pulumi resources: the prod stack (which owns the host) builds the ledger
+from its own guests plus the dev stack's exported `host_guests`, checks it, and exports the totals;
+the budget policy is configured from the same numbers (`policy_config_for`).
+
+Modes (PRD NFR-010): normal = PROD on, DEV off, gaming off; testing = DEV + PROD; gaming = gaming VM
++ PROD. Host reservations (Proxmox itself, the ZFS ARC cap) count in every mode.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from stacks.config.homelab import ClusterConfig, ProdConfig
+
+# Secret keys of the homelab stacks; never part of a config model.
+_SECRET_KEYS = frozenset({"proxmoxApiToken", "proxmoxSshPrivateKey"})
+
+HostMode = Literal["normal", "testing", "gaming"]
+HOST_MODES: tuple[HostMode, ...] = get_args(HostMode)
+
+HOST_MEMORY_MB = 65536
+# PRD targets (≈ 28 / 32 / 48 GB). Informational: the hard limit is the host's memory.
+PRD_MODE_TARGETS_MB: Mapping[HostMode, int] = {"normal": 28 * 1024, "testing": 32 * 1024, "gaming": 48 * 1024}
+
+
+class CapacityError(ValueError):
+    """A host mode needs more memory than the host has."""
+
+
+@dataclass(frozen=True)
+class Guest:
+    """A VM on the host, as the ledger counts it."""
+
+    name: str
+    stack: str
+    memory_mb: int
+    cores: int
+    modes: tuple[HostMode, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "stack": self.stack,
+            "memory_mb": self.memory_mb,
+            "cores": self.cores,
+            "modes": list(self.modes),
+        }
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> "Guest":
+        modes = tuple(str(m) for m in value.get("modes", ()))
+        unknown = [m for m in modes if m not in HOST_MODES]
+        if unknown:
+            raise ValueError(f"guest {value.get('name')!r} has unknown host mode(s) {unknown}")
+        return cls(
+            name=str(value["name"]),
+            stack=str(value["stack"]),
+            memory_mb=int(value["memory_mb"]),
+            cores=int(value["cores"]),
+            modes=tuple(m for m in HOST_MODES if m in modes),
+        )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Memory the host keeps for itself in every mode."""
+
+    name: str
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class HostLedger:
+    guests: tuple[Guest, ...]
+    reservations: tuple[Reservation, ...]
+    host_memory_mb: int = HOST_MEMORY_MB
+    targets_mb: Mapping[HostMode, int] = field(default_factory=lambda: dict(PRD_MODE_TARGETS_MB))
+
+    def guests_in(self, mode: HostMode) -> list[Guest]:
+        return [g for g in self.guests if mode in g.modes]
+
+    def reserved_mb(self) -> int:
+        return sum(r.memory_mb for r in self.reservations)
+
+    def total_mb(self, mode: HostMode) -> int:
+        return self.reserved_mb() + sum(g.memory_mb for g in self.guests_in(mode))
+
+    def mode_totals_mb(self) -> dict[HostMode, int]:
+        return {mode: self.total_mb(mode) for mode in HOST_MODES}
+
+    def over_host(self) -> dict[HostMode, int]:
+        """Modes that need more than the host has, with their totals."""
+        return {m: t for m, t in self.mode_totals_mb().items() if t > self.host_memory_mb}
+
+    def check(self) -> None:
+        over = self.over_host()
+        if over:
+            mode, total = next(iter(over.items()))
+            names = ", ".join(f"{g.name} {g.memory_mb} MB" for g in self.guests_in(mode))
+            raise CapacityError(
+                f"host mode {mode!r} needs {total} MB but the host has {self.host_memory_mb} MB "
+                f"(reserved {self.reserved_mb()} MB; guests: {names}); shrink a guest or take it out of that mode"
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Plain, non-secret data for the `host_capacity` stack output and the preview."""
+        return {
+            "host_memory_mb": self.host_memory_mb,
+            "reservations": {r.name: r.memory_mb for r in self.reservations},
+            "modes": {
+                mode: {
+                    "total_mb": self.total_mb(mode),
+                    "target_mb": self.targets_mb.get(mode),
+                    "within_host": self.total_mb(mode) <= self.host_memory_mb,
+                    "within_target": self.total_mb(mode) <= self.targets_mb.get(mode, self.host_memory_mb),
+                    "guests": [g.name for g in self.guests_in(mode)],
+                }
+                for mode in HOST_MODES
+            },
+            "guests": [g.as_dict() for g in sorted(self.guests, key=lambda g: (g.stack, g.name))],
+        }
+
+
+def guests_from_output(value: Any) -> tuple[Guest, ...]:
+    """Parse another stack's exported `host_guests` (a list of plain dicts)."""
+    if value is None:
+        return ()
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise ValueError(f"host_guests must be a list of guests, got {type(value).__name__}")
+    return tuple(Guest.from_dict(item) for item in value)
+
+
+def guests_as_output(guests: Iterable[Guest]) -> list[dict[str, Any]]:
+    return [g.as_dict() for g in guests]
+
+
+def cluster_guests(stack: str, cluster: "ClusterConfig") -> tuple[Guest, ...]:
+    """The ledger entries of a stack's Talos cluster (one per node)."""
+    return tuple(
+        Guest(
+            name=name,
+            stack=stack,
+            memory_mb=node.memory_mb,
+            cores=node.cores,
+            modes=tuple(m for m in HOST_MODES if m in cluster.modes),
+        )
+        for name, node in sorted(cluster.nodes.items())
+    )
+
+
+def prod_guests(config: "ProdConfig", stack: str = "prod") -> tuple[Guest, ...]:
+    gaming = config.gaming
+    return (
+        *cluster_guests(stack, config.cluster),
+        Guest(
+            name=gaming.name,
+            stack=stack,
+            memory_mb=gaming.memory_mb,
+            cores=gaming.cores,
+            modes=tuple(m for m in HOST_MODES if m in gaming.modes),
+        ),
+    )
+
+
+def host_reservations(config: "ProdConfig") -> tuple[Reservation, ...]:
+    return (
+        Reservation("proxmox", config.host.reserved_memory_mb),
+        Reservation("zfs-arc", config.zfs.arc_max_gb * 1024),
+    )
+
+
+def ledger_for(prod: "ProdConfig", other_guests: Iterable[Guest], stack: str = "prod") -> HostLedger:
+    return HostLedger(
+        guests=(*prod_guests(prod, stack), *other_guests),
+        reservations=host_reservations(prod),
+        host_memory_mb=prod.host.memory_mb,
+    )
+
+
+def ledger_from_stack_files(root: Path | None = None) -> HostLedger:
+    """The ledger as the committed `Pulumi.dev.yaml` and `Pulumi.prod.yaml` describe it (no Pulumi run)."""
+    from homelab.stackrun import load_stack_input  # noqa: PLC0415 (the CLI's loader; only needed here)
+    from stacks.config.homelab import DevConfig, ProdConfig  # noqa: PLC0415
+
+    def sections(stack: str) -> dict[str, Any]:
+        prefix = "homelab:"
+        out: dict[str, Any] = {}
+        for key, value in load_stack_input(stack, root).config.items():
+            if key.startswith(prefix) and key[len(prefix) :] not in _SECRET_KEYS:
+                out[key[len(prefix) :]] = json.loads(value) if value[:1] in "{[" else value
+        return out
+
+    dev = DevConfig.model_validate(sections("dev"))
+    prod = ProdConfig.model_validate(sections("prod"))
+    return ledger_for(prod, cluster_guests("dev", dev.cluster))
+
+
+def policy_config_for(stack: str, ledger: HostLedger | None = None) -> dict[str, Any]:
+    """Budget-rule config for one stack's policy run.
+
+    A policy only sees the VMs its own stack registers; this adds, per mode, the memory of the
+    guests that live in other stacks and the host reservations, so the rule can recompute each
+    mode's total from the registered VMs' `mode-*` tags.
+    """
+    ledger = ledger if ledger is not None else ledger_from_stack_files()
+    return {
+        "hostMemoryMb": ledger.host_memory_mb,
+        "reservedMb": ledger.reserved_mb(),
+        "modeTargetsMb": dict(ledger.targets_mb),
+        "otherStacksMb": {
+            mode: sum(g.memory_mb for g in ledger.guests_in(mode) if g.stack != stack) for mode in HOST_MODES
+        },
+    }
