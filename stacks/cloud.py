@@ -1,16 +1,345 @@
-"""The `cloud` stack (composition only: config -> components -> outputs)."""
+"""The `cloud` stack: OCI Always Free network, management VM, CLOUD Talos cluster, Cloudflare.
+
+Composition only: config -> components -> outputs. Both tunnels live here (Cloudflare is one
+account): `prod`'s connector runs in the PROD cluster at home (the prod stack reads
+`tunnel_token_prod`), `cloud`'s runs in the management VM's Compose project.
+"""
+
+import base64
+import hashlib
+import hmac
 
 import pulumi
 
-from stacks.config import ConfigModel, load_config
+from components.cloudflare.provider import cloudflare_provider
+from components.cloudflare.routes import TunnelRoute
+from components.cloudflare.tunnel import AccessSettings, Tunnel, zone_id
+from components.oci.compose import ComposeImages, ManagementServices
+from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
+from components.oci.management_vm import ManagementVm
+from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
+from components.oci.provider import OciProviderArgs, command_provider, oci_provider
+from components.oci.tags import freeform_tags
+from components.oci.talos_substrate import OciTalosSubstrate, OciTalosSubstrateArgs
+from components.talos.cilium import Cilium
+from components.talos.cluster import TalosCluster, talos_provider
+from components.talos.kubernetes import kubernetes_provider
+from components.talos.substrate import TalosNode
+from stacks.catalog import Catalog, Location, Service, build_catalog
+from stacks.config import SecretSpec, load_config
+from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
+from stacks.quota import A1_FLEX, Layout, Machine, summary
+
+__all__ = ["SECRETS", "build", "cloud_layout", "derive_secret"]
+
+SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        "ociPrivateKey",
+        "the PEM private key of the OCI API user (its fingerprint is homelab:oci.fingerprint)",
+        placeholder=(
+            "-----BEGIN PRIVATE KEY-----\n"
+            "T0ZGTElORS1QTEFDRUhPTERFUi1OT1QtQS1SRUFMLUtFWS0wMDAwMDAwMDAwMDAwMDAw\n"
+            "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAw\n"
+            "-----END PRIVATE KEY-----\n"
+        ),
+    ),
+    SecretSpec(
+        "cloudflareApiToken",
+        "a Cloudflare API token with Tunnel Edit, Access Apps and Policies Edit, DNS Edit and Zone Read",
+        placeholder="offlineplaceholdercloudflaretoken00000000",
+    ),
+    SecretSpec(
+        "secretSeed",
+        "at least 32 random bytes (`openssl rand -base64 48`) every generated secret of this stack is derived from",
+        placeholder="b2ZmbGluZS1wbGFjZWhvbGRlci1zZWVkLW5vdC1yYW5kb20tMDAwMDAwMDAwMDAwMDAw",
+    ),
+    SecretSpec(
+        "managementSshPrivateKey",
+        "the OpenSSH private key matching homelab:management.ssh_public_key (Pulumi's login over the OCI Bastion)",
+        placeholder=(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+            "QyNTUxOQAAACBvZmZsaW5lLXBsYWNlaG9sZGVyLW5vdC1hLXJlYWwta2V5AAAAAAAAAAAA\n"
+            "-----END OPENSSH PRIVATE KEY-----\n"
+        ),
+    ),
+    SecretSpec(
+        "omniEtcdPrivateKey",
+        "the ASCII-armored GPG private key Omni encrypts its etcd with (`gpg --export-secret-key --armor`)",
+        placeholder=(
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n"
+            "lFgEZm9mZmxpbmUtcGxhY2Vob2xkZXItbm90LWEtcmVhbC1ncGcta2V5LTAwMDAw\n"
+            "=OFFL\n"
+            "-----END PGP PRIVATE KEY BLOCK-----\n"
+        ),
+    ),
+)
+
+MANAGEMENT_NAME = "oci-mgmt"
+_DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
+    "authentik_secret_key": 48,
+    "authentik_bootstrap_password": 24,
+    "authentik_bootstrap_token": 32,
+    "postgres_password": 24,
+    "tunnel_secret_prod": 32,
+    "tunnel_secret_cloud": 32,
+}
 
 
-class CloudConfig(ConfigModel):
-    """Typed config of the `cloud` stack."""
+def derive_secret(seed: str, purpose: DerivedSecret, generation: int, length: int) -> bytes:
+    """HKDF-expand style derivation (HMAC-SHA256 over a purpose label and a counter).
 
-    environment: str = "cloud"
+    One random seed, set once as a Pulumi secret, yields independent per-install values; bumping a
+    purpose's generation in `homelab:rotation` rotates that value alone.
+    """
+    label = f"homelab/cloud/{purpose}/v{generation}".encode()
+    blocks = b""
+    counter = 1
+    while len(blocks) < length:
+        blocks += hmac.new(seed.encode(), label + bytes([counter]), hashlib.sha256).digest()
+        counter += 1
+    return blocks[:length]
+
+
+def _derived(seed: pulumi.Output[str], config: CloudConfig, purpose: DerivedSecret) -> pulumi.Output[bytes]:
+    generation = config.rotation.get(purpose, 1)
+    length = _DERIVED_LENGTH_BYTES[purpose]
+    return pulumi.Output.secret(seed.apply(lambda value: derive_secret(value, purpose, generation, length)))
+
+
+def _b64(raw: pulumi.Output[bytes]) -> pulumi.Output[str]:
+    return raw.apply(lambda data: base64.b64encode(data).decode())
+
+
+def _token(raw: pulumi.Output[bytes]) -> pulumi.Output[str]:
+    """URL- and shell-safe text (hex) for passwords and tokens."""
+    return raw.apply(lambda data: data.hex())
+
+
+def cloud_layout(config: CloudConfig) -> Layout:
+    """What the stack's instances and volumes count against the Always Free allowance."""
+    management = config.management
+    return Layout(
+        machines=(
+            Machine(MANAGEMENT_NAME, A1_FLEX, management.ocpus, management.memory_gb, management.boot_volume_gb),
+            *(
+                Machine(name, A1_FLEX, node.ocpus, node.memory_gb, node.boot_volume_gb)
+                for name, node in sorted(config.cluster.nodes.items())
+            ),
+        ),
+        block_volumes_gb={f"{MANAGEMENT_NAME}-data": management.data_volume_gb},
+    )
+
+
+def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[TunnelRoute]:
+    """Tunnel routes of one location. The cloud connector runs beside the CLOUD cluster, not in it:
+    it reaches cluster Services through the cluster Gateway (routing by Host), Compose services
+    directly."""
+
+    def origin(service: Service) -> tuple[str, str | None]:
+        in_cluster = ".svc" in service.upstream
+        if gateway is not None and in_cluster:
+            return gateway, service.hostname
+        return service.upstream, None
+
+    routes: list[TunnelRoute] = []
+    for service in catalog.ordered(location):
+        target, host_header = origin(service)
+        routes.append(
+            TunnelRoute(
+                key=service.name,
+                hostname=service.hostname,
+                path=service.path,
+                service=target,
+                admin=service.is_admin,
+                http_host_header=host_header,
+            )
+        )
+    return routes
 
 
 def build() -> None:
-    config = load_config(CloudConfig)
-    pulumi.export("environment", config.environment)
+    config = load_config(CloudConfig, SECRETS)
+    check_cloud_config(config)
+    catalog = build_catalog(config.catalog.domain, config.catalog.services)
+    stack = pulumi.get_stack()
+    secrets = pulumi.Config("homelab")
+    seed = secrets.require_secret("secretSeed")
+    pulumi.export("always_free_usage", summary(cloud_layout(config), config.quota))
+
+    oci_settings = config.oci
+    compartment = oci_settings.compartment_ocid
+    oci = oci_provider(
+        "oci",
+        OciProviderArgs(
+            region=oci_settings.region,
+            tenancy_ocid=oci_settings.tenancy_ocid,
+            user_ocid=oci_settings.user_ocid,
+            fingerprint=oci_settings.fingerprint,
+            private_key=secrets.require_secret("ociPrivateKey"),
+        ),
+    )
+    commands = command_provider("command")
+    cloudflare = cloudflare_provider("cloudflare", secrets.require_secret("cloudflareApiToken"))
+    talos_api = talos_provider("talos")
+
+    ad = availability_domain(oci_settings.tenancy_ocid, oci_settings.availability_domain_number, oci)
+    omni = config.management.omni
+    network_args: AlwaysFreeNetworkArgs = {
+        "compartment_id": compartment,
+        "vcn_cidr": str(config.network.vcn_cidr),
+        "subnet_cidr": str(config.network.subnet_cidr),
+        "dns_label": config.network.dns_label,
+        "admin_cidrs": [str(c) for c in config.network.admin_cidrs],
+        "freeform_tags": freeform_tags(stack, "network"),
+        "bastion_name": f"homelab{stack}".replace("-", ""),
+    }
+    if omni.wireguard_public:
+        network_args["omni_wireguard_port"] = omni.wireguard_port
+    network = AlwaysFreeNetwork("cloud", network_args, opts=pulumi.ResourceOptions(providers=[oci]))
+
+    # Tunnels first: the management VM's Compose project needs the cloud tunnel's token.
+    access = AccessSettings(
+        team_name=config.cloudflare.team_name,
+        admin_emails=tuple(config.cloudflare.admin_emails),
+        session_duration=config.cloudflare.session_duration,
+    )
+    zone = zone_id(config.catalog.domain, cloudflare)
+    first_control_plane = next(
+        str(node.address) for _, node in sorted(config.cluster.nodes.items()) if node.role == "controlplane"
+    )
+    gateways: dict[Location, str | None] = {
+        "prod": None,
+        "cloud": f"http://{first_control_plane}:{config.cluster.gateway_port}",
+    }
+    tunnel_secrets: dict[Location, DerivedSecret] = {"prod": "tunnel_secret_prod", "cloud": "tunnel_secret_cloud"}
+    tunnels: dict[Location, Tunnel] = {}
+    for location, secret_name in tunnel_secrets.items():
+        tunnels[location] = Tunnel(
+            location,
+            {
+                "account_id": config.cloudflare.account_id,
+                "zone_id": zone,
+                "tunnel_name": f"homelab-{location}",
+                "tunnel_secret": _b64(_derived(seed, config, secret_name)),
+                "routes": _routes(catalog, location, gateways[location]),
+                "access": access,
+            },
+            opts=pulumi.ResourceOptions(providers=[cloudflare]),
+        )
+
+    management = config.management
+    images = management.images
+    services = ManagementServices(
+        images=ComposeImages(
+            authentik=images.authentik,
+            postgres=images.postgres,
+            redis=images.redis,
+            omni=images.omni,
+            cloudflared=images.cloudflared,
+        ),
+        authentik_hostname=catalog.by_name("authentik").hostname,
+        omni_hostname=catalog.by_name("omni").hostname,
+        omni_account_id=omni.account_id,
+        omni_name=omni.name,
+        omni_initial_users=tuple(omni.initial_users),
+        omni_wireguard_port=omni.wireguard_port if omni.wireguard_public else None,
+    )
+    bootstrap_token = _token(_derived(seed, config, "authentik_bootstrap_token"))
+    vm = ManagementVm(
+        MANAGEMENT_NAME,
+        {
+            "compartment_id": compartment,
+            "availability_domain": ad,
+            "subnet_id": network.subnet_id,
+            "nsg_ids": [network.management_nsg_id],
+            "image_id": ubuntu_image(compartment, management.ubuntu_version, oci),
+            "region": oci_settings.region,
+            "ocpus": management.ocpus,
+            "memory_gb": management.memory_gb,
+            "boot_volume_gb": management.boot_volume_gb,
+            "data_volume_gb": management.data_volume_gb,
+            "private_ip": str(management.address),
+            "ssh_public_key": management.ssh_public_key,
+            "ssh_private_key": secrets.require_secret("managementSshPrivateKey"),
+            "bastion_id": network.bastion_id,
+            "services": services,
+            "secrets": {
+                "authentik_secret_key": _b64(_derived(seed, config, "authentik_secret_key")),
+                "authentik_bootstrap_password": _token(_derived(seed, config, "authentik_bootstrap_password")),
+                "authentik_bootstrap_token": bootstrap_token,
+                "postgres_password": _token(_derived(seed, config, "postgres_password")),
+                "omni_etcd_key": secrets.require_secret("omniEtcdPrivateKey"),
+                "tunnel_token": tunnels["cloud"].token,
+            },
+            "freeform_tags": freeform_tags(stack, "management"),
+            "command_provider": commands,
+        },
+        opts=pulumi.ResourceOptions(providers=[oci]),
+    )
+
+    cluster_settings = config.cluster
+    substrate = OciTalosSubstrate(
+        "cloud",
+        OciTalosSubstrateArgs(
+            compartment_id=compartment,
+            availability_domain=ad,
+            subnet_id=network.subnet_id,
+            nsg_ids=[network.talos_nsg_id],
+            object_storage_namespace=object_storage_namespace(compartment, oci),
+            bucket_name=cluster_settings.image_bucket,
+            freeform_tags=freeform_tags(stack, "talos-node"),
+            oci_provider=oci,
+            command_provider=commands,
+            reserved_public_ip=frozenset(k for k, n in cluster_settings.nodes.items() if n.reserved_public_ip),
+        ),
+    )
+    nodes = {
+        name: TalosNode(
+            name=name,
+            role=node.role,
+            address=str(node.address),
+            cores=node.ocpus,
+            memory_mb=node.memory_gb * 1024,
+            disk_gb=node.boot_volume_gb,
+        )
+        for name, node in sorted(cluster_settings.nodes.items())
+    }
+    talos = TalosCluster(
+        "cloud",
+        {
+            "cluster_name": cluster_settings.name,
+            "endpoint_host": first_control_plane,
+            "talos_version": cluster_settings.talos_version,
+            "kubernetes_version": cluster_settings.kubernetes_version,
+            "nodes": nodes,
+            "substrate": substrate,
+        },
+        opts=pulumi.ResourceOptions(providers=[talos_api, oci, commands]),
+    )
+    k8s = kubernetes_provider("cloud-kubernetes", talos.kubeconfig, cluster_identifier=cluster_settings.name)
+    Cilium(
+        "cilium",
+        {
+            "cluster_name": cluster_settings.name,
+            "chart_version": config.cilium.chart_version,
+            "gateway_api_version": config.cilium.gateway_api_version,
+        },
+        opts=pulumi.ResourceOptions(providers=[k8s]),
+    )
+
+    pulumi.export("kubeconfig", talos.kubeconfig)
+    pulumi.export("talosconfig", talos.talosconfig)
+    pulumi.export("kubernetes_endpoint", talos.endpoint)
+    pulumi.export("tunnel_token_prod", tunnels["prod"].token)
+    pulumi.export("tunnel_token_cloud", tunnels["cloud"].token)
+    pulumi.export("tunnel_ids", {location: tunnel.tunnel_id for location, tunnel in tunnels.items()})
+    pulumi.export("authentik_url", f"https://{services.authentik_hostname}")
+    pulumi.export("authentik_bootstrap_token", pulumi.Output.secret(bootstrap_token))
+    pulumi.export("omni_url", f"https://{services.omni_hostname}")
+    pulumi.export("management_private_ip", vm.private_ip)
+    pulumi.export(
+        "cloud_node_public_ips",
+        {key: node.public_ip for key, node in substrate.nodes.items()},
+    )
+    pulumi.export("bastion_id", network.bastion_id)

@@ -1,0 +1,175 @@
+"""`Tunnel`: one remotely managed Cloudflare Tunnel, its ingress, DNS records and Access.
+
+One tunnel per connector location: its connector (cloudflared) dials out to Cloudflare, so no
+router or security list opens a port. Each route becomes an ingress rule and a proxied CNAME to
+`<tunnel-id>.cfargotunnel.com`; each admin route also gets a Cloudflare Access application whose
+policy admits the admin e-mails with MFA only, and cloudflared itself checks the Access token on
+that rule. The ingress list always ends with the `http_status:404` catch-all.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+from components.cloudflare.routes import CATCH_ALL_SERVICE, TunnelRoute
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Who passes Cloudflare Access in front of admin routes."""
+
+    team_name: str
+    """Zero Trust team name; cloudflared validates Access tokens issued for it."""
+    admin_emails: tuple[str, ...]
+    session_duration: str = "12h"
+
+
+class TunnelArgs(TypedDict):
+    account_id: pulumi.Input[str]
+    zone_id: pulumi.Input[str]
+    tunnel_name: str
+    """Name shown in the Zero Trust dashboard (`homelab-cloud`)."""
+    tunnel_secret: pulumi.Input[str]
+    """Base64 of at least 32 random bytes; keep it secret (it is the tunnel's identity)."""
+    routes: Sequence[TunnelRoute]
+    """Ingress rules in order; the catch-all is appended here."""
+    access: AccessSettings
+    dns_comment: NotRequired[str]
+
+
+class Tunnel(pulumi.ComponentResource):
+    """A remotely managed tunnel with catalog-derived ingress, DNS and Access."""
+
+    tunnel_id: pulumi.Output[str]
+    cname_target: pulumi.Output[str]
+    token: pulumi.Output[str]
+    """The connector's token (secret): `cloudflared tunnel run --token-file <file>`."""
+    hostnames: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: TunnelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:cloudflare:Tunnel", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        routes = list(args["routes"])
+        keys = [r.key for r in routes]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"Tunnel {name!r}: route keys must be unique, got {keys}")
+        account_id = args["account_id"]
+        access = args["access"]
+
+        # The tunnel's identity: deleting it breaks every connector and DNS record at once.
+        tunnel = cloudflare.ZeroTrustTunnelCloudflared(
+            f"{name}-tunnel",
+            account_id=account_id,
+            name=args["tunnel_name"],
+            config_src="cloudflare",
+            tunnel_secret=pulumi.Output.secret(args["tunnel_secret"]),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True)),
+        )
+        self.tunnel_id = tunnel.id
+        self.cname_target = tunnel.id.apply(lambda tunnel_id: f"{tunnel_id}.cfargotunnel.com")
+
+        admin_routes = [r for r in routes if r.admin]
+        applications: dict[str, cloudflare.ZeroTrustAccessApplication] = {}
+        if admin_routes:
+            admins = cloudflare.ZeroTrustAccessPolicy(
+                f"{name}-admins",
+                account_id=account_id,
+                name=f"{args['tunnel_name']}: administrators with MFA",
+                decision="allow",
+                includes=[{"email": {"email": email}} for email in access.admin_emails],
+                # The identity provider must report a second factor (amr contains "mfa").
+                requires=[{"auth_method": {"auth_method": "mfa"}}],
+                session_duration=access.session_duration,
+                opts=child,
+            )
+            for route in admin_routes:
+                applications[route.key] = cloudflare.ZeroTrustAccessApplication(
+                    f"{name}-access-{route.key}",
+                    account_id=account_id,
+                    name=f"{route.key} ({args['tunnel_name']})",
+                    type="self_hosted",
+                    domain=route.access_domain,
+                    destinations=[{"type": "public", "uri": route.access_domain}],
+                    policies=[{"id": admins.id, "precedence": 1}],
+                    session_duration=access.session_duration,
+                    app_launcher_visible=False,
+                    http_only_cookie_attribute=True,
+                    same_site_cookie_attribute="lax",
+                    opts=child,
+                )
+
+        ingresses: list[cloudflare.ZeroTrustTunnelCloudflaredConfigConfigIngressArgsDict] = []
+        for route in routes:
+            origin: cloudflare.ZeroTrustTunnelCloudflaredConfigConfigIngressOriginRequestArgsDict = {}
+            if route.http_host_header:
+                origin["http_host_header"] = route.http_host_header
+            if route.key in applications:
+                # Access on the rule itself: a top-level originRequest.access is ignored by cloudflared.
+                origin["access"] = {
+                    "aud_tags": [applications[route.key].aud],
+                    "team_name": access.team_name,
+                    "required": True,
+                }
+            rule: cloudflare.ZeroTrustTunnelCloudflaredConfigConfigIngressArgsDict = {
+                "hostname": route.hostname,
+                "service": route.service,
+            }
+            if route.path_regex:
+                rule["path"] = route.path_regex
+            if origin:
+                rule["origin_request"] = origin
+            ingresses.append(rule)
+        ingresses.append({"service": CATCH_ALL_SERVICE})
+
+        cloudflare.ZeroTrustTunnelCloudflaredConfig(
+            f"{name}-config",
+            account_id=account_id,
+            tunnel_id=tunnel.id,
+            config={"ingresses": ingresses},
+            opts=child,
+        )
+
+        # One record per hostname, named after the route that owns the hostname's root.
+        owners: dict[str, str] = {}
+        for route in sorted(routes, key=lambda r: (r.path is not None, r.key)):
+            owners.setdefault(route.hostname, route.key)
+        for hostname, key in sorted(owners.items(), key=lambda item: item[1]):
+            cloudflare.DnsRecord(
+                f"{name}-dns-{key}",
+                zone_id=args["zone_id"],
+                name=hostname,
+                type="CNAME",
+                content=self.cname_target,
+                proxied=True,
+                ttl=1,
+                comment=args.get("dns_comment", f"tunnel {args['tunnel_name']}; managed by Pulumi"),
+                opts=child,
+            )
+        self.hostnames = pulumi.Output.from_input(sorted(owners))
+
+        token = cloudflare.get_zero_trust_tunnel_cloudflared_token_output(
+            account_id=account_id,
+            tunnel_id=tunnel.id,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self.token = pulumi.Output.secret(token.token)
+
+        self.register_outputs(
+            {
+                "tunnel_id": self.tunnel_id,
+                "cname_target": self.cname_target,
+                "token": self.token,
+                "hostnames": self.hostnames,
+            }
+        )
+
+
+def zone_id(domain: str, provider: pulumi.ProviderResource) -> pulumi.Output[str]:
+    """The id of the Cloudflare zone `domain` (the zone must already exist in the account)."""
+    zone = cloudflare.get_zone_output(
+        filter={"name": domain, "match": "all"}, opts=pulumi.InvokeOutputOptions(provider=provider)
+    )
+    return zone.zone_id

@@ -1,0 +1,231 @@
+"""`ManagementVm`: the A1 VM running Authentik, PostgreSQL, Redis, Omni and cloudflared.
+
+Lifecycle: cloud-init installs Docker once; everything that changes later (the Compose project,
+its secrets, the data volume's mount) is applied in place over an OCI Bastion session, so an update
+never replaces the instance. Data lives on a separate block volume that is protected and retained
+when the stack forgets it. Secret values travel only as Pulumi secrets: in the command's stdin
+(never its arguments, never logged) and, on the VM, in root-only files the containers mount.
+"""
+
+import base64
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_oci.bastion as oci_bastion
+import pulumi_oci.core as oci_core
+from pulumi_command import remote
+
+from components.oci.compose import (
+    DATA_DEVICE,
+    INSTALL_SECRETS_SCRIPT,
+    PREPARE_SCRIPT,
+    SECRET_NAMES,
+    ManagementServices,
+    cloud_init,
+    compose_up_script,
+    content_hash,
+    render_compose,
+)
+from components.oci.node import AlwaysFreeNode
+
+SSH_USER = "ubuntu"
+STAGED_COMPOSE = f"/home/{SSH_USER}/homelab-compose.yaml"
+SESSION_TTL_SECONDS = 10800
+
+
+class ManagementVmArgs(TypedDict):
+    compartment_id: pulumi.Input[str]
+    availability_domain: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    nsg_ids: Sequence[pulumi.Input[str]]
+    image_id: pulumi.Input[str]
+    """An Ubuntu aarch64 platform image (read once at creation)."""
+    region: str
+    ocpus: int
+    memory_gb: int
+    boot_volume_gb: int
+    data_volume_gb: int
+    private_ip: str
+    ssh_public_key: str
+    ssh_private_key: pulumi.Input[str]
+    """Private half of `ssh_public_key` (secret): Pulumi's login over the Bastion."""
+    bastion_id: pulumi.Input[str]
+    services: ManagementServices
+    secrets: Mapping[str, pulumi.Input[str]]
+    """One value per name of `compose.SECRET_NAMES`."""
+    freeform_tags: dict[str, str]
+    command_provider: pulumi.ProviderResource
+    reserved_public_ip: NotRequired[bool]
+
+
+def _secret_lines(values: Sequence[str]) -> str:
+    lines = [
+        f"{name} {base64.b64encode(value.encode()).decode()}" for name, value in zip(SECRET_NAMES, values, strict=True)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class ManagementVm(pulumi.ComponentResource):
+    """The management VM, its data volume and the in-place deployment of its Compose project."""
+
+    instance_id: pulumi.Output[str]
+    private_ip: pulumi.Output[str]
+    public_ip: pulumi.Output[str]
+    data_volume_id: pulumi.Output[str]
+    compose_sha256: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ManagementVmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:oci:ManagementVm", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        missing = sorted(set(SECRET_NAMES) - set(args["secrets"]))
+        unknown = sorted(set(args["secrets"]) - set(SECRET_NAMES))
+        if missing or unknown:
+            raise ValueError(f"ManagementVm {name!r}: secrets missing {missing}, unknown {unknown}")
+        tags = args["freeform_tags"]
+
+        node = AlwaysFreeNode(
+            f"{name}-node",
+            {
+                "compartment_id": args["compartment_id"],
+                "availability_domain": args["availability_domain"],
+                "subnet_id": args["subnet_id"],
+                "image_id": args["image_id"],
+                "ocpus": args["ocpus"],
+                "memory_gb": args["memory_gb"],
+                "boot_volume_gb": args["boot_volume_gb"],
+                "private_ip": args["private_ip"],
+                "hostname_label": name,
+                "freeform_tags": tags,
+                "nsg_ids": args["nsg_ids"],
+                "user_data": base64.b64encode(cloud_init().encode()).decode(),
+                "ssh_authorized_keys": args["ssh_public_key"],
+                # Egress (image pulls, the tunnel connector) without a paid NAT gateway; no ingress rule
+                # admits the world.
+                "public_ip": True,
+                "reserved_public_ip": args.get("reserved_public_ip", False),
+                "holds_data": True,
+            },
+            opts=child,
+        )
+
+        # Authentik's database and Omni's etcd: losing this volume loses every account and cluster.
+        volume = oci_core.Volume(
+            f"{name}-data",
+            compartment_id=args["compartment_id"],
+            availability_domain=args["availability_domain"],
+            display_name=f"{name}-data",
+            size_in_gbs=str(args["data_volume_gb"]),
+            freeform_tags=tags,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
+        )
+        attachment = oci_core.VolumeAttachment(
+            f"{name}-data-attachment",
+            attachment_type="paravirtualized",
+            instance_id=node.instance_id,
+            volume_id=volume.id,
+            device=DATA_DEVICE,
+            display_name=f"{name}-data",
+            is_pv_encryption_in_transit_enabled=True,
+            opts=child,
+        )
+
+        services = args["services"]
+        if services.omni_wireguard_port is not None:
+            # Machines dial SideroLink at the VM's public address, known once the VM exists.
+            compose_yaml = node.public_ip.apply(
+                lambda address: render_compose(dataclasses.replace(services, omni_wireguard_address=address))
+            )
+        else:
+            compose_yaml = pulumi.Output.from_input(render_compose(services))
+        compose_sha = compose_yaml.apply(content_hash)
+        secret_values = pulumi.Output.all(*(args["secrets"][n] for n in SECRET_NAMES))
+        secret_lines = pulumi.Output.secret(secret_values.apply(_secret_lines))
+        secrets_digest = pulumi.Output.secret(secret_lines.apply(content_hash))
+
+        # Sessions expire (3 h at most): a new one is opened whenever there is something to apply.
+        session = oci_bastion.Session(
+            f"{name}-session",
+            bastion_id=args["bastion_id"],
+            display_name=pulumi.Output.all(compose_sha, secrets_digest).apply(
+                lambda hashes: f"{name}-{content_hash(hashes[0] + hashes[1])[:16]}"
+            ),
+            key_type="PUB",
+            key_details={"public_key_content": args["ssh_public_key"]},
+            target_resource_details={
+                "session_type": "PORT_FORWARDING",
+                "target_resource_id": node.instance_id,
+                "target_resource_private_ip_address": args["private_ip"],
+                "target_resource_port": 22,
+            },
+            session_ttl_in_seconds=SESSION_TTL_SECONDS,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["displayName"])),
+        )
+        private_key = pulumi.Output.secret(args["ssh_private_key"])
+        connection: remote.ConnectionArgsDict = {
+            "host": args["private_ip"],
+            "user": SSH_USER,
+            "private_key": private_key,
+            "proxy": {
+                "host": f"host.bastion.{args['region']}.oci.oraclecloud.com",
+                "user": session.id,
+                "private_key": private_key,
+            },
+        }
+        commands = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=args["command_provider"]))
+
+        prepare = remote.Command(
+            f"{name}-prepare",
+            connection=connection,
+            create=PREPARE_SCRIPT,
+            triggers=[attachment.id],
+            opts=pulumi.ResourceOptions.merge(commands, pulumi.ResourceOptions(depends_on=[attachment])),
+        )
+        install_secrets = remote.Command(
+            f"{name}-secrets",
+            connection=connection,
+            create=INSTALL_SECRETS_SCRIPT,
+            stdin=secret_lines,
+            logging=remote.Logging.NONE,
+            opts=pulumi.ResourceOptions.merge(
+                commands,
+                pulumi.ResourceOptions(depends_on=[prepare], additional_secret_outputs=["stdout", "stderr", "stdin"]),
+            ),
+        )
+        staged = remote.CopyToRemote(
+            f"{name}-compose-file",
+            connection=connection,
+            source=compose_yaml.apply(pulumi.StringAsset),
+            remote_path=STAGED_COMPOSE,
+            triggers=[compose_sha],
+            opts=pulumi.ResourceOptions.merge(commands, pulumi.ResourceOptions(depends_on=[prepare])),
+        )
+        # No delete command on purpose: a replacement (new triggers) must never take the services down.
+        remote.Command(
+            f"{name}-compose-up",
+            connection=connection,
+            create=compose_up_script(STAGED_COMPOSE),
+            triggers=[compose_sha, secrets_digest],
+            opts=pulumi.ResourceOptions.merge(
+                commands,
+                pulumi.ResourceOptions(
+                    depends_on=[staged, install_secrets], additional_secret_outputs=["stdout", "stderr"]
+                ),
+            ),
+        )
+
+        self.instance_id = node.instance_id
+        self.private_ip = node.private_ip
+        self.public_ip = node.public_ip
+        self.data_volume_id = volume.id
+        self.compose_sha256 = compose_sha
+        self.register_outputs(
+            {
+                "instance_id": self.instance_id,
+                "private_ip": self.private_ip,
+                "public_ip": self.public_ip,
+                "data_volume_id": self.data_volume_id,
+                "compose_sha256": self.compose_sha256,
+            }
+        )

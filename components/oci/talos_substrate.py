@@ -1,0 +1,205 @@
+"""`OciTalosSubstrate`: Talos nodes as Ampere A1.Flex instances booting an imported Oracle image.
+
+OCI cannot boot the Image Factory's `oracle-arm64.raw.xz` directly: the image is converted once on
+the machine running Pulumi (curl, xz, qemu-img, tar) into an `.oci` archive that carries its launch
+options and A1 shape compatibility, uploaded to a private, versioned bucket and imported as a custom
+image. Each node receives its machine configuration as user data at creation; later configuration
+changes and upgrades go through the Talos API (`TalosCluster`), so a new image or Talos version
+never replaces an instance.
+"""
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_oci.core as oci_core
+import pulumi_oci.objectstorage as oci_objectstorage
+from pulumi_command import local
+
+from components.oci.node import A1_FLEX, AlwaysFreeNode
+from components.talos.substrate import BootImage, TalosNode
+
+# Oracle's time service; Talos on OCI cannot reach public NTP pools reliably without it.
+OCI_NTP = "169.254.169.254"
+
+
+@dataclass(frozen=True)
+class OciTalosSubstrateArgs:
+    compartment_id: pulumi.Input[str]
+    availability_domain: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    nsg_ids: Sequence[pulumi.Input[str]]
+    object_storage_namespace: pulumi.Input[str]
+    bucket_name: str
+    freeform_tags: dict[str, str]
+    oci_provider: pulumi.ProviderResource
+    command_provider: pulumi.ProviderResource
+    reserved_public_ip: frozenset[str] = field(default_factory=frozenset)
+    """Node names that keep a reserved public IP (stable egress, FR-014); the others get an
+    ephemeral one for egress."""
+    image_cache_dir: str = ".talos-images"
+    """Where the converted image is written, relative to the project directory (git-ignored)."""
+
+
+def image_metadata(talos_version: str) -> str:
+    """`image_metadata.json` of the `.oci` archive: UEFI, paravirtualized, A1.Flex compatible."""
+    return json.dumps(
+        {
+            "version": 2,
+            "externalLaunchOptions": {
+                "firmware": "UEFI_64",
+                "networkType": "PARAVIRTUALIZED",
+                "bootVolumeType": "PARAVIRTUALIZED",
+                "remoteDataVolumeType": "PARAVIRTUALIZED",
+                "localDataVolumeType": "PARAVIRTUALIZED",
+                "launchOptionsSource": "PARAVIRTUALIZED",
+                "pvAttachmentVersion": 2,
+                "pvEncryptionInTransitEnabled": True,
+                "consistentVolumeNamingEnabled": True,
+            },
+            "imageCapabilityData": None,
+            "imageCapsFormatVersion": None,
+            "operatingSystem": "Talos",
+            "operatingSystemVersion": talos_version,
+            "additionalMetadata": {
+                "shapeCompatibilities": [
+                    {"internalShapeName": A1_FLEX, "ocpuConstraints": None, "memoryConstraints": None}
+                ]
+            },
+        },
+        indent=2,
+    )
+
+
+BUILD_IMAGE_SCRIPT = """set -eu
+mkdir -p "$(dirname "$OUT")"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+curl -fsSL --retry 3 --proto '=https' "$IMAGE_URL" -o "$work/oracle-arm64.raw.xz"
+xz -d "$work/oracle-arm64.raw.xz"
+qemu-img convert -f raw -O qcow2 "$work/oracle-arm64.raw" "$work/oracle-arm64.qcow2"
+printf '%s' "$IMAGE_METADATA" > "$work/image_metadata.json"
+tar -C "$work" -czf "$OUT.partial" oracle-arm64.qcow2 image_metadata.json
+mv "$OUT.partial" "$OUT"
+sha256sum "$OUT" | cut -d' ' -f1
+"""
+"""Download the Image Factory image and pack it as an OCI `.oci` import archive at `$OUT`."""
+
+
+class OciTalosSubstrate:
+    """The `TalosSubstrate` of the CLOUD cluster."""
+
+    platform = "oracle"
+    architecture = "arm64"
+    delivers_config_at_boot = True
+
+    def __init__(self, name: str, args: OciTalosSubstrateArgs) -> None:
+        self.name = name
+        self.args = args
+        self.nodes: dict[str, AlwaysFreeNode] = {}
+
+    def config_patches(self, node: TalosNode) -> list[str]:  # noqa: ARG002 (the protocol passes the node)
+        return [json.dumps({"machine": {"time": {"servers": [OCI_NTP]}}}, sort_keys=True)]
+
+    def create_machines(
+        self,
+        cluster: pulumi.ComponentResource,
+        image: BootImage,
+        nodes: Mapping[str, TalosNode],
+        machine_configurations: Mapping[str, pulumi.Output[str]],
+    ) -> dict[str, pulumi.CustomResource]:
+        a = self.args
+        name = self.name
+        oci = pulumi.ResourceOptions(parent=cluster, provider=a.oci_provider)
+        version = image.talos_version
+
+        # Imported images are rebuilt from the Image Factory at will, but the bucket's name is global
+        # to the namespace and its versions are the audit trail of what booted.
+        bucket = oci_objectstorage.Bucket(
+            f"{name}-talos-images",
+            compartment_id=a.compartment_id,
+            namespace=a.object_storage_namespace,
+            name=a.bucket_name,
+            access_type="NoPublicAccess",
+            versioning="Enabled",
+            storage_tier="Standard",
+            freeform_tags=a.freeform_tags,
+            opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
+        )
+        object_name = image.schematic_id.apply(lambda schematic: f"talos-{version}-{schematic[:12]}-oracle-arm64.oci")
+        archive_path = object_name.apply(lambda object_: f"{a.image_cache_dir}/{object_}")
+        build = local.Command(
+            f"{name}-talos-image-build",
+            create=BUILD_IMAGE_SCRIPT,
+            environment={
+                "IMAGE_URL": image.disk_image_url,
+                "OUT": archive_path,
+                "IMAGE_METADATA": image_metadata(version),
+            },
+            opts=pulumi.ResourceOptions(parent=cluster, provider=a.command_provider),
+        )
+        upload = oci_objectstorage.StorageObject(
+            f"{name}-talos-image-object",
+            namespace=a.object_storage_namespace,
+            bucket=bucket.name,
+            object=object_name,
+            source=archive_path,
+            content_type="application/octet-stream",
+            opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(depends_on=[build])),
+        )
+        custom_image = oci_core.Image(
+            f"{name}-talos-image",
+            compartment_id=a.compartment_id,
+            display_name=object_name.apply(lambda object_: object_.removesuffix(".oci")),
+            launch_mode="PARAVIRTUALIZED",
+            image_source_details={
+                "source_type": "objectStorageTuple",
+                "namespace_name": a.object_storage_namespace,
+                "bucket_name": bucket.name,
+                "object_name": upload.object,
+                "operating_system": "Talos",
+                "operating_system_version": version,
+            },
+            freeform_tags=a.freeform_tags,
+            opts=oci,
+        )
+        # Imported images are not A1-compatible until told so.
+        compatibility = oci_core.ShapeManagement(
+            f"{name}-talos-image-a1",
+            compartment_id=a.compartment_id,
+            image_id=custom_image.id,
+            shape_name=A1_FLEX,
+            opts=oci,
+        )
+
+        machines: dict[str, pulumi.CustomResource] = {}
+        for key, node in sorted(nodes.items()):
+            user_data = machine_configurations[key].apply(lambda text: base64.b64encode(text.encode()).decode())
+            instance = AlwaysFreeNode(
+                f"{name}-{key}",
+                {
+                    "compartment_id": a.compartment_id,
+                    "availability_domain": a.availability_domain,
+                    "subnet_id": a.subnet_id,
+                    "image_id": custom_image.id,
+                    "ocpus": node.cores,
+                    "memory_gb": node.memory_mb // 1024,
+                    "boot_volume_gb": node.disk_gb,
+                    "private_ip": node.address,
+                    "hostname_label": key,
+                    "freeform_tags": a.freeform_tags,
+                    "nsg_ids": a.nsg_ids,
+                    "user_data": pulumi.Output.secret(user_data),
+                    "public_ip": True,
+                    "reserved_public_ip": key in a.reserved_public_ip,
+                    # etcd and local volumes live on the boot disk.
+                    "holds_data": True,
+                    "depends_on": [compatibility],
+                },
+                opts=oci,
+            )
+            self.nodes[key] = instance
+            machines[key] = instance.instance
+        return machines

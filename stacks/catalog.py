@@ -1,0 +1,283 @@
+"""The service catalog: the one place a service is declared.
+
+Each entry says where a service runs (`prod`: the PROD cluster at home, `cloud`: the management VM or
+the CLOUD cluster on OCI), how users authenticate (`sso` Tier 1 behind Authentik, `native` Tier 2
+with the app's own accounts, `admin` for the group `admin` only, `public` for what must answer
+before anyone is logged in), its hostname, its internal upstream and its health probe. Tunnel
+ingress, DNS records and Cloudflare Access applications are derived from it, so adding a service is
+one entry in `SEED` (or, for a stack-specific service, one entry under `homelab:catalog.services`).
+
+The catalog lives in code because entries are reviewed like code and typed; the stack config can
+add services, change fields of a seeded one or disable it, and the whole result is validated once.
+"""
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+
+from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
+
+Location = Literal["prod", "cloud"]
+Tier = Literal["sso", "native", "admin", "public"]
+
+ADMIN_GROUP = "admin"
+FAMILY_GROUP = "family"
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_CLUSTER_DNS_SUFFIXES = (".svc.cluster.local", ".svc")
+
+
+class Service(ConfigModel):
+    """One service of the homelab as users reach it."""
+
+    name: str
+    location: Location
+    tier: Tier
+    hostname: str
+    """A label under the catalog domain (`grafana` -> `grafana.<domain>`) or a full name under it."""
+    upstream: str
+    """Where the tunnel connector sends requests: `http(s)://<host>:<port>`, host being a cluster
+    Service name (`*.svc.cluster.local`), a Docker Compose service name or an RFC 1918 address."""
+    path: str | None = None
+    """Only requests under this path prefix (e.g. `/if/admin`); the hostname's other paths are served
+    by the entry without a path."""
+    groups: tuple[str, ...] = ()
+    """Authentik groups allowed in (`admin` for admin apps)."""
+    health_path: str = "/"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be lower-case letters, digits and dashes (at most 40)")
+        return value
+
+    @field_validator("path", "health_path")
+    @classmethod
+    def _absolute_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or any(c in value for c in " ?#*^$")):
+            raise ValueError("must be an absolute URL path without query, spaces or pattern characters")
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _internal_upstream(cls, value: str) -> str:
+        problem = upstream_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def is_admin(self) -> bool:
+        return self.tier == "admin" or ADMIN_GROUP in self.groups
+
+
+class ServiceOverride(ConfigModel):
+    """A stack's change to the catalog: a new service (all of location, tier, hostname, upstream
+    given) or new values for some fields of a seeded one."""
+
+    enabled: bool = True
+    location: Location | None = None
+    tier: Tier | None = None
+    hostname: str | None = None
+    upstream: str | None = None
+    path: str | None = None
+    groups: tuple[str, ...] | None = None
+    health_path: str | None = None
+
+
+class CatalogConfig(ConfigModel):
+    """`homelab:catalog`: the domain every hostname lives under, and the stack's changes."""
+
+    domain: str
+    services: dict[str, ServiceOverride] = Field(default_factory=dict)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_is_dns_name(cls, value: str) -> str:
+        labels = value.split(".")
+        if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+            raise ValueError("must be a lower-case DNS name such as example.net")
+        return value
+
+
+def upstream_problem(url: str) -> str | None:
+    """Why `url` is not an internal upstream, or None if it is."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        return "has an invalid port"
+    if port is None:
+        return "must name the port explicitly (e.g. http://grafana.monitoring.svc.cluster.local:80)"
+    if parts.path not in ("", "/") or parts.query:
+        return "must not carry a path or query (set `path` or `health_path` instead)"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host.endswith(_CLUSTER_DNS_SUFFIXES) or _LABEL.match(host):
+            return None
+        return (
+            f"host {host!r} is not internal: use a cluster Service name, a Compose service name or an RFC 1918 address"
+        )
+    if address.is_private and not address.is_loopback and not address.is_link_local:
+        return None
+    return f"address {host} is not internal (only RFC 1918 addresses are allowed)"
+
+
+def _svc(service: str, namespace: str, port: int) -> str:
+    return f"http://{service}.{namespace}.svc.cluster.local:{port}"
+
+
+_ADMIN = (ADMIN_GROUP,)
+_FAMILY = (FAMILY_GROUP,)
+
+SEED: tuple[Service, ...] = (
+    # Management VM (Docker Compose on OCI): identity and cluster management.
+    Service(name="authentik", location="cloud", tier="public", hostname="auth",
+            upstream="http://authentik-server:9000", health_path="/-/health/live/"),
+    Service(name="authentik-admin", location="cloud", tier="admin", hostname="auth", path="/if/admin",
+            upstream="http://authentik-server:9000", groups=_ADMIN, health_path="/-/health/live/"),
+    Service(name="omni", location="cloud", tier="admin", hostname="omni",
+            upstream="http://omni:8080", groups=_ADMIN, health_path="/healthz"),
+    # CLOUD cluster (PRD 4.1): family services that must stay up when the house is offline.
+    Service(name="nextcloud", location="cloud", tier="sso", hostname="cloud",
+            upstream=_svc("nextcloud", "nextcloud", 8080), groups=_FAMILY, health_path="/status.php"),
+    Service(name="immich", location="cloud", tier="sso", hostname="photos",
+            upstream=_svc("immich-server", "immich", 2283), groups=_FAMILY, health_path="/api/server/ping"),
+    Service(name="vaultwarden", location="cloud", tier="sso", hostname="vault",
+            upstream=_svc("vaultwarden", "vaultwarden", 80), groups=_FAMILY, health_path="/alive"),
+    Service(name="baikal", location="cloud", tier="sso", hostname="dav",
+            upstream=_svc("baikal", "baikal", 80), groups=_FAMILY, health_path="/"),
+    Service(name="n8n", location="cloud", tier="sso", hostname="n8n",
+            upstream=_svc("n8n", "n8n", 5678), groups=_FAMILY, health_path="/healthz"),
+    Service(name="navidrome", location="cloud", tier="native", hostname="music",
+            upstream=_svc("navidrome", "navidrome", 4533), groups=_FAMILY, health_path="/ping"),
+    Service(name="mealie", location="cloud", tier="native", hostname="recipes",
+            upstream=_svc("mealie", "mealie", 9000), groups=_FAMILY, health_path="/api/app/about"),
+    Service(name="invidious", location="cloud", tier="native", hostname="videos",
+            upstream=_svc("invidious", "invidious", 3000), groups=_FAMILY, health_path="/api/v1/stats"),
+    Service(name="glance", location="cloud", tier="native", hostname="home",
+            upstream=_svc("glance", "glance", 8080), groups=_FAMILY, health_path="/api/healthz"),
+    # Stremio clients cannot pass a Cloudflare Access login; Comet guards its configuration page
+    # with its own password (FR-014).
+    Service(name="comet", location="cloud", tier="native", hostname="comet",
+            upstream=_svc("comet", "comet", 8000), groups=_FAMILY, health_path="/health"),
+    # PROD cluster at home, reached through the home connector (no port on the home router).
+    Service(name="audiobookshelf", location="prod", tier="native", hostname="books",
+            upstream=_svc("audiobookshelf", "audiobookshelf", 80), groups=_FAMILY, health_path="/healthcheck"),
+    Service(name="komga", location="prod", tier="native", hostname="comics",
+            upstream=_svc("komga", "komga", 25600), groups=_FAMILY, health_path="/actuator/health"),
+    Service(name="romm", location="prod", tier="native", hostname="games",
+            upstream=_svc("romm", "romm", 8080), groups=_FAMILY, health_path="/api/heartbeat"),
+    Service(name="argocd", location="prod", tier="admin", hostname="argocd",
+            upstream=_svc("argocd-server", "argocd", 80), groups=_ADMIN, health_path="/healthz"),
+    Service(name="grafana", location="prod", tier="admin", hostname="grafana",
+            upstream=_svc("kube-prometheus-stack-grafana", "monitoring", 80), groups=_ADMIN,
+            health_path="/api/health"),
+    Service(name="prometheus", location="prod", tier="admin", hostname="prometheus",
+            upstream=_svc("kube-prometheus-stack-prometheus", "monitoring", 9090), groups=_ADMIN,
+            health_path="/-/healthy"),
+    Service(name="alertmanager", location="prod", tier="admin", hostname="alerts",
+            upstream=_svc("kube-prometheus-stack-alertmanager", "monitoring", 9093), groups=_ADMIN,
+            health_path="/-/healthy"),
+    Service(name="ntfy", location="prod", tier="admin", hostname="ntfy",
+            upstream=_svc("ntfy", "ntfy", 80), groups=_ADMIN, health_path="/v1/health"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A validated catalog: every hostname resolved under `domain`."""
+
+    domain: str
+    services: tuple[Service, ...]
+
+    def at(self, location: Location) -> tuple[Service, ...]:
+        return tuple(s for s in self.services if s.location == location)
+
+    def ordered(self, location: Location) -> tuple[Service, ...]:
+        """Ingress order for one tunnel: by hostname, a path-scoped entry before its hostname's
+        entry without a path (cloudflared uses the first rule that matches)."""
+        return tuple(sorted(self.at(location), key=lambda s: (s.hostname, s.path is None, s.path or "", s.name)))
+
+    def by_name(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+
+def _qualify(hostname: str, domain: str) -> str:
+    return hostname if "." in hostname else f"{hostname}.{domain}"
+
+
+def _error(where: str, message: str) -> ConfigError:
+    return ConfigError(f"{NAMESPACE}:catalog.services.{where}: {message}")
+
+
+def _merge(seed: Iterable[Service], overrides: Mapping[str, ServiceOverride]) -> list[Service]:
+    merged: dict[str, Service] = {s.name: s for s in seed}
+    for name, override in overrides.items():
+        changes = override.model_dump(exclude_unset=True, exclude={"enabled"})
+        if not override.enabled:
+            merged.pop(name, None)
+            continue
+        base = merged.get(name)
+        try:
+            if base is None:
+                missing = [k for k in ("location", "tier", "hostname", "upstream") if k not in changes]
+                if missing:
+                    raise _error(name, f"a new service needs {', '.join(missing)}")
+                merged[name] = Service.model_validate({"name": name, **changes})
+            else:
+                merged[name] = Service.model_validate({**base.model_dump(), **changes})
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise _error(f"{name}.{field}", f"{message[:1].lower()}{message[1:]}") from None
+    return list(merged.values())
+
+
+def build_catalog(
+    domain: str,
+    overrides: Mapping[str, ServiceOverride] | None = None,
+    seed: Iterable[Service] = SEED,
+) -> Catalog:
+    """Merge the seed with a stack's overrides and validate the result; raises one `ConfigError`."""
+    services = [s.model_copy(update={"hostname": _qualify(s.hostname, domain)}) for s in _merge(seed, overrides or {})]
+    seen: dict[tuple[str, str | None], str] = {}
+    for s in services:
+        if not (s.hostname == domain or s.hostname.endswith(f".{domain}")):
+            raise _error(f"{s.name}.hostname", f"{s.hostname!r} is not under the catalog domain {domain!r}")
+        if not all(_LABEL.match(label) for label in s.hostname.split(".")):
+            raise _error(f"{s.name}.hostname", f"{s.hostname!r} is not a valid DNS name")
+        if s.tier == "public" and s.is_admin:
+            raise _error(
+                f"{s.name}.tier",
+                f"admin services are never public (group {ADMIN_GROUP!r}); use tier 'admin'",
+            )
+        if s.tier == "admin" and ADMIN_GROUP not in s.groups:
+            raise _error(f"{s.name}.groups", f"an admin service must be limited to group {ADMIN_GROUP!r}")
+        key = (s.hostname, s.path)
+        if key in seen:
+            where = s.hostname + (s.path or "")
+            raise _error(f"{s.name}.hostname", f"{where!r} is already used by service {seen[key]!r}")
+        seen[key] = s.name
+    hostnames_with_root = {s.hostname for s in services if s.path is None}
+    for s in services:
+        if s.path is not None and s.hostname not in hostnames_with_root:
+            raise _error(f"{s.name}.path", f"{s.hostname!r} has no entry without a path to serve its other paths")
+        if s.path is not None and any(o.hostname == s.hostname and o.location != s.location for o in services):
+            raise _error(f"{s.name}.location", f"every entry of {s.hostname!r} must use the same tunnel")
+    return Catalog(domain=domain, services=tuple(sorted(services, key=lambda s: s.name)))

@@ -1,0 +1,318 @@
+"""Typed configuration of the `cloud` stack (OCI Always Free + Cloudflare).
+
+Sections of `Pulumi.cloud.yaml`: `homelab:oci`, `homelab:network`, `homelab:management`,
+`homelab:cluster`, `homelab:cloudflare`, `homelab:catalog`, `homelab:quota`, `homelab:rotation`.
+Secrets are not part of the model; they are listed in `stacks.cloud.SECRETS`.
+"""
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from stacks.catalog import CatalogConfig
+from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
+from stacks.config.homelab import CiliumConfig
+from stacks.quota import AlwaysFreeQuota
+
+_REGION = re.compile(r"^[a-z]{2}-[a-z]+-\d$")
+_FINGERPRINT = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")
+_SSH_PUBLIC_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/]+={0,3}( \S+)?$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# An exact tag (never `latest`) or a digest: what runs must not change without a commit.
+_IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:(?!latest$)[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$")
+_DNS_LABEL = re.compile(r"^[a-z][a-z0-9]{0,14}$")
+_NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_TALOS_VERSION = re.compile(r"^v1\.\d+\.\d+$")
+_K8S_VERSION = re.compile(r"^1\.\d+\.\d+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+
+
+def _ocid(kinds: tuple[str, ...], value: str) -> str:
+    pattern = rf"^ocid1\.({'|'.join(kinds)})\.oc\d+\.[a-z0-9-]*\.[a-z0-9]{{20,}}$"
+    if not re.match(pattern, value):
+        raise ValueError(f"must be an OCID of kind {' or '.join(kinds)} (ocid1.{kinds[0]}.oc1..<id>)")
+    return value
+
+
+class OciSettings(ConfigModel):
+    """`homelab:oci`: the tenancy and the API user Pulumi acts as (the key itself is a secret)."""
+
+    region: str
+    tenancy_ocid: str
+    user_ocid: str
+    fingerprint: str
+    compartment_ocid: str
+    availability_domain_number: int = Field(default=1, ge=1, le=3)
+    """Which availability domain (1-3) hosts the instances; A1 capacity often exists in one only."""
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("must be an OCI region identifier such as eu-paris-1")
+        return value
+
+    @field_validator("tenancy_ocid")
+    @classmethod
+    def _tenancy(cls, value: str) -> str:
+        return _ocid(("tenancy",), value)
+
+    @field_validator("user_ocid")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        return _ocid(("user",), value)
+
+    @field_validator("compartment_ocid")
+    @classmethod
+    def _compartment(cls, value: str) -> str:
+        return _ocid(("compartment", "tenancy"), value)
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str) -> str:
+        if not _FINGERPRINT.match(value):
+            raise ValueError("must be the API key fingerprint, 16 hex pairs separated by colons")
+        return value
+
+
+class NetworkSettings(ConfigModel):
+    """`homelab:network`: the VCN and who may reach the admin endpoints."""
+
+    vcn_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.0.0/16")
+    subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.1.0/24")
+    dns_label: str = "homelab"
+    admin_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(min_length=1)
+    """Where the administrators are (home /32): the only sources of Talos (50000), Kubernetes (6443)
+    and OCI Bastion sessions."""
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _never_the_world(cls, value: tuple[ipaddress.IPv4Network, ...]) -> tuple[ipaddress.IPv4Network, ...]:
+        for cidr in value:
+            if cidr.prefixlen < 16:
+                raise ValueError(f"{cidr} admits far more than an administrator's network (use /16 or narrower)")
+        return value
+
+    @field_validator("dns_label")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError("must start with a letter, letters and digits only, at most 15 characters")
+        return value
+
+
+class ComposeImages(ConfigModel):
+    """Container images of the management VM, pinned to exact tags."""
+
+    authentik: str = "ghcr.io/goauthentik/server:2025.8.1"
+    postgres: str = "docker.io/library/postgres:16.9-alpine"
+    redis: str = "docker.io/library/redis:7.4.5-alpine"
+    omni: str = "ghcr.io/siderolabs/omni:v1.4.7"
+    cloudflared: str = "docker.io/cloudflare/cloudflared:2025.8.1"
+
+    @field_validator("authentik", "postgres", "redis", "omni", "cloudflared")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if not _IMAGE.match(value) or (":" not in value.rsplit("/", 1)[-1] and "@sha256:" not in value):
+            raise ValueError("must be a registry image with an exact tag or digest (never latest)")
+        return value
+
+
+class OmniSettings(ConfigModel):
+    """Omni on the management VM."""
+
+    account_id: str
+    """A UUID naming this Omni installation (generate once with `uuidgen`; not a secret)."""
+    name: str = "homelab"
+    initial_users: tuple[str, ...] = Field(min_length=1)
+    wireguard_public: bool = False
+    """Open Omni's SideroLink WireGuard port to the internet so machines can register. The only
+    public port the project knows; it must also be named as an exemption in the policy config."""
+    wireguard_port: int = Field(default=50180, ge=1024, le=65535)
+
+    @field_validator("account_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        if not _UUID.match(value):
+            raise ValueError("must be a lower-case UUID (uuidgen | tr A-Z a-z)")
+        return value
+
+    @field_validator("initial_users")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for email in value:
+            if not _EMAIL.match(email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return value
+
+
+class ManagementSettings(ConfigModel):
+    """`homelab:management`: the management VM (Authentik, PostgreSQL, Redis, Omni, cloudflared)."""
+
+    ocpus: int = Field(default=1, ge=1, le=4)
+    memory_gb: int = Field(default=4, ge=2, le=24)
+    boot_volume_gb: int = Field(default=50, ge=50, le=200)
+    data_volume_gb: int = Field(default=50, ge=50, le=200)
+    address: ipaddress.IPv4Address = ipaddress.IPv4Address("10.20.1.10")
+    ubuntu_version: Literal["22.04", "24.04"] = "24.04"
+    ssh_public_key: str
+    """The key Pulumi logs in with over the OCI Bastion (its private half is the secret
+    `managementSshPrivateKey`)."""
+    images: ComposeImages = Field(default_factory=ComposeImages)
+    omni: OmniSettings
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _ssh_key(cls, value: str) -> str:
+        if not _SSH_PUBLIC_KEY.match(value.strip()):
+            raise ValueError("must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)")
+        return value.strip()
+
+
+class CloudNodeSettings(ConfigModel):
+    """One node of the CLOUD Talos cluster."""
+
+    role: Literal["controlplane", "worker"] = "controlplane"
+    ocpus: int = Field(default=1, ge=1, le=4)
+    memory_gb: int = Field(default=8, ge=2, le=24)
+    boot_volume_gb: int = Field(default=100, ge=50, le=200)
+    address: ipaddress.IPv4Address
+    reserved_public_ip: bool = False
+    """Give the node a reserved (stable) public address: Comet's egress must keep one IP for
+    Real-Debrid (FR-014)."""
+
+
+class ClusterSettings(ConfigModel):
+    """`homelab:cluster`: the CLOUD Talos cluster."""
+
+    name: str = "homelab-cloud"
+    talos_version: str = "v1.11.5"
+    kubernetes_version: str = "1.34.1"
+    image_bucket: str = "homelab-talos-images"
+    gateway_port: int = Field(default=80, ge=1, le=65535)
+    """Port of the cluster's Gateway on the nodes' VCN addresses: the cloud tunnel's connector on
+    the management VM reaches CLOUD cluster services through it (Host header routing)."""
+    nodes: dict[str, CloudNodeSettings] = Field(min_length=1)
+
+    @field_validator("talos_version")
+    @classmethod
+    def _talos(cls, value: str) -> str:
+        if not _TALOS_VERSION.match(value):
+            raise ValueError("must be a Talos release such as v1.11.5")
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _kubernetes(cls, value: str) -> str:
+        if not _K8S_VERSION.match(value):
+            raise ValueError("must be a Kubernetes release such as 1.34.1")
+        return value
+
+    @field_validator("image_bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value):
+            raise ValueError("must be a bucket name: lower-case letters, digits, dashes, underscores")
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_names(cls, value: dict[str, CloudNodeSettings]) -> dict[str, CloudNodeSettings]:
+        for name in value:
+            if not _NODE_NAME.match(name):
+                raise ValueError(f"node name {name!r} must be a DNS label")
+        if not any(n.role == "controlplane" for n in value.values()):
+            raise ValueError("needs at least one controlplane node")
+        return value
+
+
+class CloudflareSettings(ConfigModel):
+    """`homelab:cloudflare`: the account holding the tunnels and Access (the token is a secret)."""
+
+    account_id: str
+    team_name: str
+    """The Zero Trust team name (`<team>.cloudflareaccess.com`)."""
+    admin_emails: tuple[str, ...] = Field(min_length=1)
+    """Who passes Cloudflare Access in front of every admin hostname (with MFA)."""
+    session_duration: str = "12h"
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not re.match(r"^[0-9a-f]{32}$", value):
+            raise ValueError("must be the 32-hex-digit Cloudflare account id")
+        return value
+
+    @field_validator("team_name")
+    @classmethod
+    def _team(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", value):
+            raise ValueError("must be the Zero Trust team name (a DNS label)")
+        return value
+
+    @field_validator("admin_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for email in value:
+            if not _EMAIL.match(email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return value
+
+    @field_validator("session_duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not re.match(r"^\d+(m|h)$", value):
+            raise ValueError("must be a duration such as 30m or 12h")
+        return value
+
+
+DerivedSecret = Literal[
+    "authentik_secret_key",
+    "authentik_bootstrap_password",
+    "authentik_bootstrap_token",
+    "postgres_password",
+    "tunnel_secret_prod",
+    "tunnel_secret_cloud",
+]
+
+
+class CloudConfig(ConfigModel):
+    """Typed config of the `cloud` stack."""
+
+    oci: OciSettings
+    network: NetworkSettings
+    management: ManagementSettings
+    cluster: ClusterSettings
+    cloudflare: CloudflareSettings
+    catalog: CatalogConfig
+    cilium: CiliumConfig
+    quota: AlwaysFreeQuota = Field(default_factory=AlwaysFreeQuota)
+    rotation: dict[DerivedSecret, int] = Field(default_factory=dict)
+    """Bump a derived secret's generation to rotate it (see docs/decisions/derived-secrets.md)."""
+
+
+def check_cloud_config(config: CloudConfig) -> None:
+    """Cross-field checks, each reported as one `ConfigError` naming the key."""
+    network = config.network
+    if not network.subnet_cidr.subnet_of(network.vcn_cidr):
+        raise ConfigError(
+            f"{NAMESPACE}:network.subnet_cidr: {network.subnet_cidr} is not inside vcn_cidr {network.vcn_cidr}"
+        )
+    subnet = network.subnet_cidr
+    # OCI keeps the first two and the last address of every subnet for itself.
+    first_usable = subnet.network_address + 2
+    last_usable = subnet.broadcast_address - 1
+    taken: dict[ipaddress.IPv4Address, str] = {}
+    owners = [
+        ("management.address", config.management.address),
+        *((f"cluster.nodes.{k}.address", n.address) for k, n in config.cluster.nodes.items()),
+    ]
+    for owner, address in owners:
+        if not first_usable <= address <= last_usable:
+            raise ConfigError(f"{NAMESPACE}:{owner}: {address} is not a usable address of subnet {subnet}")
+        if address in taken:
+            raise ConfigError(f"{NAMESPACE}:{owner}: {address} is already used by {taken[address]}")
+        taken[address] = owner

@@ -1,0 +1,67 @@
+"""`ManagementVm`: protected data volume, in-place updates over the Bastion, nothing replaced."""
+
+import pytest
+
+from homelab.engine import Recording
+from tests.test_compose import management as _management_fixture
+
+management = _management_fixture
+
+
+def test_resources_are_parented_to_the_component(management: Recording) -> None:
+    component = management.get("homelab:oci:ManagementVm", "mgmt")
+    direct = {r.name for r in management.children_of(component)}
+    assert direct >= {
+        "mgmt-node",
+        "mgmt-data",
+        "mgmt-data-attachment",
+        "mgmt-session",
+        "mgmt-prepare",
+        "mgmt-secrets",
+        "mgmt-compose-file",
+        "mgmt-compose-up",
+    }
+
+
+def test_data_volume_is_protected_and_retained(management: Recording) -> None:
+    volume = management.get("oci:Core/volume:Volume", "mgmt-data")
+    assert volume.protect and volume.retain_on_delete
+    assert volume.inputs["sizeInGbs"] == "50"
+    attachment = management.get("oci:Core/volumeAttachment:VolumeAttachment", "mgmt-data-attachment")
+    assert attachment.inputs["isPvEncryptionInTransitEnabled"] is True
+    assert attachment.inputs["device"] == "/dev/oracleoci/oraclevdb"
+
+
+def test_instance_holds_data_and_ignores_cloud_init_changes(management: Recording) -> None:
+    instance = management.get("oci:Core/instance:Instance", "mgmt-node-instance")
+    assert instance.protect
+    assert "metadata" in instance.ignore_changes
+    assert instance.inputs["metadata"]["ssh_authorized_keys"].startswith("ssh-ed25519 ")
+
+
+def test_commands_go_through_a_bastion_port_forwarding_session(management: Recording) -> None:
+    session = management.get("oci:Bastion/session:Session", "mgmt-session")
+    assert session.inputs["targetResourceDetails"]["sessionType"] == "PORT_FORWARDING"
+    assert session.inputs["targetResourceDetails"]["targetResourcePort"] == 22
+    assert "displayName" in session.replace_on_changes
+    up = management.get("command:remote:Command", "mgmt-compose-up")
+    connection = up.inputs["connection"]
+    assert connection["host"] == "10.20.1.10"
+    assert connection["proxy"]["host"] == "host.bastion.eu-paris-1.oci.oraclecloud.com"
+    assert connection["proxy"]["user"] == "mgmt-session-id"
+    assert up.is_secret("connection")
+
+
+def test_compose_up_is_triggered_by_content_and_never_takes_services_down(management: Recording) -> None:
+    up = management.get("command:remote:Command", "mgmt-compose-up")
+    assert "delete" not in up.inputs
+    assert len(up.inputs["triggers"]) == 2
+    assert up.is_secret("triggers[1]")  # the digest of the secrets
+    copy = management.get("command:remote:CopyToRemote", "mgmt-compose-file")
+    assert copy.inputs["triggers"] == [up.inputs["triggers"][0]]
+
+
+@pytest.mark.parametrize("name", ["mgmt-prepare", "mgmt-secrets", "mgmt-compose-file", "mgmt-compose-up"])
+def test_commands_use_the_given_command_provider(management: Recording, name: str) -> None:
+    record = management.named(name)
+    assert record.provider is not None and "::command::" in record.provider

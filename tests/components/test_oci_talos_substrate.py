@@ -1,0 +1,122 @@
+"""`OciTalosSubstrate`: the CLOUD cluster's nodes on A1.Flex behind `TalosCluster`."""
+
+import base64
+import json
+from collections.abc import Callable
+
+import pulumi
+import pulumi_command
+import pulumi_oci
+import pytest
+
+from components.oci.talos_substrate import OciTalosSubstrate, OciTalosSubstrateArgs
+from components.talos.cluster import TalosCluster, talos_provider
+from components.talos.substrate import TalosNode
+from homelab.engine import Recording, run_program
+
+NODE = TalosNode("cloud-1", "controlplane", "10.20.1.20", 1, 8192, 100)
+
+
+def run(program: Callable[[], None]) -> Recording:
+    return run_program(program, project="homelab", stack="test")
+
+
+def _program() -> None:
+    oci = pulumi_oci.Provider("oci", region="eu-paris-1")
+    commands = pulumi_command.Provider("command")
+    substrate = OciTalosSubstrate(
+        "cloud",
+        OciTalosSubstrateArgs(
+            compartment_id="ocid1.compartment.oc1..aaaaaaaatest0000000000000000000",
+            availability_domain="Offl:EU-PARIS-1-AD-1",
+            subnet_id="ocid1.subnet.oc1..aaaaaaaatest000000000000000000",
+            nsg_ids=["ocid1.networksecuritygroup.oc1..aaaaaaaatest"],
+            object_storage_namespace="axofflinens1",
+            bucket_name="homelab-talos-images",
+            freeform_tags={"managed-by": "pulumi", "stack": "test", "role": "talos-node"},
+            oci_provider=oci,
+            command_provider=commands,
+            reserved_public_ip=frozenset({"cloud-1"}),
+        ),
+    )
+    TalosCluster(
+        "cloud",
+        {
+            "cluster_name": "homelab-cloud",
+            "endpoint_host": NODE.address,
+            "talos_version": "v1.11.5",
+            "kubernetes_version": "1.34.1",
+            "nodes": {NODE.name: NODE},
+            "substrate": substrate,
+        },
+        opts=pulumi.ResourceOptions(providers=[talos_provider("talos"), oci, commands]),
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Recording:
+    return run(_program)
+
+
+def test_image_bucket_is_private_versioned_and_kept(cluster: Recording) -> None:
+    bucket = cluster.get("oci:ObjectStorage/bucket:Bucket", "cloud-talos-images")
+    assert bucket.inputs["name"] == "homelab-talos-images"
+    assert bucket.inputs["accessType"] == "NoPublicAccess"
+    assert bucket.inputs["versioning"] == "Enabled"
+    assert bucket.protect and bucket.retain_on_delete
+
+
+def test_oracle_arm64_image_is_converted_uploaded_and_made_a1_compatible(cluster: Recording) -> None:
+    build = cluster.get("command:local:Command", "cloud-talos-image-build")
+    assert build.inputs["environment"]["IMAGE_URL"].endswith("/oracle-arm64.raw.xz")
+    assert "qemu-img convert" in build.inputs["create"]
+    metadata = json.loads(build.inputs["environment"]["IMAGE_METADATA"])
+    shapes = metadata["additionalMetadata"]["shapeCompatibilities"]
+    assert shapes[0]["internalShapeName"] == "VM.Standard.A1.Flex"
+    upload = cluster.get("oci:ObjectStorage/storageObject:StorageObject", "cloud-talos-image-object")
+    assert upload.inputs["source"] == build.inputs["environment"]["OUT"]
+    assert build.urn in upload.dependencies
+    image = cluster.get("oci:Core/image:Image", "cloud-talos-image")
+    assert image.inputs["imageSourceDetails"]["sourceType"] == "objectStorageTuple"
+    assert image.inputs["launchMode"] == "PARAVIRTUALIZED"
+    shape = cluster.get("oci:Core/shapeManagement:ShapeManagement", "cloud-talos-image-a1")
+    assert shape.inputs["shapeName"] == "VM.Standard.A1.Flex"
+
+
+def test_node_boots_with_its_machine_configuration_as_secret_user_data(cluster: Recording) -> None:
+    instance = cluster.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
+    assert instance.is_secret("metadata.user_data")
+    config = base64.b64decode(instance.inputs["metadata"]["user_data"]).decode()
+    # The simulated configuration carries its patches verbatim: the OCI NTP patch reached the node.
+    assert "169.254.169.254" in config
+    assert "controlplane" in config
+    assert instance.inputs["shapeConfig"] == {"ocpus": 1, "memoryInGbs": 8}
+    assert instance.inputs["sourceDetails"]["bootVolumeSizeInGbs"] == "100"
+    assert instance.inputs["instanceOptions"]["areLegacyImdsEndpointsDisabled"] is True
+    assert {"sourceDetails", "metadata"} <= set(instance.ignore_changes)
+    assert instance.protect
+
+
+def test_machines_hang_under_the_cluster_and_wait_for_shape_compatibility(cluster: Recording) -> None:
+    talos = cluster.get("homelab:talos:TalosCluster", "cloud")
+    node = cluster.get("homelab:oci:AlwaysFreeNode", "cloud-cloud-1")
+    assert node.parent == talos.urn
+    instance = cluster.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
+    shape = cluster.get("oci:Core/shapeManagement:ShapeManagement", "cloud-talos-image-a1")
+    assert shape.urn in instance.dependencies
+    assert instance.provider is not None and "::oci::" in instance.provider
+    apply = cluster.get("talos:machine/configurationApply:ConfigurationApply", "cloud-cloud-1-config")
+    assert instance.urn in apply.dependencies
+
+
+def test_reserved_ip_for_comet_egress(cluster: Recording) -> None:
+    address = cluster.get("oci:Core/publicIp:PublicIp", "cloud-cloud-1-public-ip")
+    assert address.inputs["lifetime"] == "RESERVED" and address.protect
+
+
+def test_substrate_declares_oracle_arm64_and_the_ntp_patch() -> None:
+    substrate = OciTalosSubstrate.__new__(OciTalosSubstrate)
+    assert (OciTalosSubstrate.platform, OciTalosSubstrate.architecture) == ("oracle", "arm64")
+    assert OciTalosSubstrate.delivers_config_at_boot
+    patch = json.loads(substrate.config_patches(NODE)[0])
+    assert patch == {"machine": {"time": {"servers": ["169.254.169.254"]}}}

@@ -1,0 +1,217 @@
+"""The real `cloud` stack, previewed offline from Pulumi.cloud.yaml."""
+
+import base64
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from homelab.engine import Recording
+from homelab.stackrun import run_stack
+from stacks.config.base import ConfigError
+from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, fits, problems, summary
+from tests.stacks.helpers import count_registrations, section
+
+WORLD = {"0.0.0.0/0", "::/0"}
+CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
+DNS = "cloudflare:index/dnsRecord:DnsRecord"
+APP = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication"
+
+
+def preview(overrides: Mapping[str, Any] | None = None) -> Recording:
+    return run_stack("cloud", overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Recording:
+    return preview()
+
+
+@pytest.fixture(scope="module")
+def cloud_with_uptime() -> Recording:
+    catalog = section("cloud", "catalog")
+    catalog["services"] = {
+        "uptime": {
+            "location": "prod",
+            "tier": "admin",
+            "hostname": "uptime",
+            "upstream": "http://uptime-kuma.monitoring.svc.cluster.local:3001",
+            "groups": ["admin"],
+        }
+    }
+    return preview({"catalog": catalog})
+
+
+def test_previews_end_to_end(cloud: Recording) -> None:
+    types = {r.type for r in cloud.resources}
+    assert {
+        "homelab:oci:AlwaysFreeNetwork",
+        "homelab:oci:ManagementVm",
+        "homelab:talos:TalosCluster",
+        "homelab:cloudflare:Tunnel",
+        "homelab:talos:Cilium",
+        "oci:Core/instance:Instance",
+        "talos:machine/bootstrap:Bootstrap",
+    } <= types
+    assert len(cloud.by_type("homelab:cloudflare:Tunnel")) == 2
+
+
+@pytest.mark.parametrize(
+    "name", ["kubeconfig", "talosconfig", "tunnel_token_prod", "tunnel_token_cloud", "authentik_bootstrap_token"]
+)
+def test_credentials_are_secret_outputs(cloud: Recording, name: str) -> None:
+    assert cloud.outputs[name].secret
+    assert cloud.outputs[name].value
+
+
+def test_always_free_usage_is_a_plain_summary_within_quota(cloud: Recording) -> None:
+    usage = cloud.outputs["always_free_usage"]
+    assert not usage.secret
+    assert usage.value["within_quota"] is True
+    assert usage.value["a1_ocpus"] == {"used": 2, "quota": 2.0}
+    assert usage.value["a1_memory_gb"] == {"used": 12, "quota": 12.0}
+    assert usage.value["block_storage_gb"] == {"used": 200, "quota": 200}
+    instances = cloud.by_type("oci:Core/instance:Instance")
+    assert sum(i.inputs["shapeConfig"]["ocpus"] for i in instances) == 2
+    assert sum(i.inputs["shapeConfig"]["memoryInGbs"] for i in instances) == 12
+
+
+def test_prd_original_layout_fails_the_default_quota_and_the_default_layout_passes(cloud: Recording) -> None:
+    quota = AlwaysFreeQuota()
+    assert not fits(PRD_ORIGINAL_LAYOUT, quota)
+    assert problems(PRD_ORIGINAL_LAYOUT, quota)[:2] == [
+        "A1 OCPUs: 4 used, 2 free",
+        "A1 memory: 24 GB used, 12 GB free",
+    ]
+    assert summary(PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota(a1_ocpus=4, a1_memory_gb=24))["within_quota"]
+    assert cloud.outputs["always_free_usage"].value["within_quota"]
+
+
+def test_a_third_ocpu_shows_in_the_summary() -> None:
+    management = section("cloud", "management")
+    management["ocpus"] = 2
+    usage = preview({"management": management}).outputs["always_free_usage"].value
+    assert not usage["within_quota"]
+    assert usage["problems"] == ["A1 OCPUs: 3 used, 2 free"]
+
+
+def test_nothing_admits_the_world(cloud: Recording) -> None:
+    for record in cloud.resources:
+        if record.type in ("oci:Core/securityList:SecurityList", "oci:Core/defaultSecurityList:DefaultSecurityList"):
+            assert not [r for r in record.inputs.get("ingressSecurityRules", []) if r["source"] in WORLD]
+        if record.type.endswith("networkSecurityGroupSecurityRule:NetworkSecurityGroupSecurityRule"):
+            assert not (record.inputs["direction"] == "INGRESS" and record.inputs["source"] in WORLD)
+        if record.type == "kubernetes:core/v1:Service":
+            assert record.inputs.get("spec", {}).get("type", "ClusterIP") == "ClusterIP"
+
+
+def test_default_security_list_is_managed(cloud: Recording) -> None:
+    (default,) = cloud.by_type("oci:Core/defaultSecurityList:DefaultSecurityList")
+    assert default.inputs["manageDefaultResourceId"].startswith("ocid1.securitylist.")
+
+
+def test_instances_are_hardened(cloud: Recording) -> None:
+    for instance in cloud.by_type("oci:Core/instance:Instance"):
+        assert instance.inputs["instanceOptions"]["areLegacyImdsEndpointsDisabled"] is True
+        assert instance.inputs["launchOptions"]["isPvEncryptionInTransitEnabled"] is True
+        assert instance.inputs["shape"] == "VM.Standard.A1.Flex"
+        assert instance.protect
+
+
+def test_tunnels_split_the_catalog_by_location(cloud: Recording) -> None:
+    prod = cloud.get(CONFIG, "prod-config").inputs["config"]["ingresses"]
+    hosts = {i.get("hostname") for i in prod}
+    assert {"grafana.example.net", "books.example.net"} <= hosts
+    assert "auth.example.net" not in hosts
+    cloud_rules = cloud.get(CONFIG, "cloud-config").inputs["config"]["ingresses"]
+    nextcloud = next(i for i in cloud_rules if i.get("hostname") == "cloud.example.net")
+    # The cloud connector reaches CLOUD cluster services through the cluster Gateway, by Host.
+    assert nextcloud["service"] == "http://10.20.1.20:80"
+    assert nextcloud["originRequest"]["httpHostHeader"] == "cloud.example.net"
+    for rules in (prod, cloud_rules):
+        assert rules[-1] == {"service": "http_status:404"}
+
+
+def test_adding_a_catalog_service_adds_one_rule_one_record_and_one_access_app(
+    cloud: Recording, cloud_with_uptime: Recording
+) -> None:
+    before = cloud.get(CONFIG, "prod-config").inputs["config"]["ingresses"]
+    after = cloud_with_uptime.get(CONFIG, "prod-config").inputs["config"]["ingresses"]
+    assert len(after) == len(before) + 1
+    assert next(i for i in after if i not in before)["hostname"] == "uptime.example.net"
+    assert after[-1] == {"service": "http_status:404"}
+    assert len(cloud_with_uptime.by_type(DNS)) == len(cloud.by_type(DNS)) + 1
+    assert len(cloud_with_uptime.by_type(APP)) == len(cloud.by_type(APP)) + 1
+    assert cloud.get(CONFIG, "cloud-config").inputs == cloud_with_uptime.get(CONFIG, "cloud-config").inputs
+
+
+def test_dns_records_only_point_at_tunnels(cloud: Recording) -> None:
+    for record in cloud.by_type(DNS):
+        assert record.inputs["type"] == "CNAME"
+        assert record.inputs["content"].endswith(".cfargotunnel.com")
+        assert record.inputs["proxied"] is True
+
+
+def test_every_admin_hostname_has_access_with_mfa(cloud: Recording) -> None:
+    domains = {a.inputs["domain"] for a in cloud.by_type(APP)}
+    assert domains == {
+        "auth.example.net/if/admin",
+        "omni.example.net",
+        "argocd.example.net",
+        "grafana.example.net",
+        "prometheus.example.net",
+        "alerts.example.net",
+        "ntfy.example.net",
+    }
+
+
+def test_management_vm_receives_the_cloud_tunnel_token_secretly(cloud: Recording) -> None:
+    install = cloud.get("command:remote:Command", "oci-mgmt-secrets")
+    assert install.is_secret("stdin")
+    lines = dict(line.split(" ", 1) for line in install.inputs["stdin"].strip().splitlines())
+    assert base64.b64decode(lines["tunnel_token"]).decode() == cloud.outputs["tunnel_token_cloud"].value
+    copy_ = cloud.get("command:remote:CopyToRemote", "oci-mgmt-compose-file")
+    rendered = json.dumps(copy_.inputs["source"])
+    for value in lines.values():
+        assert base64.b64decode(value).decode() not in rendered
+
+
+def _broken(name: str, change: Mapping[str, Any]) -> dict[str, Any]:
+    value = copy.deepcopy(section("cloud", name))
+    value.update(change)
+    return {name: value}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            _broken("network", {"admin_cidrs": ["0.0.0.0/0"]}),
+            "homelab:network.admin_cidrs: 0.0.0.0/0 admits far more than an administrator's network",
+        ),
+        (
+            _broken("management", {"address": "10.30.0.5"}),
+            "homelab:management.address: 10.30.0.5 is not a usable address of subnet 10.20.1.0/24",
+        ),
+        (
+            _broken("management", {"memory": 4}),
+            "homelab:management.memory: unknown key",
+        ),
+        (
+            _broken("catalog", {"services": {"grafana": {"tier": "public"}}}),
+            "homelab:catalog.services.grafana.tier: admin services are never public",
+        ),
+        (
+            _broken("catalog", {"services": {"grafana": {"hostname": "grafana.elsewhere.org"}}}),
+            "homelab:catalog.services.grafana.hostname: 'grafana.elsewhere.org' is not under the catalog domain",
+        ),
+    ],
+)
+def test_bad_config_is_one_clear_error_and_registers_nothing(overrides: dict[str, Any], message: str) -> None:
+    with count_registrations() as seen, pytest.raises(ConfigError) as caught:
+        preview(overrides)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+    assert seen == []

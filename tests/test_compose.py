@@ -1,0 +1,176 @@
+"""The management VM's Compose project: valid per the Compose specification, free of secrets."""
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from components.oci.compose import (
+    SECRET_NAMES,
+    ComposeImages,
+    ManagementServices,
+    cloud_init,
+    compose_document,
+    render_compose,
+)
+from components.oci.management_vm import ManagementVm
+from homelab.engine import Recording
+
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+
+SERVICES = ManagementServices(
+    images=ComposeImages(
+        authentik="ghcr.io/goauthentik/server:2025.8.1",
+        postgres="docker.io/library/postgres:16.9-alpine",
+        redis="docker.io/library/redis:7.4.5-alpine",
+        omni="ghcr.io/siderolabs/omni:v1.4.7",
+        cloudflared="docker.io/cloudflare/cloudflared:2025.8.1",
+    ),
+    authentik_hostname="auth.example.net",
+    omni_hostname="omni.example.net",
+    omni_account_id="00000000-0000-4000-8000-000000000001",
+    omni_name="homelab",
+    omni_initial_users=("admin@example.net",),
+)
+WITH_WIREGUARD = ManagementServices(
+    **{**SERVICES.__dict__, "omni_wireguard_port": 50180, "omni_wireguard_address": "203.0.113.7"}
+)
+SECRET_VALUES = {name: f"SECRET-VALUE-{name}-9f8e7d6c5b4a" for name in SECRET_NAMES}
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("services", [SERVICES, WITH_WIREGUARD], ids=["default", "wireguard"])
+def test_rendered_compose_validates_against_the_compose_spec(tmp_path: Path, services: ManagementServices) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text(render_compose(services), encoding="utf-8")
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_validator_rejects_a_broken_compose_file(tmp_path: Path) -> None:
+    document: dict[str, Any] = compose_document(SERVICES)
+    document["services"]["omni"]["restart"] = ["always"]  # must be a string
+    path = tmp_path / "compose.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert _validate(path).returncode != 0
+
+
+def test_every_secret_is_a_file_reference() -> None:
+    document: dict[str, Any] = compose_document(SERVICES)
+    assert set(document["secrets"]) == set(SECRET_NAMES)
+    assert all(spec == {"file": f"/opt/homelab/secrets/{n}"} for n, spec in document["secrets"].items())
+    server_env = document["services"]["authentik-server"]["environment"]
+    assert server_env["AUTHENTIK_SECRET_KEY"] == "file:///run/secrets/authentik_secret_key"
+    assert server_env["AUTHENTIK_POSTGRESQL__PASSWORD"] == "file:///run/secrets/postgres_password"
+    assert (
+        document["services"]["postgresql"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    )
+    assert "--token-file" in document["services"]["cloudflared"]["command"]
+
+
+def test_nothing_is_published_unless_wireguard_is_enabled() -> None:
+    default: dict[str, Any] = compose_document(SERVICES)
+    assert all("ports" not in s for s in default["services"].values())
+    assert default["networks"]["backend"] == {"internal": True}
+    opened: dict[str, Any] = compose_document(WITH_WIREGUARD)
+    published = {name: s["ports"] for name, s in opened["services"].items() if "ports" in s}
+    assert published == {"omni": ["50180:50180/udp"]}
+
+
+def test_omni_is_prepared_for_authentik_saml() -> None:
+    command = compose_document(SERVICES)["services"]["omni"]["command"]  # type: ignore[index]
+    assert "--auth-saml-enabled=true" in command
+    assert "--auth-saml-url=https://auth.example.net/application/saml/omni/metadata/" in command
+
+
+def test_cloud_init_installs_docker_and_the_compose_unit() -> None:
+    text = cloud_init()
+    assert text.startswith("#cloud-config\n")
+    document = yaml.safe_load(text)
+    assert {"docker.io", "docker-compose-v2"} <= set(document["packages"])
+    assert document["write_files"][0]["path"] == "/etc/systemd/system/homelab-compose.service"
+
+
+def _management_program() -> None:
+    provider = pulumi.ProviderResource("command", "command")
+    ManagementVm(
+        "mgmt",
+        {
+            "compartment_id": "ocid1.compartment.oc1..aaaaaaaatest000000000000000000",
+            "availability_domain": "Offl:EU-PARIS-1-AD-1",
+            "subnet_id": "ocid1.subnet.oc1..aaaaaaaatest000000000000000000",
+            "nsg_ids": ["ocid1.networksecuritygroup.oc1..aaaaaaaatest00000000000"],
+            "image_id": "ocid1.image.oc1..aaaaaaaatest000000000000000000000",
+            "region": "eu-paris-1",
+            "ocpus": 1,
+            "memory_gb": 4,
+            "boot_volume_gb": 50,
+            "data_volume_gb": 50,
+            "private_ip": "10.20.1.10",
+            "ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest test",
+            "ssh_private_key": pulumi.Output.secret("PRIVATE-KEY-VALUE-0a1b2c"),
+            "bastion_id": "ocid1.bastion.oc1..aaaaaaaatest00000000000000000",
+            "services": SERVICES,
+            "secrets": {k: pulumi.Output.secret(v) for k, v in SECRET_VALUES.items()},
+            "freeform_tags": {"managed-by": "pulumi"},
+            "command_provider": provider,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def management() -> Recording:
+    from homelab.engine import run_program
+
+    return run_program(_management_program, project="homelab", stack="test")
+
+
+def _plain_text(recording: Recording) -> str:
+    """Everything that is NOT marked secret on the wire, as text (user data decoded)."""
+    chunks: list[str] = []
+    for record in recording.resources:
+        for key, value in record.inputs.items():
+            if record.is_secret(key):
+                continue
+            chunks.append(json.dumps(value))
+        metadata = record.inputs.get("metadata") or {}
+        if "user_data" in metadata:
+            chunks.append(base64.b64decode(metadata["user_data"]).decode())
+    return "\n".join(chunks)
+
+
+def test_no_secret_value_appears_in_rendered_files_or_plain_inputs(management: Recording) -> None:
+    copy = management.get("command:remote:CopyToRemote", "mgmt-compose-file")
+    rendered = json.dumps(copy.inputs["source"])
+    assert "authentik-server" in rendered  # the compose text itself is there
+    plain = _plain_text(management)
+    for value in [*SECRET_VALUES.values(), "PRIVATE-KEY-VALUE-0a1b2c"]:
+        assert value not in rendered
+        assert value not in plain
+        encoded = base64.b64encode(value.encode()).decode()
+        assert encoded not in plain
+
+
+def test_secrets_travel_only_as_secret_stdin(management: Recording) -> None:
+    install = management.get("command:remote:Command", "mgmt-secrets")
+    assert install.is_secret("stdin")
+    assert install.inputs["logging"] == "none"
+    assert {"stdout", "stderr"} <= set(install.additional_secret_outputs)
+    lines = dict(line.split(" ", 1) for line in install.inputs["stdin"].strip().splitlines())
+    assert set(lines) == set(SECRET_NAMES)
+    assert base64.b64decode(lines["tunnel_token"]).decode() == SECRET_VALUES["tunnel_token"]
