@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from components.cloudflare.connector import CloudflaredConnector
 from components.k8s.storage import NfsMediaStorage
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
@@ -21,9 +22,10 @@ from stacks.dev import SECRETS, export_cluster, proxmox_connection, talos_on_pro
 
 __all__ = ["REFERENCES", "SECRETS", "build"]
 
-# The dev stack's `host_guests` feed the capacity ledger (the name is configurable:
-# `homelab:capacity.dev_stack`, e.g. `<org>/homelab/dev` with Pulumi Cloud).
-REFERENCES: tuple[str, ...] = ("dev",)
+# The dev stack's `host_guests` feed the capacity ledger, and the cloud stack owns the `prod` tunnel
+# whose token the home connector needs. Both names are configurable (`homelab:capacity.dev_stack`,
+# `homelab:tunnel.cloud_stack`, e.g. `<org>/homelab/dev` with Pulumi Cloud).
+REFERENCES: tuple[str, ...] = ("dev", "cloud")
 
 
 def dataset_specs(zfs: ZfsConfig) -> dict[str, DatasetSpec]:
@@ -149,6 +151,18 @@ def build() -> None:
         },
         opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, pool]),
     )
+
+    if config.tunnel.enabled:
+        cloud = pulumi.StackReference(config.tunnel.cloud_stack)
+        CloudflaredConnector(
+            "home-tunnel",
+            {
+                "token": pulumi.Output.secret(cloud.require_output("tunnel_token_prod")),
+                "image": config.tunnel.image,
+                "replicas": config.tunnel.replicas,
+            },
+            opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni]),
+        )
 
     export_cluster(talos)
     pulumi.export("host_reboot_required", host.reboot_required)

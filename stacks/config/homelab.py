@@ -318,6 +318,31 @@ class CapacityConfig(ConfigModel):
     """`dev` with a local backend; `<org>/homelab/dev` with Pulumi Cloud."""
 
 
+class TunnelConnectorConfig(ConfigModel):
+    """`homelab:tunnel` — the home end of the `prod` Cloudflare Tunnel, running in the PROD cluster.
+
+    cloudflared dials out, so the home router opens no port (NFR-007). The tunnel itself and its
+    token belong to the `cloud` stack, which owns every Cloudflare resource.
+    """
+
+    enabled: bool = True
+    """Off until the `cloud` stack exists (bring-up order: cloud, dev, prod)."""
+    cloud_stack: str = Field(default="cloud", pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}$")
+    """`cloud` with a self-managed backend; `<org>/homelab/cloud` with Pulumi Cloud."""
+    image: str = Field(
+        default="docker.io/cloudflare/cloudflared:2025.8.1", pattern=r"^[^\s:@]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
+    )
+    """An exact tag or digest, never `latest`."""
+    replicas: int = Field(default=2, ge=1, le=4)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, image: str) -> str:
+        if image.endswith(":latest"):
+            raise ValueError("must be pinned to an exact tag or digest, not latest")
+        return image
+
+
 class DevConfig(ConfigModel):
     """The `dev` stack: the DEV cluster (1 node) on the shared Proxmox host."""
 
@@ -340,6 +365,7 @@ class ProdConfig(ConfigModel):
     cilium: CiliumConfig
     storage: StorageConfig
     capacity: CapacityConfig = CapacityConfig()
+    tunnel: TunnelConnectorConfig = TunnelConnectorConfig()
 
 
 # Rules that span several keys. Each yields (key, problem) so the error names the exact key, which

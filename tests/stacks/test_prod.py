@@ -110,3 +110,30 @@ def test_nfs_export_to_the_world_is_rejected():
     zfs["nfs_clients"] = ["0.0.0.0/0"]
     with pytest.raises(ConfigError, match=r"^homelab:zfs\.nfs_clients: 0\.0\.0\.0/0 is wider than a /16"):
         run_stack("prod", overrides={"zfs": zfs})
+
+
+def test_home_tunnel_connector_runs_in_prod_with_the_cloud_token(prod):
+    connector = prod.get("homelab:cloudflare:CloudflaredConnector", "home-tunnel")
+    secret = prod.get("kubernetes:core/v1:Secret", "home-tunnel-token")
+    deployment = prod.get("kubernetes:apps/v1:Deployment", "home-tunnel-deployment")
+    assert secret.parent == connector.urn
+    assert deployment.parent == connector.urn
+    # The token comes from the cloud stack's output and stays secret on the wire.
+    assert secret.is_secret("stringData")
+    assert secret.inputs["stringData"]["token"]
+    # Depending on the Cilium component waits for its children: no pod starts before the CNI.
+    cilium_release = prod.get("kubernetes:helm.sh/v3:Release", "cilium-release")
+    assert cilium_release.urn in connector.dependencies
+    assert deployment.inputs["spec"]["replicas"] == 2
+    env = deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert all("value" not in e for e in env if e["name"] == "TUNNEL_TOKEN")
+
+
+def test_home_tunnel_can_be_left_off_until_the_cloud_stack_exists():
+    recording = run_stack("prod", overrides={"tunnel": {"enabled": False}})
+    assert recording.by_type("homelab:cloudflare:CloudflaredConnector") == []
+
+
+def test_home_tunnel_image_must_be_pinned():
+    with pytest.raises(ConfigError, match=r"^homelab:tunnel\.image: "):
+        run_stack("prod", overrides={"tunnel": {"image": "docker.io/cloudflare/cloudflared:latest"}})
