@@ -4,8 +4,15 @@ Talos is configured with CNI `none` and kube-proxy disabled, so nodes stay NotRe
 release runs. The Helm values come from `cilium-values.yaml` next to this module — the single
 source a GitOps tool later adopts — and the Gateway API CRDs are applied before the chart, because
 Cilium only enables its Gateway controller when the CRDs exist at start-up.
+
+A cluster whose tunnel connector runs outside it (CLOUD) opts into Gateway host-network mode: the
+Gateway's listeners bind on every node's own addresses, so no LoadBalancer or NodePort Service is
+needed. That is an overlay on the shared values, not a second values file: DEV and PROD get the
+file exactly as written.
 """
 
+import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -17,6 +24,10 @@ VALUES_FILE = Path(__file__).with_name("cilium-values.yaml")
 CILIUM_REPOSITORY = "https://helm.cilium.io/"
 GATEWAY_API_RELEASES = "https://github.com/kubernetes-sigs/gateway-api/releases/download"
 GATEWAY_API_RAW = "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api"
+# The chart's default capabilities of the standalone cilium-envoy container (Cilium 1.16+). Helm
+# replaces lists instead of merging them, so adding one capability means restating these.
+ENVOY_DEFAULT_CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN")
+HOST_NETWORK_SINCE = (1, 16)
 
 
 def load_values(path: Path = VALUES_FILE) -> dict[str, Any]:
@@ -25,6 +36,50 @@ def load_values(path: Path = VALUES_FILE) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValueError(f"{path.name} must hold a mapping of Helm values")
     return values
+
+
+def _minor_version(chart_version: str) -> tuple[int, int]:
+    major, minor = chart_version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def merge_values(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """`overlay` on top of `base` as Helm merges values files: maps recursively, anything else replaced."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_values(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def gateway_host_network_values(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The overlay that serves Gateway listeners on the nodes' own network (Cilium >= 1.16).
+
+    Envoy must bind privileged ports (80) there: the standalone Envoy DaemonSet gets
+    NET_BIND_SERVICE, and `keepCapNetBindService` stops Cilium's Envoy starter from dropping it.
+    Without both, the Gateway reports Programmed while Envoy fails to bind.
+    """
+    envoy_capabilities = (
+        base.get("envoy", {}).get("securityContext", {}).get("capabilities", {}).get("envoy")
+        or ENVOY_DEFAULT_CAPABILITIES
+    )
+    return {
+        "gatewayAPI": {"enabled": True, "hostNetwork": {"enabled": True}},
+        "envoy": {
+            # Standalone DaemonSet mode, where the capability list below applies (embedded Envoy
+            # would take it from the agent's capabilities instead).
+            "enabled": True,
+            "securityContext": {
+                "capabilities": {
+                    "keepCapNetBindService": True,
+                    "envoy": [*dict.fromkeys([*envoy_capabilities, "NET_BIND_SERVICE"])],
+                }
+            },
+        },
+    }
 
 
 def gateway_api_crd_urls(version: str) -> list[str]:
@@ -44,6 +99,10 @@ class CiliumArgs(TypedDict):
     gateway_api_version: str
     """Gateway API release whose CRDs are installed first, e.g. `v1.2.1`."""
     values_file: NotRequired[Path]
+    gateway_host_network: NotRequired[bool]
+    """Serve Gateway listeners on the nodes' own addresses (default False). For a cluster reached by a
+    connector outside it; the listener ports are then open on every node, so keep them off public
+    addresses with the network's security rules."""
 
 
 class Cilium(pulumi.ComponentResource):
@@ -54,6 +113,11 @@ class Cilium(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiliumArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("homelab:talos:Cilium", name, None, opts)
+        host_network = args.get("gateway_host_network", False)
+        if host_network and _minor_version(args["chart_version"]) < HOST_NETWORK_SINCE:
+            raise ValueError(
+                f"Cilium {name!r}: gateway_host_network needs chart 1.16 or later, got {args['chart_version']}"
+            )
         child = pulumi.ResourceOptions(parent=self)
 
         crds = [
@@ -63,7 +127,10 @@ class Cilium(pulumi.ComponentResource):
             )
         ]
 
-        self.values = {**load_values(args.get("values_file", VALUES_FILE)), "cluster": {"name": args["cluster_name"]}}
+        shared = load_values(args.get("values_file", VALUES_FILE))
+        if host_network:
+            shared = merge_values(shared, gateway_host_network_values(shared))
+        self.values = {**shared, "cluster": {"name": args["cluster_name"]}}
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cilium",
