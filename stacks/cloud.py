@@ -14,6 +14,7 @@ import pulumi
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessSettings, Tunnel, zone_id
+from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.compose import ComposeImages, ManagementServices
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
@@ -128,6 +129,8 @@ def cloud_layout(config: CloudConfig) -> Layout:
             ),
         ),
         block_volumes_gb={f"{MANAGEMENT_NAME}-data": management.data_volume_gb},
+        # The CLOUD cluster's admin entry point (`TalosApiEndpoint`).
+        network_load_balancers=1,
     )
 
 
@@ -279,6 +282,28 @@ def build() -> None:
     )
 
     cluster_settings = config.cluster
+    # The nodes sit on private addresses: admins reach their APIs through a load balancer that
+    # exists before them, so its public address can go into their first machine configuration.
+    api_endpoint = TalosApiEndpoint(
+        "cloud-api",
+        {
+            "compartment_id": compartment,
+            "vcn_id": network.vcn_id,
+            "subnet_id": network.subnet_id,
+            "subnet_cidr": str(config.network.subnet_cidr),
+            "private_address": str(cluster_settings.api_endpoint.private_address),
+            "control_plane_addresses": {
+                name: str(node.address)
+                for name, node in sorted(cluster_settings.nodes.items())
+                if node.role == "controlplane"
+            },
+            "admin_cidrs": [str(c) for c in config.network.admin_cidrs],
+            "backend_nsg_id": network.talos_nsg_id,
+            "freeform_tags": freeform_tags(stack, "talos-api-endpoint"),
+            "reserved_public_ip": cluster_settings.api_endpoint.reserved_public_ip,
+        },
+        opts=pulumi.ResourceOptions(providers=[oci]),
+    )
     substrate = OciTalosSubstrate(
         "cloud",
         OciTalosSubstrateArgs(
@@ -309,7 +334,9 @@ def build() -> None:
         "cloud",
         {
             "cluster_name": cluster_settings.name,
-            "endpoint_host": first_control_plane,
+            "endpoint_host": api_endpoint.address,
+            "api_endpoints": [api_endpoint.serving_address],
+            "cert_sans": [api_endpoint.address],
             "talos_version": cluster_settings.talos_version,
             "kubernetes_version": cluster_settings.kubernetes_version,
             "nodes": nodes,
@@ -331,6 +358,7 @@ def build() -> None:
     pulumi.export("kubeconfig", talos.kubeconfig)
     pulumi.export("talosconfig", talos.talosconfig)
     pulumi.export("kubernetes_endpoint", talos.endpoint)
+    pulumi.export("talos_api_endpoint", api_endpoint.address)
     pulumi.export("tunnel_token_prod", tunnels["prod"].token)
     pulumi.export("tunnel_token_cloud", tunnels["cloud"].token)
     pulumi.export("tunnel_ids", {location: tunnel.tunnel_id for location, tunnel in tunnels.items()})

@@ -23,7 +23,8 @@ class AlwaysFreeQuota(ConfigModel):
 
     The defaults are Oracle's allowance since mid-June 2026: 1,500 OCPU-hours and 9,000 GB-hours of
     Ampere A1 per month (2 OCPU and 12 GB running all month), 200 GB of block storage including
-    boot volumes (at least 50 GB each), and two VM.Standard.E2.1.Micro instances.
+    boot volumes (at least 50 GB each), two VM.Standard.E2.1.Micro instances, and one network
+    load balancer (it uses no OCPU, memory or block storage, so it is counted on its own).
     """
 
     a1_ocpus: float = Field(default=2, gt=0, le=64)
@@ -31,6 +32,7 @@ class AlwaysFreeQuota(ConfigModel):
     block_storage_gb: int = Field(default=200, gt=0, le=10_000)
     min_boot_volume_gb: int = Field(default=50, ge=50, le=32_768)
     e2_micro_instances: int = Field(default=2, ge=0, le=10)
+    network_load_balancers: int = Field(default=1, ge=0, le=10)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Layout:
     machines: tuple[Machine, ...]
     block_volumes_gb: Mapping[str, int] = field(default_factory=dict)
     """Extra block volumes (not boot volumes), keyed by name."""
+    network_load_balancers: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Usage:
     a1_memory_gb: float
     block_storage_gb: int
     e2_micro_instances: int
+    network_load_balancers: int
 
 
 def usage(layout: Layout) -> Usage:
@@ -68,6 +72,7 @@ def usage(layout: Layout) -> Usage:
         a1_memory_gb=sum(m.memory_gb for m in a1),
         block_storage_gb=sum(m.boot_volume_gb for m in layout.machines) + sum(layout.block_volumes_gb.values()),
         e2_micro_instances=sum(1 for m in layout.machines if m.shape == E2_MICRO),
+        network_load_balancers=layout.network_load_balancers,
     )
 
 
@@ -83,6 +88,8 @@ def problems(layout: Layout, quota: AlwaysFreeQuota) -> list[str]:
         found.append(f"block storage: {used.block_storage_gb} GB used, {quota.block_storage_gb} GB free")
     if used.e2_micro_instances > quota.e2_micro_instances:
         found.append(f"E2.1.Micro: {used.e2_micro_instances} used, {quota.e2_micro_instances} free")
+    if used.network_load_balancers > quota.network_load_balancers:
+        found.append(f"network load balancers: {used.network_load_balancers} used, {quota.network_load_balancers} free")
     found.extend(
         f"{m.name}: boot volume {m.boot_volume_gb} GB is below the {quota.min_boot_volume_gb} GB minimum"
         for m in layout.machines
@@ -103,6 +110,7 @@ def summary(layout: Layout, quota: AlwaysFreeQuota) -> dict[str, Any]:
         "a1_memory_gb": {"used": used.a1_memory_gb, "quota": quota.a1_memory_gb},
         "block_storage_gb": {"used": used.block_storage_gb, "quota": quota.block_storage_gb},
         "e2_micro_instances": {"used": used.e2_micro_instances, "quota": quota.e2_micro_instances},
+        "network_load_balancers": {"used": used.network_load_balancers, "quota": quota.network_load_balancers},
         "within_quota": fits(layout, quota),
         "problems": problems(layout, quota),
     }

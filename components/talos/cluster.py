@@ -18,6 +18,7 @@ from pulumiverse_talos import imagefactory
 
 from components.talos.substrate import (
     BootImage,
+    NodeRole,
     StaticNetwork,
     TalosNode,
     TalosSubstrate,
@@ -56,6 +57,15 @@ class TalosClusterArgs(TypedDict):
     config defaults behind your back."""
     extra_config_patches: NotRequired[Sequence[str]]
     """Further machine-configuration patches (YAML or JSON) applied to every node."""
+    api_endpoints: NotRequired[Sequence[pulumi.Input[str]]]
+    """Where the Talos API is reached from the machine running Pulumi (talosctl `--endpoints`), when
+    that is not the nodes' own addresses: a load balancer in front of nodes on private addresses.
+    Each request still names its target by `TalosNode.address`; the endpoint's apid forwards it.
+    Defaults to the control-plane addresses."""
+    cert_sans: NotRequired[Sequence[pulumi.Input[str]]]
+    """Extra names or IPs the nodes' Talos API and the Kubernetes API server certificates carry
+    (`machine.certSANs`, `cluster.apiServer.certSANs`), so TLS to `api_endpoints` and to a cluster
+    endpoint that is not a node address verifies."""
 
 
 def talos_minor(version: str) -> str:
@@ -122,6 +132,14 @@ def node_patch(node: TalosNode, installer_image: str, network: StaticNetwork | N
         },
         sort_keys=True,
     )
+
+
+def cert_sans_patch(sans: Sequence[str], role: NodeRole) -> str:
+    """Extra certificate names: the Talos API on every node, the API server on control planes."""
+    patch: dict[str, Any] = {"machine": {"certSANs": list(sans)}}
+    if role == "controlplane":
+        patch["cluster"] = {"apiServer": {"certSANs": list(sans)}}
+    return json.dumps(patch, sort_keys=True)
 
 
 def cluster_patch(nodes: Mapping[str, TalosNode]) -> str:
@@ -205,11 +223,27 @@ class TalosCluster(pulumi.ComponentResource):
         endpoint_host = pulumi.Output.from_input(args["endpoint_host"])
         self.endpoint = endpoint_host.apply(lambda host: f"https://{host}:{KUBERNETES_API_PORT}")
         shared_patches = [cluster_patch(nodes), *args.get("extra_config_patches", ())]
+        # On a LAN every node answers the Talos API itself; behind a load balancer every request
+        # enters there and names its target node, which the endpoint's apid reaches privately.
+        explicit_endpoints: list[pulumi.Input[str]] = list(args.get("api_endpoints", ()))
+        api_endpoints = explicit_endpoints or [n.address for n in control_planes]
+        api_endpoint = api_endpoints[0]
+        # Invokes take one Input of a list, not a list of Inputs.
+        endpoint_list: pulumi.Output[list[str]] = pulumi.Output.all(*api_endpoints).apply(
+            lambda endpoints: [str(e) for e in endpoints]
+        )
+        cert_sans: pulumi.Output[list[str]] = pulumi.Output.all(*args.get("cert_sans", ())).apply(
+            lambda sans: sorted({str(s) for s in sans})
+        )
 
         machine_configurations: dict[str, pulumi.Output[str]] = {}
         for key, node in nodes.items():
-            node_patches = urls.installer.apply(
-                lambda installer, node=node: [node_patch(node, installer, network), *substrate.config_patches(node)]
+            node_patches = pulumi.Output.all(urls.installer, cert_sans).apply(
+                lambda values, node=node: [
+                    node_patch(node, values[0], network),
+                    *([cert_sans_patch(values[1], node.role)] if values[1] else []),
+                    *substrate.config_patches(node),
+                ]
             )
             patches = node_patches.apply(lambda own: [*shared_patches, *own])
             configuration = talos_machine.get_configuration_output(
@@ -233,7 +267,7 @@ class TalosCluster(pulumi.ComponentResource):
             applies[key] = talos_machine.ConfigurationApply(
                 f"{name}-{key}-config",
                 node=node.address,
-                endpoint=node.address,
+                endpoint=explicit_endpoints[0] if explicit_endpoints else node.address,
                 client_configuration=client_args(_client_configuration_args),
                 machine_configuration_input=machine_configurations[key],
                 apply_mode="auto",
@@ -251,7 +285,7 @@ class TalosCluster(pulumi.ComponentResource):
         bootstrap = talos_machine.Bootstrap(
             f"{name}-bootstrap",
             node=first.address,
-            endpoint=first.address,
+            endpoint=api_endpoint,
             client_configuration=client_args(_client_configuration_args),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(applies.values()))),
         )
@@ -262,7 +296,7 @@ class TalosCluster(pulumi.ComponentResource):
             client_configuration=client_args(_health_client_configuration_args),
             control_plane_nodes=[n.address for n in control_planes],
             worker_nodes=[n.address for n in nodes.values() if n.role == "worker"],
-            endpoints=[n.address for n in control_planes],
+            endpoints=endpoint_list,
             skip_kubernetes_checks=True,
             timeouts=talos_cluster.GetHealthTimeoutsArgs(read="15m"),
             opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[bootstrap]),
@@ -273,7 +307,7 @@ class TalosCluster(pulumi.ComponentResource):
             f"{name}-kubeconfig",
             # Reading the node through the health result makes the kubeconfig wait for a healthy cluster.
             node=health.id.apply(lambda _: first.address),
-            endpoint=first.address,
+            endpoint=api_endpoint,
             client_configuration=client_args(_kubeconfig_client_configuration_args),
             opts=pulumi.ResourceOptions.merge(
                 child,
@@ -288,7 +322,7 @@ class TalosCluster(pulumi.ComponentResource):
         talosconfig = talos_client.get_configuration_output(
             cluster_name=args["cluster_name"],
             client_configuration=client_args(_talosconfig_client_configuration_args),
-            endpoints=[n.address for n in control_planes],
+            endpoints=endpoint_list,
             nodes=[n.address for n in nodes.values()],
             opts=pulumi.InvokeOutputOptions(parent=self),
         )

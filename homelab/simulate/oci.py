@@ -123,3 +123,26 @@ def _private_ips(args: dict[str, Any]) -> dict[str, Any]:
         "id": fake_ocid("privateiplist", vnic),
         "privateIps": [{"id": fake_ocid("privateip", vnic + str(address)), "ipAddress": address, "isPrimary": True}],
     }
+
+
+@resource_output("oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer")
+def _network_load_balancer(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A public load balancer answers on its pinned private address and one public address: the
+    reserved IP it was given (the simulated id of a resource is `<name>-id`, the simulated address
+    of a reserved IP derives from its name) or an ephemeral one."""
+    addresses: list[dict[str, Any]] = []
+    private = inputs.get("assignedPrivateIpv4")
+    if private:
+        addresses.append({"ipAddress": private, "ipVersion": "IPV4", "isPublic": False, "reservedIps": []})
+    if not inputs.get("isPrivate", True):
+        reserved = [r["id"] for r in inputs.get("reservedIps") or [] if r.get("id")]
+        public = _public_ip(reserved[0].removesuffix("-id")) if reserved else _public_ip(name)
+        addresses.append(
+            {
+                "ipAddress": public,
+                "ipVersion": "IPV4",
+                "isPublic": True,
+                "reservedIps": [{"id": r} for r in reserved],
+            }
+        )
+    return {"ipAddresses": addresses, "state": "ACTIVE"}

@@ -185,6 +185,17 @@ class CloudNodeSettings(ConfigModel):
     Real-Debrid (FR-014)."""
 
 
+class ApiEndpointSettings(ConfigModel):
+    """`homelab:cluster.api_endpoint`: the network load balancer admins reach the CLOUD cluster's
+    Kubernetes (6443) and Talos (50000) APIs through, from the admin CIDRs only."""
+
+    private_address: ipaddress.IPv4Address = ipaddress.IPv4Address("10.20.1.5")
+    """Its address in the subnet, pinned so it can never take a node's address first."""
+    reserved_public_ip: bool = True
+    """Keep the public address in a reserved IP that outlives the load balancer (kubeconfig,
+    talosconfig and certificates name it). Set false only if the tenancy has no reserved IP left."""
+
+
 class ClusterSettings(ConfigModel):
     """`homelab:cluster`: the CLOUD Talos cluster."""
 
@@ -196,6 +207,7 @@ class ClusterSettings(ConfigModel):
     """Port of the cluster's Gateway on the nodes' VCN addresses: the cloud tunnel's connector on
     the management VM reaches CLOUD cluster services through it (Host header routing)."""
     nodes: dict[str, CloudNodeSettings] = Field(min_length=1)
+    api_endpoint: ApiEndpointSettings = Field(default_factory=ApiEndpointSettings)
 
     @field_validator("talos_version")
     @classmethod
@@ -309,6 +321,7 @@ def check_cloud_config(config: CloudConfig) -> None:
     owners = [
         ("management.address", config.management.address),
         *((f"cluster.nodes.{k}.address", n.address) for k, n in config.cluster.nodes.items()),
+        ("cluster.api_endpoint.private_address", config.cluster.api_endpoint.private_address),
     ]
     for owner, address in owners:
         if not first_usable <= address <= last_usable:

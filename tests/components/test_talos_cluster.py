@@ -1,15 +1,17 @@
 """TalosCluster under the offline engine: image, secrets, configuration, bootstrap, access."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_proxmoxve as pve
 from pulumi_command import local
 
-from components.talos.cluster import schematic_document, talos_minor
+from components.talos.cluster import TalosCluster, TalosClusterArgs, schematic_document, talos_minor, talos_provider
 from components.talos.substrate import BootImage, TalosNode
 from homelab.engine import Recording
-from tests.components.talos_fixtures import DEV_NODES, PROD_NODES, cluster_program
+from tests.components.talos_fixtures import DEV_NODES, NETWORK, PROD_NODES, cluster_program, proxmox_substrate
 
 CLUSTER = "homelab:talos:TalosCluster"
 SCHEMATIC = "talos:imageFactory/schematic:Schematic"
@@ -158,3 +160,66 @@ def test_cluster_is_substrate_neutral(record):
     schematic = json.loads(rec.get(SCHEMATIC, "talos-schematic").inputs["schematic"])
     assert schematic["customization"]["systemExtensions"]["officialExtensions"] == []
     assert not rec.by_type("proxmoxve:index/vmLegacy:VmLegacy")
+
+
+API_ENDPOINT = "198.51.100.7"
+
+
+def _behind_load_balancer(cert_sans: tuple[str, ...] = (API_ENDPOINT, "k8s.example.net")) -> Callable[[], None]:
+    """The PROD nodes, reached through a load balancer (as on OCI), the address given as an Output."""
+
+    def program() -> None:
+        providers = [talos_provider("talos"), pve.Provider("pve", endpoint="https://192.168.68.51:8006/")]
+        address = pulumi.Output.from_input(API_ENDPOINT)
+        args: TalosClusterArgs = {
+            "cluster_name": "homelab-prod",
+            "endpoint_host": address,
+            "api_endpoints": [address],
+            "cert_sans": list(cert_sans),
+            "talos_version": "v1.10.6",
+            "kubernetes_version": "1.33.3",
+            "nodes": PROD_NODES,
+            "substrate": proxmox_substrate(PROD_NODES),
+            "network": NETWORK,
+        }
+        cluster = TalosCluster("talos", args, opts=pulumi.ResourceOptions(providers=providers))
+        pulumi.export("talosconfig", cluster.talosconfig)
+        pulumi.export("endpoint", cluster.endpoint)
+
+    return program
+
+
+def test_api_endpoints_carry_every_talos_call_while_requests_name_the_nodes(record):
+    rec = record(_behind_load_balancer())
+    for key, node in PROD_NODES.items():
+        apply = rec.get(APPLY, f"talos-{key}-config")
+        assert (apply.inputs["endpoint"], apply.inputs["node"]) == (API_ENDPOINT, node.address)
+    bootstrap = rec.get(BOOTSTRAP, "talos-bootstrap")
+    assert (bootstrap.inputs["endpoint"], bootstrap.inputs["node"]) == (API_ENDPOINT, "192.168.68.71")
+    kubeconfig = rec.get(KUBECONFIG, "talos-kubeconfig")
+    assert (kubeconfig.inputs["endpoint"], kubeconfig.inputs["node"]) == (API_ENDPOINT, "192.168.68.71")
+    talosconfig = rec.outputs["talosconfig"]
+    assert talosconfig.secret
+    assert f"endpoints: [{API_ENDPOINT}]" in talosconfig.value
+    assert "nodes: [192.168.68.71, 192.168.68.72]" in talosconfig.value
+    assert rec.outputs["endpoint"].value == f"https://{API_ENDPOINT}:6443"
+
+
+def test_cert_sans_reach_the_talos_api_everywhere_and_the_api_server_on_control_planes(record):
+    rec = record(_behind_load_balancer())
+    sans = sorted([API_ENDPOINT, "k8s.example.net"])
+    control_plane = _patches(rec, "prod-cp-1")
+    assert {"machine": {"certSANs": sans}, "cluster": {"apiServer": {"certSANs": sans}}} in control_plane
+    worker = _patches(rec, "prod-worker-1")
+    assert {"machine": {"certSANs": sans}} in worker
+    assert not [p for p in worker if "apiServer" in p.get("cluster", {})]
+
+
+def test_without_api_endpoints_each_node_is_its_own_endpoint_and_no_sans_are_added(record):
+    rec = record(cluster_program())
+    for key, node in PROD_NODES.items():
+        apply = rec.get(APPLY, f"talos-{key}-config")
+        assert apply.inputs["endpoint"] == apply.inputs["node"] == node.address
+        assert not [p for p in _patches(rec, key) if "certSANs" in p.get("machine", {})]
+    assert rec.get(BOOTSTRAP, "talos-bootstrap").inputs["endpoint"] == "192.168.68.71"
+    assert "endpoints: [192.168.68.71]" in rec.outputs["talosconfig"].value

@@ -11,7 +11,7 @@ import pytest
 from homelab.engine import Recording
 from homelab.stackrun import run_stack
 from stacks.config.base import ConfigError
-from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, fits, problems, summary
+from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, Layout, fits, problems, summary
 from tests.stacks.helpers import count_registrations, section
 
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -214,4 +214,91 @@ def test_bad_config_is_one_clear_error_and_registers_nothing(overrides: dict[str
         preview(overrides)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+    assert seen == []
+
+
+NLB = "oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer"
+APPLY = "talos:machine/configurationApply:ConfigurationApply"
+
+
+def test_talos_and_kubernetes_apis_are_reached_through_the_load_balancer(cloud: Recording) -> None:
+    address = cloud.outputs["talos_api_endpoint"].value
+    assert address.startswith("203.0.113.")  # the simulated reserved IP, never a private address
+    assert address != cloud.outputs["cloud_node_public_ips"].value["cloud-1"]
+    assert cloud.outputs["kubernetes_endpoint"].value == f"https://{address}:6443"
+    apply = cloud.get(APPLY, "cloud-cloud-1-config")
+    assert (apply.inputs["endpoint"], apply.inputs["node"]) == (address, "10.20.1.20")
+    bootstrap = cloud.get("talos:machine/bootstrap:Bootstrap", "cloud-bootstrap")
+    assert (bootstrap.inputs["endpoint"], bootstrap.inputs["node"]) == (address, "10.20.1.20")
+    # Talos calls wait for the listeners; the machine configuration only needs the address.
+    listeners = {r.urn for r in cloud.by_type("oci:NetworkLoadBalancer/listener:Listener")}
+    assert len(listeners) == 2
+    assert listeners <= set(apply.property_dependencies["endpoint"])
+
+
+def test_the_first_machine_configuration_names_the_public_endpoint(cloud: Recording) -> None:
+    address = cloud.outputs["talos_api_endpoint"].value
+    instance = cloud.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
+    rendered = base64.b64decode(instance.inputs["metadata"]["user_data"]).decode()
+    document = json.loads(rendered.split("\n", 1)[1])
+    assert document["cluster"]["controlPlane"]["endpoint"] == f"https://{address}:6443"
+    patches = [json.loads(p) for p in document["patches"]]
+    assert {"machine": {"certSANs": [address]}, "cluster": {"apiServer": {"certSANs": [address]}}} in patches
+
+
+def test_load_balancer_exists_before_and_without_the_nodes(cloud: Recording) -> None:
+    """No cycle: the endpoint's resources depend on nothing the nodes create."""
+    component = cloud.get("homelab:oci:TalosApiEndpoint", "cloud-api")
+    endpoint_urns = {r.urn for r in cloud.children_of(component)}
+    node_side = {
+        r.urn
+        for r in cloud.resources
+        if r.type in ("oci:Core/instance:Instance", "homelab:talos:TalosCluster", "homelab:oci:AlwaysFreeNode")
+    }
+    for record in cloud.children_of(component):
+        upstream = set(record.dependencies)
+        for urns in record.property_dependencies.values():
+            upstream |= set(urns)
+        assert not upstream & node_side, record.name
+    backends = {
+        b["ipAddress"]
+        for r in cloud.by_type(
+            "oci:NetworkLoadBalancer/networkLoadBalancersBackendSetsUnified:NetworkLoadBalancersBackendSetsUnified"
+        )
+        for b in r.inputs["backends"]
+    }
+    assert backends == {"10.20.1.20"}
+    assert endpoint_urns
+
+
+def test_load_balancer_is_public_only_to_admins(cloud: Recording) -> None:
+    (nlb,) = cloud.by_type(NLB)
+    assert nlb.inputs["isPrivate"] is False
+    assert nlb.inputs["assignedPrivateIpv4"] == "10.20.1.5"
+    (nsg_id,) = nlb.inputs["networkSecurityGroupIds"]
+    ingress = [
+        r.inputs
+        for r in cloud.by_type("oci:Core/networkSecurityGroupSecurityRule:NetworkSecurityGroupSecurityRule")
+        if r.inputs["networkSecurityGroupId"] == nsg_id and r.inputs["direction"] == "INGRESS"
+    ]
+    assert {r["source"] for r in ingress} == {"203.0.113.10/32"}
+
+
+def test_the_load_balancer_counts_against_its_always_free_allowance(cloud: Recording) -> None:
+    usage = cloud.outputs["always_free_usage"].value
+    assert usage["network_load_balancers"] == {"used": 1, "quota": 1}
+    assert len(cloud.by_type(NLB)) == 1
+    quota = AlwaysFreeQuota()
+    second = Layout(machines=(), network_load_balancers=2)
+    assert problems(second, quota) == ["network load balancers: 2 used, 1 free"]
+    assert fits(second, AlwaysFreeQuota(network_load_balancers=2))
+
+
+def test_load_balancer_address_colliding_with_a_node_is_one_clear_error() -> None:
+    overrides = _broken("cluster", {"api_endpoint": {"private_address": "10.20.1.20"}})
+    with count_registrations() as seen, pytest.raises(ConfigError) as caught:
+        preview(overrides)
+    assert str(caught.value).startswith(
+        "homelab:cluster.api_endpoint.private_address: 10.20.1.20 is already used by cluster.nodes.cloud-1.address"
+    )
     assert seen == []
