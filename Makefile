@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup preview test lint typecheck unit bench clean
+.PHONY: setup preview test lint typecheck unit bench policy-config report clean
 
 # uv comes from PyPI like everything else; it is installed into .tools when the machine has none.
 .tools/bin/uv:
@@ -31,6 +31,15 @@ test: lint typecheck unit
 
 bench: setup
 	$(RUN) python -m homelab.bench
+
+# Regenerate policies/config/<stack>.json from the capacity ledger, the cloud config and the catalog.
+policy-config: setup
+	$(RUN) homelab policy-config --write
+
+# Markdown compliance reports of every stack, in reports/ (not committed).
+report: setup
+	mkdir -p reports
+	for stack in dev prod cloud; do $(RUN) homelab report $$stack --output reports/$$stack.md || exit $$?; done
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache .hypothesis

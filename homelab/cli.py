@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pulumi
 
+from homelab.graph_checks import GRAPH_CHECKS
+from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
 from homelab.policy_eval import PackConfigError, evaluate, load_pack_config
 from homelab.render import StackResult, json_document, text_report
+from homelab.report import group_by_nfr, render_markdown
 from homelab.simulate import SimulationError
 from homelab.stackrun import project_root, run_stack
 from policies.rules import RULES
@@ -30,20 +33,17 @@ class UsageError(Exception):
     """The command line asks for something that does not exist."""
 
 
-def pack_config_path(stack: str, root: Path) -> Path:
-    """The `--policy-pack-config` file the real CLI is given for `stack` (see README)."""
-    return root / "policies" / "config" / f"{stack}.json"
-
-
 def preview_stack(stack: str, root: Path | None = None) -> StackResult:
     """Run one stack offline and evaluate the pack on it; user errors become `result.error`."""
     root = root or project_root()
     started = time.perf_counter()
     result = StackResult(stack=stack)
     try:
-        config = load_pack_config(pack_config_path(stack, root))
+        # The same file the real CLI is given with --policy-pack-config (see README).
+        config = result.config = load_pack_config(config_path(stack, root))
         result.recording = run_stack(stack, root)
         result.findings = evaluate(result.recording, RULES, config)
+        result.groups = group_by_nfr(result.findings, RULES, GRAPH_CHECKS, config, result.recording)
     except (pulumi.RunError, PackConfigError) as exc:
         # Config errors are pulumi.RunErrors: one line that names the key, never a traceback.
         result.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -75,17 +75,53 @@ def cmd_preview(args: argparse.Namespace) -> int:
     stacks = _stacks(args.stacks, args.all)
     root = _root(args)
     results = [preview_stack(stack, root) for stack in stacks]
-    rule_nfrs = [(rule.id, rule.nfr) for rule in RULES]
     if args.json:
         print(json.dumps(json_document(results), indent=2, sort_keys=False))
     else:
         for result in results:
-            sys.stdout.write(text_report(result, rule_nfrs))
+            sys.stdout.write(text_report(result))
             if result.error is not None:
                 print(f"homelab: {result.stack}: {result.error}", file=sys.stderr)
         summary = ", ".join(f"{r.stack}={_verdict(r)}" for r in results)
         print(f"Summary: {summary}")
     return max((r.exit_code for r in results), default=EXIT_OK)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    stack = _stacks([args.stack], False)[0]
+    result = preview_stack(stack, _root(args))
+    if result.error is not None or result.recording is None:
+        print(f"homelab: {stack}: {result.error}", file=sys.stderr)
+        return EXIT_INVALID
+    markdown = render_markdown(stack, result.recording, result.findings, RULES, GRAPH_CHECKS, config=result.config)
+    if args.output:
+        Path(args.output).write_text(markdown, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(markdown)
+    return result.exit_code
+
+
+def cmd_policy_config(args: argparse.Namespace) -> int:
+    """Print, write or check the `--policy-pack-config` documents generated from the stacks' data."""
+    root = _root(args)
+    try:
+        if args.write:
+            for path in write_policy_configs(root):
+                print(f"wrote {path.relative_to(root)}")
+            return EXIT_OK
+        if args.check:
+            stale = stale_policy_configs(root)
+            for stack in stale:
+                print(f"homelab: {config_path(stack, root).relative_to(root)} is stale; run `make policy-config`")
+            return EXIT_VIOLATION if stale else EXIT_OK
+        stacks = _stacks([args.stack] if args.stack else [], not args.stack)
+        for stack in stacks:
+            sys.stdout.write(render(policy_config(stack, root)))
+    except pulumi.RunError as exc:
+        print(f"homelab: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 def _verdict(result: StackResult) -> str:
@@ -106,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--all", action="store_true", help="every stack (the default when none is named)")
     preview.add_argument("--json", action="store_true", help="print the documented JSON document instead of text")
     preview.set_defaults(func=cmd_preview)
+
+    report = commands.add_parser("report", help="write the Markdown compliance report of one stack")
+    report.add_argument("stack", metavar="STACK", help=f"one of {', '.join(STACK_MODULES)}")
+    report.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    report.set_defaults(func=cmd_report)
+
+    config = commands.add_parser(
+        "policy-config", help="the --policy-pack-config documents, generated from the stacks' own data"
+    )
+    config.add_argument("stack", nargs="?", metavar="STACK", choices=STACKS, help="one stack (default: all)")
+    mode = config.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="regenerate policies/config/<stack>.json")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a committed file is stale")
+    config.set_defaults(func=cmd_policy_config)
     return parser
 
 

@@ -6,16 +6,23 @@ records both, so these checks run there and report like rules. Under the real CL
 are covered by these tests on the recorded graph (and by an audit of `pulumi stack export`).
 """
 
-from collections.abc import Iterator
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from homelab.engine import RecordedResource, Recording
 from homelab.findings import GraphCheck
+from policies.rules.data import STATEFUL_TAGS, data_bearing, must_retain
 
-# Inputs that carry credentials and must be secret on the wire, by resource type.
-SENSITIVE_INPUTS: dict[str, tuple[str, ...]] = {
+# Inputs that carry credentials and must be secret on the wire, by resource type. Most SDKs wrap
+# their top-level secret arguments themselves; nested fields (a VM's cloud-init password, an
+# instance's user data) are the program's job, which is why they are listed here.
+SENSITIVE_INPUTS: Mapping[str, tuple[str, ...]] = {
     "pulumi:providers:proxmoxve": ("apiToken", "password", "ssh.privateKey", "ssh.password"),
     "pulumi:providers:oci": ("privateKey", "privateKeyPassword"),
-    "pulumi:providers:cloudflare": ("apiToken", "apiKey"),
+    "pulumi:providers:cloudflare": ("apiToken", "apiKey", "apiUserServiceKey"),
     "pulumi:providers:kubernetes": ("kubeconfig",),
     "pulumi:providers:authentik": ("token",),
     "command:remote:Command": ("connection",),
@@ -24,27 +31,75 @@ SENSITIVE_INPUTS: dict[str, tuple[str, ...]] = {
     "talos:machine/bootstrap:Bootstrap": ("clientConfiguration",),
     "talos:cluster/kubeconfig:Kubeconfig": ("clientConfiguration",),
     "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": ("tunnelSecret",),
+    "cloudflare:index/zeroTrustAccessIdentityProvider:ZeroTrustAccessIdentityProvider": ("config.clientSecret",),
     "kubernetes:core/v1:Secret": ("data", "stringData"),
+    "proxmoxve:storage/pbs:Pbs": ("password", "encryptionKey"),
+    "authentik:index/user:User": ("password",),
+    "authentik:index/providerOauth2:ProviderOauth2": ("clientSecret",),
     # Fields the SDKs do not wrap themselves: the program must.
     "proxmoxve:index/vmLegacy:VmLegacy": ("initialization.userAccount.password",),
-    "oci:core/instance:Instance": ("metadata.user_data",),
+    "proxmoxve:index/containerLegacy:ContainerLegacy": ("initialization.userAccount.password",),
+    # Talos on OCI receives its whole machine configuration (cluster CA keys, tokens) as user data.
+    "oci:Core/instance:Instance": ("metadata.user_data",),
 }
 
+# Key material recognisable in any input, whatever the field is called: PEM private keys, and the
+# same headers base64-encoded (how Talos machine configs and kubeconfigs carry them).
+_PEM_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+# base64 of "-----BEGIN" followed by more base64 (a PEM block inside a base64 field).
+_BASE64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{8,64}")
 
-def _present(resource: RecordedResource, path: str) -> bool:
+
+def _holds_private_key(text: str) -> bool:
+    if _PEM_PRIVATE_KEY.search(text):
+        return True
+    for match in _BASE64_PEM.finditer(text):
+        chunk = match.group(0)
+        chunk = chunk[: len(chunk) - len(chunk) % 4]
+        try:
+            decoded = base64.b64decode(chunk).decode("ascii", errors="replace")
+        except (binascii.Error, ValueError):
+            continue
+        if _PEM_PRIVATE_KEY.search(decoded + "-----") or "PRIVATE KEY" in decoded:
+            return True
+    return False
+
+
+def _value(resource: RecordedResource, path: str) -> Any:
     value: object = resource.inputs
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
-            return False
+            return None
         value = value[part]
-    return value not in (None, "", {}, [])
+    return value
+
+
+def _present(resource: RecordedResource, path: str) -> bool:
+    return _value(resource, path) not in (None, "", {}, [])
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
 
 
 def _plaintext_sensitive_inputs(recording: Recording) -> Iterator[tuple[str, RecordedResource | None]]:
     for resource in recording.resources:
+        flagged: set[str] = set()
         for path in SENSITIVE_INPUTS.get(resource.type, ()):
             if _present(resource, path) and not resource.is_secret(path):
+                flagged.add(path)
                 yield f"{resource.type} '{resource.name}' sends `{path}` in plain text.", resource
+        for path, text in _strings(dict(resource.inputs), ""):
+            if path in flagged or resource.is_secret(path) or not _holds_private_key(text):
+                continue
+            yield f"{resource.type} '{resource.name}' sends private key material in `{path}` in plain text.", resource
 
 
 SECRET_INPUTS = GraphCheck(
@@ -58,4 +113,25 @@ SECRET_INPUTS = GraphCheck(
     check=_plaintext_sensitive_inputs,
 )
 
-GRAPH_CHECKS: tuple[GraphCheck, ...] = (SECRET_INPUTS,)
+
+def _unretained_data(recording: Recording) -> Iterator[tuple[str, RecordedResource | None]]:
+    for resource in recording.resources:
+        if must_retain(resource.type, resource.inputs) and not resource.retain_on_delete:
+            lost = data_bearing(resource.type, resource.inputs, STATEFUL_TAGS) or "its data"
+            text = f"'{resource.name}' is not retained on delete; removing it from the program destroys {lost}."
+            yield text, resource
+
+
+RETAIN_DATA = GraphCheck(
+    id="DAT-02",
+    name="dat-02-graph-data-retained-on-delete",
+    nfr="NFR-005",
+    topic="data",
+    description="Resources whose cloud object holds data (ZFS pool, volumes, buckets, stateful guests) are "
+    "`retainOnDelete`, so deleting them from the program leaves the data in place (NFR-005; a CrossGuard "
+    "policy cannot see retainOnDelete).",
+    fix="add `retain_on_delete=True` next to `protect=True` in the resource's options.",
+    check=_unretained_data,
+)
+
+GRAPH_CHECKS: tuple[GraphCheck, ...] = (SECRET_INPUTS, RETAIN_DATA)

@@ -99,7 +99,10 @@ def load_pack_config(path: Path | None, rules: Iterable[Rule] = RULES) -> PackCo
     return parse_pack_config(document, rules)
 
 
-def _level(rule: Rule, config: PackConfig) -> EnforcementLevel:
+def enforcement_level(rule: Rule, config: PackConfig | None) -> EnforcementLevel:
+    """The level the engine applies: pack config for this policy, then `all`, then the rule's own."""
+    if config is None:
+        return rule.level
     if rule.name in config.levels:
         return config.levels[rule.name]
     if config.all_level is not None:
@@ -184,7 +187,7 @@ def evaluate(
     stack_resources: list[PolicyResource] | None = None
 
     for rule in rules:
-        level = _level(rule, config)
+        level = enforcement_level(rule, config)
         if level == EnforcementLevel.DISABLED:
             continue
         level_name = _level_name(level)
@@ -283,6 +286,7 @@ __all__ = [
     "PackConfig",
     "PackConfigError",
     "blocking",
+    "enforcement_level",
     "evaluate",
     "load_pack_config",
     "parse_pack_config",

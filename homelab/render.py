@@ -5,13 +5,15 @@ replaced by a mask before anything is printed or serialised.
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from homelab.budget import budget_lines
 from homelab.engine import RecordedResource, Recording
 from homelab.findings import Finding
-from policies.rules.base import NFR_TITLES
+from homelab.policy_eval import PackConfig
+from homelab.report import NfrGroup
 
 MASK = "[secret]"
 JSON_VERSION = 1
@@ -35,6 +37,10 @@ class StackResult:
     stack: str
     recording: Recording | None = None
     findings: list[Finding] = field(default_factory=list)
+    groups: list[NfrGroup] = field(default_factory=list)
+    """Every rule with its status, grouped by the NFR it serves."""
+    config: PackConfig | None = None
+    """The policy-pack config the findings were evaluated with."""
     error: str | None = None
     seconds: float = 0.0
 
@@ -130,14 +136,6 @@ def output_lines(recording: Recording) -> list[str]:
     return lines
 
 
-def nfr_groups(findings: Iterable[Finding], rule_nfrs: Iterable[tuple[str, str]]) -> dict[str, list[Finding]]:
-    """Findings keyed by the NFR they concern; every NFR of the pack appears, even without findings."""
-    groups: dict[str, list[Finding]] = {nfr: [] for _, nfr in sorted(rule_nfrs, key=lambda x: x[1])}
-    for finding in findings:
-        groups.setdefault(finding.nfr, []).append(finding)
-    return dict(sorted(groups.items()))
-
-
 def finding_line(finding: Finding) -> str:
     where = f" ({finding.resource_type}: {finding.resource_name})" if finding.resource_name else ""
     tag = "MANDATORY" if finding.level == "mandatory" else "advisory"
@@ -146,21 +144,21 @@ def finding_line(finding: Finding) -> str:
     return f"    {tag:<10} {finding.message}{where}"
 
 
-def policy_lines(findings: Sequence[Finding], rule_nfrs: Sequence[tuple[str, str]]) -> list[str]:
+def policy_lines(groups: Sequence[NfrGroup]) -> list[str]:
     lines: list[str] = []
-    rule_count: dict[str, int] = {}
-    for _, nfr in rule_nfrs:
-        rule_count[nfr] = rule_count.get(nfr, 0) + 1
-    for nfr, group in nfr_groups(findings, rule_nfrs).items():
-        violations = [f for f in group if f.kind == "violation"]
-        status = "ok" if not violations else f"{len(violations)} violation{'s' if len(violations) != 1 else ''}"
-        title = NFR_TITLES.get(nfr, nfr)
-        lines.append(f"  {nfr} {title} — {rule_count.get(nfr, 0)} rules: {status}")
-        lines.extend(finding_line(f) for f in group)
+    for group in groups:
+        counts: dict[str, int] = {}
+        for rule in group.rules:
+            counts[rule.status] = counts.get(rule.status, 0) + 1
+        detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        lines.append(f"  {group.nfr} {group.title}: {group.status} ({detail})")
+        for rule in group.rules:
+            lines.extend(finding_line(f) for f in rule.findings)
+            lines.extend(f"    exempted   [{rule.id}] {e.resource}: {e.reason}" for e in rule.exemptions)
     return lines
 
 
-def text_report(result: StackResult, rule_nfrs: Sequence[tuple[str, str]]) -> str:
+def text_report(result: StackResult) -> str:
     header = f"== stack {result.stack} =="
     if result.error is not None:
         return f"{header}\nerror: {result.error}\n"
@@ -175,8 +173,12 @@ def text_report(result: StackResult, rule_nfrs: Sequence[tuple[str, str]]) -> st
     lines.extend("  " + line for line in resource_tree(recording))
     lines.append("Outputs")
     lines.extend(output_lines(recording) or ["  (none)"])
+    budget = budget_lines(recording)
+    if budget:
+        lines.append("Budget")
+        lines.extend(budget)
     lines.append("Policy (by NFR)")
-    lines.extend(policy_lines(result.findings, rule_nfrs))
+    lines.extend(policy_lines(result.groups))
     mandatory = sum(1 for f in result.findings if f.blocking)
     advisory = sum(1 for f in result.findings if not f.blocking)
     lines.append(f"Result: {mandatory} mandatory violation(s), {advisory} advisory finding(s)")

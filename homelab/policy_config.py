@@ -1,0 +1,125 @@
+"""The `--policy-pack-config` documents of the stacks, generated from the same data the stacks read.
+
+A policy only sees the resources of the stack it runs on. What it must know beyond them comes from
+the repository's own data, never from a hand-copied number:
+
+- `dev` / `prod`: the host capacity ledger (`stacks.capacity`): the other stack's guests per mode
+  and the host reservations, so BUD-01/BUD-06 can total each host mode.
+- `cloud`: the admin CIDRs and VCN range of `Pulumi.cloud.yaml` (NET-09), the Always Free quota it
+  declares (BUD-03/BUD-04), and the catalog's non-admin routes, the only tunnel hostnames allowed
+  without Cloudflare Access (SEC-03). Admin services never appear there, whatever their tier says.
+
+The committed files under `policies/config/` are checked against this module by a test, and
+`write_policy_configs()` regenerates them (exposed as a CLI command).
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from components.cloudflare.routes import TunnelRoute
+from homelab.stackrun import load_stack_input, project_root
+from policies.rules import RULES
+from policies.rules.security import ingress_key
+
+CONFIG_DIR = Path("policies") / "config"
+STACKS = ("dev", "prod", "cloud")
+
+_NAMES = {rule.id: rule.name for rule in RULES}
+
+
+def _policy(rule_id: str) -> str:
+    return _NAMES[rule_id]
+
+
+def _sections(stack: str, root: Path | None) -> dict[str, Any]:
+    """The `homelab:*` sections of a stack file as plain values (secrets left out)."""
+    prefix = "homelab:"
+    stack_input = load_stack_input(stack, root)
+    sections: dict[str, Any] = {}
+    for key, value in stack_input.config.items():
+        if not key.startswith(prefix) or key in stack_input.secret_keys:
+            continue
+        sections[key[len(prefix) :]] = json.loads(value) if value[:1] in "{[" else value
+    return sections
+
+
+def _host_config(stack: str, root: Path | None) -> dict[str, Any]:
+    from stacks.capacity import ledger_from_stack_files, policy_config_for  # noqa: PLC0415 (homelab stacks only)
+
+    ledger = policy_config_for(stack, ledger_from_stack_files(root))
+    host = {key: ledger[key] for key in ("hostMemoryMb", "reservedMb", "otherStacksMb")}
+    return {
+        _policy("BUD-01"): host,
+        _policy("BUD-06"): {**host, "modeTargetsMb": ledger["modeTargetsMb"]},
+    }
+
+
+def _cloud_config(root: Path | None) -> dict[str, Any]:
+    from stacks.catalog import build_catalog  # noqa: PLC0415 (cloud stack only)
+    from stacks.config.cloud import CloudConfig  # noqa: PLC0415
+
+    config = CloudConfig.model_validate(_sections("cloud", root))
+    catalog = build_catalog(config.catalog.domain, config.catalog.services)
+    public = sorted(
+        ingress_key(route.hostname, route.path_regex)
+        for route in (
+            TunnelRoute(key=s.name, hostname=s.hostname, service=s.upstream, path=s.path)
+            for s in catalog.services
+            if not s.is_admin
+        )
+    )
+    quota = config.quota
+    return {
+        _policy("NET-09"): {
+            "adminCidrs": [str(c) for c in config.network.admin_cidrs],
+            "internalCidrs": [str(config.network.vcn_cidr)],
+        },
+        _policy("SEC-03"): {"publicHostnames": public},
+        _policy("BUD-03"): {
+            "a1Ocpus": quota.a1_ocpus,
+            "a1MemoryGb": quota.a1_memory_gb,
+            "microInstances": quota.e2_micro_instances,
+        },
+        _policy("BUD-04"): {"blockStorageGb": quota.block_storage_gb},
+    }
+
+
+def policy_config(stack: str, root: Path | None = None) -> dict[str, Any]:
+    """The `--policy-pack-config` document of `stack`, keyed by policy name."""
+    if stack == "cloud":
+        return _cloud_config(root)
+    if stack in ("dev", "prod"):
+        return _host_config(stack, root)
+    raise ValueError(f"unknown stack {stack!r}: this project defines {', '.join(STACKS)}")
+
+
+def config_path(stack: str, root: Path | None = None) -> Path:
+    return (root or project_root()) / CONFIG_DIR / f"{stack}.json"
+
+
+def render(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def write_policy_configs(root: Path | None = None) -> list[Path]:
+    """Regenerate `policies/config/<stack>.json` for every stack; returns the files written."""
+    written: list[Path] = []
+    for stack in STACKS:
+        path = config_path(stack, root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(policy_config(stack, root)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def stale_policy_configs(root: Path | None = None) -> list[str]:
+    """Stacks whose committed policy config differs from what the repository's data generates."""
+    stale: list[str] = []
+    for stack in STACKS:
+        path = config_path(stack, root)
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current != render(policy_config(stack, root)):
+            stale.append(stack)
+    return stale

@@ -1,0 +1,291 @@
+"""Resource budgets: the 64 GB Proxmox host's modes and the OCI Always Free quota (NFR-010, NFR-011, NFR-012).
+
+The limits are data: every figure is policy config with the current defaults (the Always Free Arm
+allowance shrank to 2 OCPU / 12 GB in June 2026), so a stack's `--policy-pack-config` document
+carries the ledger of the other stacks and the host reservations.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
+
+from policies.rules import registry as reg
+from policies.rules.base import Rule, resource_rule, stack_rule
+from policies.rules.walk import containers, get, items, number, of_type, pod_spec
+
+Report = Callable[[str], None]
+StackReport = Callable[[str, str | None], None]
+Config = Mapping[str, Any]
+
+A1_FLEX = "VM.Standard.A1.Flex"
+E2_MICRO = "VM.Standard.E2.1.Micro"
+# bpg's default when `memory.dedicated` is unset.
+PVE_DEFAULT_MEMORY_MB = 512
+# OCI's defaults when sizes are unset.
+OCI_DEFAULT_BOOT_VOLUME_GB = 50
+OCI_DEFAULT_VOLUME_GB = 1024
+# A Flex shape without shape_config is sized by the console defaults.
+A1_DEFAULT_OCPUS = 1
+A1_DEFAULT_MEMORY_GB = 6
+
+MODE_TAG_PREFIX = "mode-"
+
+
+def _gib(mb: float) -> str:
+    return f"{mb / 1024:.1f} GiB"
+
+
+def _guest_modes(guest: PolicyResource, modes: list[str]) -> list[str]:
+    """The modes a guest runs in, from its `mode-<name>` tags; an untagged guest runs in every mode."""
+    tags = [str(t) for t in items(get(guest.props, "tags"))]
+    tagged = [t.removeprefix(MODE_TAG_PREFIX) for t in tags if t.startswith(MODE_TAG_PREFIX)]
+    return [m for m in modes if m in tagged] if tagged else list(modes)
+
+
+def guest_memory_mb(guest: PolicyResource) -> float:
+    return number(get(guest.props, "memory.dedicated"), PVE_DEFAULT_MEMORY_MB)
+
+
+HOST_CONFIG: Mapping[str, Mapping[str, Any]] = {
+    "hostMemoryMb": {"type": "number", "default": 65536, "description": "Physical memory of the host (MiB)."},
+    "reservedMb": {
+        "type": "number",
+        "default": 12288,
+        "description": "Memory the host keeps for itself in every mode: Proxmox and the ZFS ARC cap (MiB).",
+    },
+    "otherStacksMb": {
+        "type": "object",
+        "additionalProperties": {"type": "number"},
+        "default": {},
+        "description": "Per mode, memory of the guests other stacks run on the same host (MiB).",
+    },
+}
+
+
+def _mode_totals(
+    guests: list[PolicyResource], modes: list[str], config: Config
+) -> dict[str, tuple[float, float, float, float]]:
+    """Per mode this stack's guests run in: (total, guests here, other stacks, reservations) in MiB."""
+    reserved = number(config["reservedMb"])
+    totals: dict[str, tuple[float, float, float, float]] = {}
+    for mode in modes:
+        running = [g for g in guests if mode in _guest_modes(g, modes)]
+        if not running:
+            # This stack adds nothing to the mode; the stacks that do answer for it.
+            continue
+        here = sum(guest_memory_mb(g) for g in running)
+        elsewhere = number(config["otherStacksMb"].get(mode, 0))
+        totals[mode] = (here + elsewhere + reserved, here, elsewhere, reserved)
+    return totals
+
+
+def _parts(here: float, elsewhere: float, reserved: float) -> str:
+    return f"{_gib(here)} guests here + {_gib(elsewhere)} other stacks + {_gib(reserved)} host reservations"
+
+
+def _guests(args: StackValidationArgs) -> list[PolicyResource]:
+    return of_type(args.resources, reg.PVE_VM_TYPES | reg.PVE_CONTAINER_TYPES)
+
+
+@stack_rule(
+    id="BUD-01",
+    slug="proxmox-stack-enforce-host-memory",
+    nfr="NFR-010",
+    topic="budget",
+    description="In every host mode (normal, testing, gaming) the guests that run in it, the other stacks' guests "
+    "and the host reservations (Proxmox, ZFS ARC) fit the 64 GB host, and no guest balloons above its "
+    "dedicated memory (NFR-010: maximum 64 GB).",
+    fix="lower `memory_mb` of a guest in that mode or take the guest out of the mode (`modes` in the stack "
+    "config, which sets its `mode-*` tags); then regenerate the policy config (`make policy-config`).",
+    config={
+        **HOST_CONFIG,
+        "modes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["normal", "testing", "gaming"],
+            "description": "Host modes; a guest runs in those its `mode-<name>` tags name (all when untagged).",
+        },
+    },
+)
+def host_memory_cap(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    guests = _guests(args)
+    if not guests:
+        return
+    for guest in guests:
+        floating, dedicated = number(get(guest.props, "memory.floating")), guest_memory_mb(guest)
+        if floating > dedicated:
+            report(f"guest '{guest.name}' balloons to {floating:g} MiB, above its {dedicated:g} MiB.", guest.urn)
+    cap = number(config["hostMemoryMb"])
+    for mode, (total, here, elsewhere, reserved) in _mode_totals(guests, list(config["modes"]), config).items():
+        if total > cap:
+            needs = f"mode {mode} needs {_gib(total)} ({_parts(here, elsewhere, reserved)})"
+            report(f"{needs}, over the host's {_gib(cap)}.", None)
+
+
+@stack_rule(
+    id="BUD-06",
+    slug="proxmox-stack-configure-mode-targets",
+    nfr="NFR-010",
+    topic="budget",
+    description="Each host mode stays near the PRD's target (normal ≈ 28 GB, testing ≈ 32 GB, gaming ≈ 48 GB, "
+    "host reservations included) (NFR-010). Advisory: the PRD's figures are estimates, the hard limit is BUD-01.",
+    fix="shrink a guest of that mode, or record the new plan by changing the target in the capacity ledger "
+    "(stacks/capacity.py) and regenerating the policy config.",
+    level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    config={
+        **HOST_CONFIG,
+        "modeTargetsMb": {
+            "type": "object",
+            "additionalProperties": {"type": "number"},
+            "default": {"normal": 28672, "testing": 32768, "gaming": 49152},
+            "description": "Target memory of each mode, host reservations included (MiB).",
+        },
+    },
+)
+def host_mode_targets(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    guests = _guests(args)
+    if not guests:
+        return
+    targets: Mapping[str, Any] = config["modeTargetsMb"]
+    for mode, (total, here, elsewhere, reserved) in _mode_totals(guests, list(targets), config).items():
+        target = number(targets[mode])
+        if total > target:
+            needs = f"mode {mode} needs {_gib(total)} ({_parts(here, elsewhere, reserved)})"
+            report(f"{needs}, over its {_gib(target)} target.", None)
+
+
+@resource_rule(
+    id="BUD-02",
+    slug="oci-compute-enforce-always-free-shapes",
+    nfr="NFR-012",
+    topic="budget",
+    description="OCI instances use only Always Free shapes (VM.Standard.A1.Flex, VM.Standard.E2.1.Micro) "
+    "(NFR-012: Oracle Cloud on the Always Free tier only).",
+    fix="set `shape` to VM.Standard.A1.Flex (sized within the quota) or VM.Standard.E2.1.Micro.",
+    config={
+        "allowedShapes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [A1_FLEX, E2_MICRO],
+            "description": "Shapes that cost nothing within the quota.",
+        }
+    },
+)
+def always_free_shapes(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    if args.resource_type == reg.OCI_INSTANCE:
+        shape = get(args.props, "shape", "")
+        if shape not in config["allowedShapes"]:
+            report(f"instance '{args.name}' uses shape {shape or '(unset)'}, which is not Always Free.")
+
+
+def _a1_size(instance: PolicyResource) -> tuple[float, float]:
+    ocpus = number(get(instance.props, "shapeConfig.ocpus"), A1_DEFAULT_OCPUS)
+    memory = number(get(instance.props, "shapeConfig.memoryInGbs"), A1_DEFAULT_MEMORY_GB)
+    return ocpus, memory
+
+
+@stack_rule(
+    id="BUD-03",
+    slug="oci-stack-enforce-always-free-compute",
+    nfr="NFR-011",
+    topic="budget",
+    description="Ampere A1 instances together stay within the Always Free OCPU and memory allowance (default "
+    "2 OCPU / 12 GB since June 2026) and at most two E2.1.Micro exist (NFR-011).",
+    fix="shrink `shape_config` (ocpus, memory_in_gbs) of the A1 instances or drop one; raise `a1Ocpus` / "
+    "`a1MemoryGb` in the policy config only after confirming the tenancy's allowance.",
+    config={
+        "a1Ocpus": {"type": "number", "default": 2, "description": "Always Free A1 OCPUs."},
+        "a1MemoryGb": {"type": "number", "default": 12, "description": "Always Free A1 memory (GB)."},
+        "microInstances": {"type": "integer", "default": 2, "description": "Always Free E2.1.Micro instances."},
+    },
+)
+def always_free_compute(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    instances = of_type(args.resources, {reg.OCI_INSTANCE})
+    a1 = [i for i in instances if get(i.props, "shape") == A1_FLEX]
+    sizes = {i.name: _a1_size(i) for i in a1}
+    ocpus = sum(s[0] for s in sizes.values())
+    memory = sum(s[1] for s in sizes.values())
+    listing = ", ".join(f"{name}: {s[0]:g} OCPU/{s[1]:g} GB" for name, s in sizes.items())
+    ocpu_limit, memory_limit = number(config["a1Ocpus"]), number(config["a1MemoryGb"])
+    if ocpus > ocpu_limit:
+        report(f"A1 instances use {ocpus:g} OCPUs ({listing}), over the Always Free {ocpu_limit:g}.", None)
+    if memory > memory_limit:
+        report(f"A1 instances use {memory:g} GB ({listing}), over the Always Free {memory_limit:g} GB.", None)
+    micro = [i.name for i in instances if get(i.props, "shape") == E2_MICRO]
+    micro_limit = int(config["microInstances"])
+    if len(micro) > micro_limit:
+        report(f"{len(micro)} E2.1.Micro instances ({', '.join(micro)}), over the Always Free {micro_limit}.", None)
+
+
+def boot_volume_gb(instance: PolicyResource) -> float:
+    """The boot volume an instance creates (none when it boots an existing BootVolume resource)."""
+    if str(get(instance.props, "sourceDetails.sourceType", "image")) != "image":
+        return 0.0
+    return number(get(instance.props, "sourceDetails.bootVolumeSizeInGbs"), OCI_DEFAULT_BOOT_VOLUME_GB)
+
+
+@stack_rule(
+    id="BUD-04",
+    slug="oci-stack-enforce-always-free-storage",
+    nfr="NFR-011",
+    topic="budget",
+    description="Boot volumes (50 GB each when unset) and block volumes together stay within the Always Free "
+    "200 GB, with at most five volume backups (NFR-011).",
+    fix="shrink `boot_volume_size_in_gbs` / `size_in_gbs` (50 GB is the smallest boot volume) or drop a "
+    "volume or backup.",
+    config={
+        "blockStorageGb": {"type": "number", "default": 200, "description": "Always Free block storage (GB)."},
+        "volumeBackups": {"type": "integer", "default": 5, "description": "Always Free volume backups."},
+    },
+)
+def always_free_storage(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    sizes: dict[str, float] = {}
+    for instance in of_type(args.resources, {reg.OCI_INSTANCE}):
+        sizes[f"{instance.name} boot"] = boot_volume_gb(instance)
+    for volume in of_type(args.resources, {reg.OCI_VOLUME}):
+        sizes[volume.name] = number(get(volume.props, "sizeInGbs"), OCI_DEFAULT_VOLUME_GB)
+    for volume in of_type(args.resources, {reg.OCI_BOOT_VOLUME}):
+        sizes[volume.name] = number(get(volume.props, "sizeInGbs"), OCI_DEFAULT_BOOT_VOLUME_GB)
+    total = sum(sizes.values())
+    limit = number(config["blockStorageGb"])
+    if total > limit:
+        listing = ", ".join(f"{name} {size:g}" for name, size in sizes.items() if size)
+        report(f"block storage totals {total:g} GB ({listing}), over the Always Free {limit:g} GB.", None)
+    backups = of_type(args.resources, reg.OCI_BACKUP_TYPES)
+    if len(backups) > int(config["volumeBackups"]):
+        report(f"{len(backups)} volume backups, over the Always Free {config['volumeBackups']}.", None)
+
+
+@resource_rule(
+    id="BUD-05",
+    slug="kubernetes-container-enforce-resources",
+    nfr="NFR-010",
+    topic="budget",
+    description="Every container requests CPU and memory and caps its memory, so the scheduler can keep the "
+    "workloads inside the node VMs' budget (NFR-010).",
+    fix="set `resources: {requests: {cpu, memory}, limits: {memory}}` on every container.",
+)
+def containers_sized(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    pod = pod_spec(args.resource_type, args.props)
+    if pod is None:
+        return
+    for container in containers(pod):
+        missing = [
+            path
+            for path in ("requests.cpu", "requests.memory", "limits.memory")
+            if get(container, f"resources.{path}") in (None, "")
+        ]
+        if missing:
+            report(f"'{args.name}' container '{get(container, 'name', '?')}' has no {', '.join(missing)}.")
+
+
+RULES: tuple[Rule, ...] = (
+    host_memory_cap,
+    host_mode_targets,
+    always_free_shapes,
+    always_free_compute,
+    always_free_storage,
+    containers_sized,
+)

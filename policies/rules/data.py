@@ -1,0 +1,219 @@
+"""Data protection: nothing data-bearing is deletable by accident, backups are encrypted (NFR-005).
+
+`DATA_BEARING` is the registry shared with the graph check DAT-02 (retainOnDelete, which a Python
+policy cannot see): the same predicate decides what must be protected and what must be retained.
+"""
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+
+from policies.rules import registry as reg
+from policies.rules.base import Rule, resource_rule, stack_rule
+from policies.rules.walk import get, is_true, items, k8s_name, mapping, of_type
+
+Report = Callable[[str], None]
+StackReport = Callable[[str, str | None], None]
+Config = Mapping[str, Any]
+
+STATEFUL_TAGS = ["stateful"]
+"""Tags of a guest whose disks must survive even the removal of the guest from the program."""
+GUEST_DATA_TAGS = ["stateful", "kubernetes", "talos-node", "management", "gaming"]
+"""Tags of guests whose disks hold data worth a deliberate, reviewed deletion: Kubernetes nodes (etcd,
+local volumes), the management VM (its databases), the gaming VM (installs and saves)."""
+_CREATES_ZFS = re.compile(r"\bzpool\s+create\b|\bzfs\s+create\b")
+
+# Types whose every instance holds data or an identity that cannot be recreated, with what is lost.
+DATA_BEARING: Mapping[str, str] = {
+    "proxmoxve:node/disk/zfs:Zfs": "the ZFS pool and every dataset on it",
+    reg.OCI_VOLUME: "the block volume's data",
+    reg.OCI_BOOT_VOLUME: "the boot volume's data",
+    reg.OCI_BUCKET: "every object in the bucket",
+    reg.TALOS_SECRETS: "the cluster's PKI (every node and client would need new credentials)",
+    reg.CF_TUNNEL: "the tunnel identity every DNS record and connector points at",
+    reg.K8S_PVC: "the claim's volume binding",
+}
+# Of those, the ones whose cloud object holds data, so deleting the resource must leave it in place.
+RETAINED_TYPES = frozenset({"proxmoxve:node/disk/zfs:Zfs", reg.OCI_VOLUME, reg.OCI_BOOT_VOLUME, reg.OCI_BUCKET})
+
+
+def is_stateful_guest(resource_type: str, props: Any, tags: Sequence[str] = STATEFUL_TAGS) -> bool:
+    """A VM tagged `stateful`, or an OCI instance whose freeform tags say so (its boot volume holds data)."""
+    wanted = [t.lower() for t in tags]
+    if resource_type in reg.PVE_VM_TYPES or resource_type in reg.PVE_CONTAINER_TYPES:
+        return any(str(t).lower() in wanted for t in items(get(props, "tags")))
+    if resource_type == reg.OCI_INSTANCE:
+        freeform = mapping(get(props, "freeformTags"))
+        return any(str(k).lower() in wanted or str(freeform[k]).lower() in wanted for k in freeform)
+    return False
+
+
+def creates_zfs(resource_type: str, props: Any) -> bool:
+    """A host command that creates a ZFS pool or datasets (the pool when the provider cannot)."""
+    if resource_type != "command:remote:Command":
+        return False
+    create = get(props, "create")
+    return isinstance(create, str) and _CREATES_ZFS.search(create) is not None
+
+
+def data_bearing(resource_type: str, props: Any, tags: Sequence[str] = GUEST_DATA_TAGS) -> str | None:
+    """What deleting this resource would lose, or None when it holds nothing."""
+    if resource_type in DATA_BEARING:
+        return DATA_BEARING[resource_type]
+    if creates_zfs(resource_type, props):
+        return "the ZFS pool or datasets it created"
+    if is_stateful_guest(resource_type, props, tags):
+        return "the guest's disks"
+    return None
+
+
+def must_retain(resource_type: str, props: Any, tags: Sequence[str] = STATEFUL_TAGS) -> bool:
+    """Whether deleting the resource from the program must leave the cloud object (its data) in place."""
+    return (
+        resource_type in RETAINED_TYPES
+        or creates_zfs(resource_type, props)
+        or is_stateful_guest(resource_type, props, tags)
+    )
+
+
+@resource_rule(
+    id="DAT-01",
+    slug="stateful-resource-enforce-protect",
+    nfr="NFR-005",
+    topic="data",
+    description="Data-bearing resources (ZFS pool, volumes, buckets, guests whose disks hold data, Talos machine "
+    "secrets, the tunnel, volume claims) are `protect`ed, so no preview or refactor can delete them (NFR-005: "
+    "zero data loss).",
+    fix="create the resource with `opts=ResourceOptions(protect=True)` (and `retain_on_delete=True` where the "
+    "cloud object holds data); to remove it on purpose, unprotect it in a reviewed change first.",
+    config={
+        "guestTags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": GUEST_DATA_TAGS,
+            "description": "VM tags / OCI freeform tag values that mark a guest whose disks hold data.",
+        }
+    },
+)
+def data_is_protected(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    lost = data_bearing(args.resource_type, args.props, config["guestTags"])
+    if lost is not None and not args.opts.protect:
+        report(f"'{args.name}' is not protected; deleting it loses {lost}.")
+
+
+@resource_rule(
+    id="DAT-03",
+    slug="proxmox-vm-enable-protection-flag",
+    nfr="NFR-005",
+    topic="data",
+    description="Stateful Proxmox guests also carry Proxmox's own `protection` lock, so neither the UI nor the "
+    "API can remove them or their disks (NFR-005).",
+    fix="set `protection=True` on the VM.",
+    config={
+        "statefulTags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": STATEFUL_TAGS,
+            "description": "VM tags that mark a guest whose disks hold data.",
+        }
+    },
+)
+def stateful_vm_locked(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    if args.resource_type not in reg.PVE_VM_TYPES or not is_stateful_guest(
+        args.resource_type, args.props, config["statefulTags"]
+    ):
+        return
+    if not is_true(get(args.props, "protection")):
+        report(f"stateful VM '{args.name}' lacks the Proxmox protection flag.")
+
+
+@stack_rule(
+    id="DAT-04",
+    slug="kubernetes-storageclass-configure-retain",
+    nfr="NFR-005",
+    topic="data",
+    description="Storage classes that stateful claims use keep the volume when the claim goes "
+    "(`reclaimPolicy: Retain`; the API default is Delete) (NFR-005: deleting a claim never deletes data).",
+    fix='set `reclaim_policy="Retain"` on the StorageClass (or point the claim at one that retains); a class '
+    "managed outside this stack that retains belongs in `retainStorageClasses`.",
+    config={
+        "retainStorageClasses": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Classes managed outside this stack known to use reclaimPolicy Retain.",
+        }
+    },
+)
+def storage_classes_retain(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    classes: dict[str, tuple[str, str, bool]] = {}
+    for sc in of_type(args.resources, {reg.K8S_STORAGE_CLASS}):
+        name = k8s_name(sc.props, sc.name)
+        default = get(sc.props, "metadata.annotations", {}).get("storageclass.kubernetes.io/is-default-class")
+        classes[name] = (sc.urn, str(get(sc.props, "reclaimPolicy", "Delete")), is_true(default))
+    defaults = [name for name, (_, _, is_default) in classes.items() if is_default]
+    claims: list[tuple[str, str, str | None]] = []
+    for pvc in of_type(args.resources, {reg.K8S_PVC}):
+        claims.append((pvc.urn, k8s_name(pvc.props, pvc.name), get(pvc.props, "spec.storageClassName")))
+    for sts in of_type(args.resources, {reg.K8S_STATEFULSET}):
+        for template in items(get(sts.props, "spec.volumeClaimTemplates")):
+            claim = f"{k8s_name(sts.props, sts.name)}/{get(template, 'metadata.name', '?')}"
+            claims.append((sts.urn, claim, get(template, "spec.storageClassName")))
+    for urn, claim, class_name in claims:
+        name = class_name or (defaults[0] if defaults else None)
+        if name is None:
+            report(f"claim {claim} uses the cluster's default storage class, which this stack does not declare.", urn)
+        elif name in classes:
+            if classes[name][1] != "Retain":
+                report(f"claim {claim} uses storage class {name} with reclaimPolicy {classes[name][1]}.", urn)
+        elif name not in config["retainStorageClasses"]:
+            report(f"claim {claim} uses storage class {name}, not known to retain volumes.", urn)
+
+
+@resource_rule(
+    id="DAT-05",
+    slug="backup-storage-enforce-encryption",
+    nfr="NFR-005",
+    topic="data",
+    description="Backup targets encrypt client-side and pin the server's certificate: Proxmox Backup Server "
+    "storage has an encryption key and a fingerprint (NFR-005: backups are private and verifiable).",
+    fix="set `encryption_key` (from a secret) or `generate_encryption_key=True` and `fingerprint` on the PBS "
+    "storage; keep a copy of the key outside the host.",
+)
+def backups_encrypted(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    if args.resource_type not in reg.PVE_PBS_TYPES:
+        return
+    if not get(args.props, "encryptionKey") and not is_true(get(args.props, "generateEncryptionKey")):
+        report(f"backup storage '{args.name}' stores backups unencrypted.")
+    if not get(args.props, "fingerprint"):
+        report(f"backup storage '{args.name}' does not pin the server's certificate fingerprint.")
+
+
+@resource_rule(
+    id="DAT-06",
+    slug="oci-bucket-enforce-versioning-private",
+    nfr="NFR-005",
+    topic="data",
+    description="Object storage buckets keep object versions and are never public (NFR-005: an overwrite or "
+    "deletion can be undone, nothing leaks).",
+    fix='set `versioning="Enabled"` and `access_type="NoPublicAccess"` on the bucket.',
+)
+def buckets_versioned_private(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    if args.resource_type != reg.OCI_BUCKET:
+        return
+    if get(args.props, "versioning") != "Enabled":
+        report(f"bucket '{args.name}' does not keep object versions.")
+    access = get(args.props, "accessType", "NoPublicAccess")
+    if access != "NoPublicAccess":
+        report(f"bucket '{args.name}' is public ({access}).")
+
+
+RULES: tuple[Rule, ...] = (
+    data_is_protected,
+    stateful_vm_locked,
+    storage_classes_retain,
+    backups_encrypted,
+    buckets_versioned_private,
+)

@@ -1,0 +1,71 @@
+"""The committed `--policy-pack-config` documents are what the repository's data generates."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
+from homelab.policy_eval import parse_pack_config
+from homelab.stackrun import project_root
+from policies.rules import RULES
+
+NAMES = {rule.id: rule.name for rule in RULES}
+
+
+def test_committed_policy_configs_are_current() -> None:
+    assert stale_policy_configs() == [], "regenerate them with `make policy-config` (homelab.policy_config)"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_config_names_known_policies_and_limits(stack: str) -> None:
+    document = json.loads(config_path(stack).read_text(encoding="utf-8"))
+    config = parse_pack_config(document)
+    schemas = {rule.name: rule.policy.config_schema for rule in RULES}
+    for policy, properties in config.properties.items():
+        schema = schemas[policy]
+        assert schema is not None
+        assert set(properties) <= set(schema.properties), f"{policy}: unknown limit"
+
+
+def test_host_configs_carry_the_other_stacks_guests() -> None:
+    prod = policy_config("prod")[NAMES["BUD-01"]]
+    dev = policy_config("dev")[NAMES["BUD-01"]]
+    assert prod["otherStacksMb"] == {"normal": 0, "testing": 4096, "gaming": 0}
+    assert dev["otherStacksMb"]["testing"] == 16384
+    assert prod["reservedMb"] == dev["reservedMb"] == 4096 + 8 * 1024
+    assert policy_config("prod")[NAMES["BUD-06"]]["modeTargetsMb"] == {
+        "normal": 28672,
+        "testing": 32768,
+        "gaming": 49152,
+    }
+
+
+def test_cloud_config_keeps_admin_hostnames_behind_access() -> None:
+    cloud = policy_config("cloud")
+    public = cloud[NAMES["SEC-03"]]["publicHostnames"]
+    assert "cloud.example.net" in public and "auth.example.net" in public
+    assert not {"grafana.example.net", "omni.example.net", "argocd.example.net"} & set(public)
+    assert not any("/if/admin" in host for host in public)
+    assert cloud[NAMES["NET-09"]] == {"adminCidrs": ["203.0.113.10/32"], "internalCidrs": ["10.20.0.0/16"]}
+    assert cloud[NAMES["BUD-03"]] == {"a1Ocpus": 2, "a1MemoryGb": 12, "microInstances": 2}
+    assert cloud[NAMES["BUD-04"]] == {"blockStorageGb": 200}
+
+
+def test_a_changed_stack_file_makes_the_config_stale(tmp_path: Path) -> None:
+    root = project_root()
+    for name in ("Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.cloud.yaml"):
+        shutil.copy(root / name, tmp_path / name)
+    written = write_policy_configs(tmp_path)
+    assert [p.name for p in written] == ["dev.json", "prod.json", "cloud.json"]
+    assert stale_policy_configs(tmp_path) == []
+    prod = tmp_path / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text(encoding="utf-8").replace("memory_mb: 12288", "memory_mb: 14336"), encoding="utf-8")
+    assert stale_policy_configs(tmp_path) == ["dev"]
+    assert render(policy_config("dev", tmp_path)) != (tmp_path / "policies/config/dev.json").read_text(encoding="utf-8")
+
+
+def test_unknown_stack() -> None:
+    with pytest.raises(ValueError, match="unknown stack 'qa'"):
+        policy_config("qa")
