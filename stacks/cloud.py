@@ -14,6 +14,7 @@ import pulumi
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessSettings, Tunnel, zone_id
+from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.compose import ComposeImages, ManagementServices
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
@@ -27,7 +28,7 @@ from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
 from stacks.catalog import Catalog, Location, Service, build_catalog
-from stacks.config import SecretSpec, load_config
+from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
 from stacks.quota import A1_FLEX, Layout, Machine, summary
 
@@ -140,7 +141,8 @@ def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[T
     directly."""
 
     def origin(service: Service) -> tuple[str, str | None]:
-        in_cluster = ".svc" in service.upstream
+        # The same test decides the Gateway's routes (`_gateway_routes`), so both always agree.
+        in_cluster = is_cluster_service_url(service.upstream)
         if gateway is not None and in_cluster:
             return gateway, service.hostname
         return service.upstream, None
@@ -161,10 +163,24 @@ def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[T
     return routes
 
 
+def _gateway_routes(catalog: Catalog) -> list[GatewayRoute]:
+    """One Gateway route per CLOUD-cluster service, or one ConfigError naming the service's key."""
+    routes: list[GatewayRoute] = []
+    for service in catalog.ordered("cloud"):
+        if not is_cluster_service_url(service.upstream):
+            continue  # a Compose service on the management VM, reached by the connector directly
+        try:
+            routes.append(gateway_route(service.name, service.hostname, service.upstream, service.path))
+        except ValueError as exc:
+            raise ConfigError(f"homelab:catalog.services.{service.name}.upstream: {exc}") from None
+    return routes
+
+
 def build() -> None:
     config = load_config(CloudConfig, SECRETS)
     check_cloud_config(config)
     catalog = build_catalog(config.catalog.domain, config.catalog.services)
+    gateway_routes = _gateway_routes(catalog)
     stack = pulumi.get_stack()
     secrets = pulumi.Config("homelab")
     seed = secrets.require_secret("secretSeed")
@@ -345,14 +361,22 @@ def build() -> None:
         opts=pulumi.ResourceOptions(providers=[talos_api, oci, commands]),
     )
     k8s = kubernetes_provider("cloud-kubernetes", talos.kubeconfig, cluster_identifier=cluster_settings.name)
-    Cilium(
+    cilium = Cilium(
         "cilium",
         {
             "cluster_name": cluster_settings.name,
             "chart_version": config.cilium.chart_version,
             "gateway_api_version": config.cilium.gateway_api_version,
+            # The cloud connector runs on the management VM, outside the cluster: the Gateway listens
+            # on the nodes' port 80 (reachable inside the subnet only), not through a LoadBalancer.
+            "gateway_host_network": True,
         },
         opts=pulumi.ResourceOptions(providers=[k8s]),
+    )
+    CatalogGateway(
+        "cloud",
+        {"routes": gateway_routes, "listener_port": config.cluster.gateway_port},
+        opts=pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
     )
 
     pulumi.export("kubeconfig", talos.kubeconfig)

@@ -207,6 +207,11 @@ def _broken(name: str, change: Mapping[str, Any]) -> dict[str, Any]:
             _broken("catalog", {"services": {"grafana": {"hostname": "grafana.elsewhere.org"}}}),
             "homelab:catalog.services.grafana.hostname: 'grafana.elsewhere.org' is not under the catalog domain",
         ),
+        (
+            # A cluster Service without a namespace: the Gateway could not route to it.
+            _broken("catalog", {"services": {"glance": {"upstream": "http://glance.svc:8080"}}}),
+            "homelab:catalog.services.glance.upstream: service 'glance': upstream",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_error_and_registers_nothing(overrides: dict[str, Any], message: str) -> None:
@@ -302,3 +307,36 @@ def test_load_balancer_address_colliding_with_a_node_is_one_clear_error() -> Non
         "homelab:cluster.api_endpoint.private_address: 10.20.1.20 is already used by cluster.nodes.cloud-1.address"
     )
     assert seen == []
+
+
+ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+
+
+def test_cloud_tunnel_and_cluster_gateway_agree_route_for_route(cloud: Recording) -> None:
+    ingresses = cloud.get(CONFIG, "cloud-config").inputs["config"]["ingresses"]
+    through_gateway = sorted(i["hostname"] for i in ingresses if (i.get("originRequest") or {}).get("httpHostHeader"))
+    routed = sorted(h for r in cloud.by_type(ROUTE) for h in r.inputs["spec"]["hostnames"])
+    assert through_gateway == routed
+    assert len(routed) == 10
+    gateway = cloud.get("homelab:k8s:CatalogGateway", "cloud")
+    cilium_release = cloud.get("kubernetes:helm.sh/v3:Release", "cilium-release")
+    assert cilium_release.urn in gateway.dependencies
+
+
+def test_adding_a_cloud_service_adds_exactly_one_gateway_route(cloud: Recording) -> None:
+    catalog = section("cloud", "catalog")
+    catalog["services"] = {
+        "paperless": {
+            "location": "cloud",
+            "tier": "sso",
+            "hostname": "paperless",
+            "upstream": "http://paperless.paperless.svc.cluster.local:8000",
+            "groups": ["family"],
+        }
+    }
+    with_paperless = preview({"catalog": catalog})
+    added = {r.name for r in with_paperless.by_type(ROUTE)} - {r.name for r in cloud.by_type(ROUTE)}
+    assert added == {"cloud-route-paperless"}
+    route = with_paperless.get(ROUTE, "cloud-route-paperless")
+    assert route.inputs["spec"]["hostnames"] == ["paperless.example.net"]
+    assert route.inputs["spec"]["rules"][0]["backendRefs"][0]["name"] == "paperless"
