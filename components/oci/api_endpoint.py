@@ -21,7 +21,7 @@ import pulumi
 import pulumi_oci.core as oci_core
 import pulumi_oci.networkloadbalancer as oci_nlb
 
-from components.oci.network import KUBERNETES_API_PORT, TALOS_API_PORT, TCP
+from components.oci.network import KUBERNETES_API_PORT, TALOS_API_PORT, cidr_slug, tcp_rule
 
 FORWARDED_PORTS: Mapping[str, int] = {"kubernetes-api": KUBERNETES_API_PORT, "talos-api": TALOS_API_PORT}
 """Listener/backend-set name -> TCP port, forwarded unchanged to the control planes."""
@@ -48,10 +48,6 @@ class TalosApiEndpointArgs(TypedDict):
     """Bind a reserved public IP (default): the address outlives the load balancer, so kubeconfig,
     talosconfig and the certificates stay valid if it is ever replaced. False takes the ephemeral
     address OCI assigns, which dies with the load balancer."""
-
-
-def _slug(cidr: str) -> str:
-    return cidr.replace(".", "-").replace("/", "-")
 
 
 def _validate(name: str, args: TalosApiEndpointArgs) -> None:
@@ -102,40 +98,31 @@ class TalosApiEndpoint(pulumi.ComponentResource):
         )
         for what, port in FORWARDED_PORTS.items():
             for cidr in sorted(args["admin_cidrs"]):
-                oci_core.NetworkSecurityGroupSecurityRule(
-                    f"{name}-{what}-from-{_slug(cidr)}",
-                    network_security_group_id=nsg.id,
+                tcp_rule(
+                    f"{name}-{what}-from-{cidr_slug(cidr)}",
+                    nsg.id,
                     direction="INGRESS",
-                    protocol=TCP,
-                    source=cidr,
-                    source_type="CIDR_BLOCK",
-                    stateless=False,
-                    tcp_options={"destination_port_range": {"min": port, "max": port}},
+                    cidr=cidr,
+                    port=port,
                     description=f"{what} from admin network {cidr}",
                     opts=child,
                 )
             # An NSG without egress rules drops what the load balancer forwards and its health checks.
-            oci_core.NetworkSecurityGroupSecurityRule(
+            tcp_rule(
                 f"{name}-{what}-to-nodes",
-                network_security_group_id=nsg.id,
+                nsg.id,
                 direction="EGRESS",
-                protocol=TCP,
-                destination=subnet_cidr,
-                destination_type="CIDR_BLOCK",
-                stateless=False,
-                tcp_options={"destination_port_range": {"min": port, "max": port}},
+                cidr=subnet_cidr,
+                port=port,
                 description=f"{what} forwarded to the control planes",
                 opts=child,
             )
-            oci_core.NetworkSecurityGroupSecurityRule(
+            tcp_rule(
                 f"{name}-{what}-via-load-balancer",
-                network_security_group_id=args["backend_nsg_id"],
+                args["backend_nsg_id"],
                 direction="INGRESS",
-                protocol=TCP,
-                source=subnet_cidr,
-                source_type="CIDR_BLOCK",
-                stateless=False,
-                tcp_options={"destination_port_range": {"min": port, "max": port}},
+                cidr=subnet_cidr,
+                port=port,
                 description=f"{what} forwarded by the API load balancer (full NAT: its subnet address)",
                 opts=child,
             )

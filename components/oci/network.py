@@ -11,7 +11,7 @@ the stack asks for it, and then it is a single, named NSG rule.
 
 import ipaddress
 from collections.abc import Sequence
-from typing import NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_oci.bastion as oci_bastion
@@ -43,8 +43,38 @@ class AlwaysFreeNetworkArgs(TypedDict):
     """Open this UDP port to the world on the management VM (Omni SideroLink). Off when absent."""
 
 
-def _slug(cidr: str) -> str:
+def cidr_slug(cidr: str) -> str:
+    """A CIDR as a resource-name segment (`10.0.0.0/8` -> `10-0-0-0-8`)."""
     return cidr.replace(".", "-").replace("/", "-")
+
+
+def tcp_rule(
+    name: str,
+    nsg_id: pulumi.Input[str],
+    *,
+    direction: Literal["INGRESS", "EGRESS"],
+    cidr: pulumi.Input[str],
+    port: int,
+    description: str,
+    opts: pulumi.ResourceOptions,
+) -> oci_core.NetworkSecurityGroupSecurityRule:
+    """A stateful TCP rule for one port from (ingress) or to (egress) one CIDR: the only shape these
+    NSGs need, so every rule reads the same and none can widen a port range by accident."""
+    ingress = direction == "INGRESS"
+    return oci_core.NetworkSecurityGroupSecurityRule(
+        name,
+        network_security_group_id=nsg_id,
+        direction=direction,
+        protocol=TCP,
+        source=cidr if ingress else None,
+        source_type="CIDR_BLOCK" if ingress else None,
+        destination=None if ingress else cidr,
+        destination_type=None if ingress else "CIDR_BLOCK",
+        stateless=False,
+        tcp_options={"destination_port_range": {"min": port, "max": port}},
+        description=description,
+        opts=opts,
+    )
 
 
 class AlwaysFreeNetwork(pulumi.ComponentResource):
@@ -179,15 +209,12 @@ class AlwaysFreeNetwork(pulumi.ComponentResource):
         )
         for cidr in sorted(args["admin_cidrs"]):
             for port, what in ((TALOS_API_PORT, "talos-api"), (KUBERNETES_API_PORT, "kubernetes-api")):
-                oci_core.NetworkSecurityGroupSecurityRule(
-                    f"{name}-{what}-from-{_slug(cidr)}",
-                    network_security_group_id=talos_nsg.id,
+                tcp_rule(
+                    f"{name}-{what}-from-{cidr_slug(cidr)}",
+                    talos_nsg.id,
                     direction="INGRESS",
-                    protocol=TCP,
-                    source=cidr,
-                    source_type="CIDR_BLOCK",
-                    stateless=False,
-                    tcp_options={"destination_port_range": {"min": port, "max": port}},
+                    cidr=cidr,
+                    port=port,
                     description=f"{what} from admin network {cidr}",
                     opts=child,
                 )
@@ -211,15 +238,12 @@ class AlwaysFreeNetwork(pulumi.ComponentResource):
             freeform_tags=tags,
             opts=child,
         )
-        oci_core.NetworkSecurityGroupSecurityRule(
+        tcp_rule(
             f"{name}-ssh-from-bastion",
-            network_security_group_id=management_nsg.id,
+            management_nsg.id,
             direction="INGRESS",
-            protocol=TCP,
-            source=bastion.private_endpoint_ip_address.apply(lambda ip: f"{ip}/32"),
-            source_type="CIDR_BLOCK",
-            stateless=False,
-            tcp_options={"destination_port_range": {"min": SSH_PORT, "max": SSH_PORT}},
+            cidr=bastion.private_endpoint_ip_address.apply(lambda ip: f"{ip}/32"),
+            port=SSH_PORT,
             description="SSH from the OCI Bastion's private endpoint only",
             opts=child,
         )
