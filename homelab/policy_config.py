@@ -9,6 +9,9 @@ the repository's own data, never from a hand-copied number:
   declares (BUD-03/BUD-04), and the catalog's non-admin routes, the only tunnel hostnames allowed
   without Cloudflare Access (SEC-03). Admin services never appear there, whatever their tier says.
 
+Exemptions are the operator's decisions, not derived data: they live in `policies/exemptions.yaml`
+(stack -> rule id -> [{resource, reason}]) and are merged into each rule's `exemptions` list.
+
 The committed files under `policies/config/` are checked against this module by a test, and
 `write_policy_configs()` regenerates them (exposed as a CLI command).
 """
@@ -18,12 +21,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import Field, ValidationError
+
 from components.cloudflare.routes import TunnelRoute
 from homelab.stackrun import load_stack_input, project_root
 from policies.rules import RULES
 from policies.rules.security import ingress_key
+from stacks.config.base import ConfigError, ConfigModel
 
 CONFIG_DIR = Path("policies") / "config"
+EXEMPTIONS_FILE = Path("policies") / "exemptions.yaml"
 STACKS = ("dev", "prod", "cloud")
 
 _NAMES = {rule.id: rule.name for rule in RULES}
@@ -86,13 +94,61 @@ def _cloud_config(root: Path | None) -> dict[str, Any]:
     }
 
 
+class Exemption(ConfigModel):
+    resource: str = Field(min_length=1)
+    """The resource's Pulumi name, as the preview prints it."""
+    reason: str = Field(min_length=10)
+
+
+def exemptions(root: Path | None = None) -> dict[str, dict[str, list[Exemption]]]:
+    """`policies/exemptions.yaml`: stack -> rule id -> exemptions, validated against the pack."""
+    path = (root or project_root()) / EXEMPTIONS_FILE
+    if not path.is_file():
+        return {}
+    name = EXEMPTIONS_FILE.as_posix()
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: malformed YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{name}: must map stacks to rule ids to exemptions")
+    result: dict[str, dict[str, list[Exemption]]] = {}
+    for stack, rules in document.items():
+        if stack not in STACKS:
+            raise ConfigError(f"{name}: {stack}: unknown stack (this project defines {', '.join(STACKS)})")
+        if not isinstance(rules, dict):
+            raise ConfigError(f"{name}: {stack}: must map rule ids to lists of exemptions")
+        for rule_id, entries in rules.items():
+            if rule_id not in _NAMES:
+                raise ConfigError(f"{name}: {stack}.{rule_id}: unknown rule id")
+            if not isinstance(entries, list):
+                raise ConfigError(f"{name}: {stack}.{rule_id}: must be a list of {{resource, reason}}")
+            parsed: list[Exemption] = []
+            for index, entry in enumerate(entries):
+                try:
+                    parsed.append(Exemption.model_validate(entry))
+                except ValidationError as exc:
+                    error = exc.errors(include_url=False)[0]
+                    where = ".".join(str(part) for part in error["loc"])
+                    raise ConfigError(
+                        f"{name}: {stack}.{rule_id}[{index}]{'.' + where if where else ''}: {error['msg'].lower()}"
+                    ) from None
+            result.setdefault(stack, {})[rule_id] = parsed
+    return result
+
+
 def policy_config(stack: str, root: Path | None = None) -> dict[str, Any]:
     """The `--policy-pack-config` document of `stack`, keyed by policy name."""
     if stack == "cloud":
-        return _cloud_config(root)
-    if stack in ("dev", "prod"):
-        return _host_config(stack, root)
-    raise ValueError(f"unknown stack {stack!r}: this project defines {', '.join(STACKS)}")
+        document = _cloud_config(root)
+    elif stack in ("dev", "prod"):
+        document = _host_config(stack, root)
+    else:
+        raise ValueError(f"unknown stack {stack!r}: this project defines {', '.join(STACKS)}")
+    for rule_id, entries in sorted(exemptions(root).get(stack, {}).items()):
+        policy = document.setdefault(_policy(rule_id), {})
+        policy["exemptions"] = [entry.model_dump() for entry in entries]
+    return document
 
 
 def config_path(stack: str, root: Path | None = None) -> Path:

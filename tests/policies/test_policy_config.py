@@ -10,6 +10,7 @@ from homelab.policy_config import STACKS, config_path, policy_config, render, st
 from homelab.policy_eval import parse_pack_config
 from homelab.stackrun import project_root
 from policies.rules import RULES
+from stacks.config.base import ConfigError
 
 NAMES = {rule.id: rule.name for rule in RULES}
 
@@ -69,3 +70,64 @@ def test_a_changed_stack_file_makes_the_config_stale(tmp_path: Path) -> None:
 def test_unknown_stack() -> None:
     with pytest.raises(ValueError, match="unknown stack 'qa'"):
         policy_config("qa")
+
+
+def _project_with_exemptions(tmp_path: Path, text: str) -> Path:
+    root = project_root()
+    for name in ["Pulumi.yaml", *(p.name for p in root.glob("Pulumi.*.yaml"))]:
+        shutil.copy(root / name, tmp_path / name)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "exemptions.yaml").write_text(text)
+    return tmp_path
+
+
+def test_exemptions_file_is_merged_into_the_rule_it_names() -> None:
+    document = policy_config("cloud")
+    net03 = document["net-03-oci-instance-disallow-public-ip"]["exemptions"]
+    assert {e["resource"] for e in net03} == {
+        "oci-mgmt-node-instance",
+        "cloud-cloud-1-public-ip",
+        "cloud-api-nlb",
+        "cloud-api-public-ip",
+    }
+    assert all(len(e["reason"]) >= 10 for e in net03)
+    assert "net-03-oci-instance-disallow-public-ip" not in policy_config("prod")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("staging: {}\n", "policies/exemptions.yaml: staging: unknown stack (this project defines dev, prod, cloud)"),
+        ("cloud:\n  NET-99: []\n", "policies/exemptions.yaml: cloud.NET-99: unknown rule id"),
+        (
+            "cloud:\n  NET-03:\n    - resource: oci-mgmt-node-instance\n      reason: because\n",
+            "policies/exemptions.yaml: cloud.NET-03[0].reason: string should have at least 10 characters",
+        ),
+        (
+            "cloud:\n  NET-03:\n    - resource: x\n      reason: a good long reason\n      until: 2027\n",
+            "policies/exemptions.yaml: cloud.NET-03[0].until: extra inputs are not permitted",
+        ),
+    ],
+)
+def test_bad_exemptions_are_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    root = _project_with_exemptions(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        policy_config("cloud", root)
+    assert str(caught.value) == message
+
+
+def test_an_exemption_covers_only_the_resource_it_names() -> None:
+    from homelab.policy_eval import evaluate
+    from tests.policies.previews import run
+
+    # A second public instance (the management VM's twin) is not exempted by the first one's entry.
+    base = run("cloud")
+    config = parse_pack_config(policy_config("cloud"))
+    findings = [f for f in evaluate(base, RULES, config) if f.rule_id == "NET-03"]
+    assert findings == []
+    document = policy_config("cloud")
+    document["net-03-oci-instance-disallow-public-ip"]["exemptions"] = [
+        e for e in document["net-03-oci-instance-disallow-public-ip"]["exemptions"] if e["resource"] != "cloud-api-nlb"
+    ]
+    findings = [f for f in evaluate(base, RULES, parse_pack_config(document)) if f.rule_id == "NET-03"]
+    assert [f.resource_name for f in findings] == ["cloud-api-nlb"]
