@@ -11,7 +11,7 @@ import pytest
 
 from homelab.cli import main, preview_stack
 from homelab.engine import Recording
-from homelab.stackrun import project_root, run_stack
+from homelab.stackrun import project_root, run_stack, stack_secrets
 from stacks.config import ConfigError
 
 ROOT = project_root()
@@ -91,8 +91,14 @@ def test_json_document_matches_schema_and_masks_secrets(capsys: pytest.CaptureFi
         for output in stack["outputs"].values():
             if output["secret"]:
                 assert output["value"] is None
-    # No secret stand-in value leaks into the document; only the keys that were stood in are listed.
-    assert "offline-placeholder" not in json.dumps([s["resources"] for s in document["stacks"]])
+    # No secret's stand-in value reaches the document (inputs and outputs are masked); only the keys
+    # that were stood in are listed.
+    for stack in document["stacks"]:
+        assert stack["placeholders"]
+        for spec in stack_secrets(stack["stack"]):
+            # PEM/SSH stand-ins span lines; their body is what must never appear.
+            needle = max(spec.offline_value.splitlines(), key=len)
+            assert needle not in text, (stack["stack"], spec.key)
 
 
 def test_text_preview_of_all_stacks(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,3 +108,49 @@ def test_text_preview_of_all_stacks(capsys: pytest.CaptureFixture[str]) -> None:
         assert f"== stack {stack} ==" in out
     assert "Policy (by NFR)" in out
     assert out.rstrip().endswith("Summary: dev=ok, prod=ok, cloud=ok")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # Out of range: Talos needs at least 2 GiB.
+        (
+            "memory_mb: 4096",
+            "memory_mb: 1024",
+            "homelab:cluster.nodes.dev-cp-1.memory_mb: must be at least 2048, got 1024",
+        ),
+        # Wrong type.
+        ("cores: 2", "cores: two", "homelab:cluster.nodes.dev-cp-1.cores: "),
+        # Not an address.
+        ("gateway: 192.168.68.1", "gateway: the-router", "homelab:network.gateway: "),
+    ],
+)
+def test_invalid_value_is_one_line_naming_the_full_key(project: Path, old: str, new: str, expected: str) -> None:
+    path = project / "Pulumi.dev.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    line = assert_one_line_error(homelab("--project-dir", str(project), "preview", "dev"), expected)
+    assert line.startswith(f"homelab: dev: {expected}")
+
+
+def test_secret_in_plain_text_is_refused(project: Path) -> None:
+    path = project / "Pulumi.dev.yaml"
+    path.write_text(path.read_text() + "  homelab:proxmoxApiToken: root@pam!iac=plain-text-token\n")
+    assert_one_line_error(
+        homelab("--project-dir", str(project), "preview", "dev"),
+        "homelab:proxmoxApiToken: is stored in plain text; set it with `pulumi config set --secret proxmoxApiToken`",
+    )
+
+
+def test_a_mandatory_violation_exits_1_and_names_the_rule_and_fix(project: Path) -> None:
+    path = project / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("insecure: false", "insecure: true", 1))
+    result = homelab("--project-dir", str(project), "preview", "dev")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    line = next(line for line in result.stdout.splitlines() if "[SEC-02]" in line)
+    assert "MANDATORY" in line
+    assert "skips TLS verification" in line
+    assert "Fix: remove `insecure: true`" in line
+    assert "Summary: dev=blocked by policy" in result.stdout
