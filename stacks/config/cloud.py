@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.homelab import CiliumConfig
+from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.quota import AlwaysFreeQuota
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z]+-\d$")
@@ -25,8 +26,6 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:(?!latest$)[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$")
 _DNS_LABEL = re.compile(r"^[a-z][a-z0-9]{0,14}$")
 _NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-_TALOS_VERSION = re.compile(r"^v1\.\d+\.\d+$")
-_K8S_VERSION = re.compile(r"^1\.\d+\.\d+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 
 
@@ -200,28 +199,15 @@ class ClusterSettings(ConfigModel):
     """`homelab:cluster`: the CLOUD Talos cluster."""
 
     name: str = "homelab-cloud"
-    talos_version: str = "v1.11.5"
-    kubernetes_version: str = "1.34.1"
+    # The same line as DEV and PROD: DEV validates what the other clusters run.
+    talos_version: TalosVersion = "v1.10.6"
+    kubernetes_version: KubernetesVersion = "1.33.3"
     image_bucket: str = "homelab-talos-images"
     gateway_port: int = Field(default=80, ge=1, le=65535)
     """Port of the cluster's Gateway on the nodes' VCN addresses: the cloud tunnel's connector on
     the management VM reaches CLOUD cluster services through it (Host header routing)."""
     nodes: dict[str, CloudNodeSettings] = Field(min_length=1)
     api_endpoint: ApiEndpointSettings = Field(default_factory=ApiEndpointSettings)
-
-    @field_validator("talos_version")
-    @classmethod
-    def _talos(cls, value: str) -> str:
-        if not _TALOS_VERSION.match(value):
-            raise ValueError("must be a Talos release such as v1.11.5")
-        return value
-
-    @field_validator("kubernetes_version")
-    @classmethod
-    def _kubernetes(cls, value: str) -> str:
-        if not _K8S_VERSION.match(value):
-            raise ValueError("must be a Kubernetes release such as 1.34.1")
-        return value
 
     @field_validator("image_bucket")
     @classmethod
@@ -308,6 +294,9 @@ class CloudConfig(ConfigModel):
 
 def check_cloud_config(config: CloudConfig) -> None:
     """Cross-field checks, each reported as one `ConfigError` naming the key."""
+    pair = version_pair_problem(config.cluster.talos_version, config.cluster.kubernetes_version)
+    if pair is not None:
+        raise ConfigError(f"{NAMESPACE}:cluster.kubernetes_version: {pair}")
     network = config.network
     if not network.subnet_cidr.subnet_of(network.vcn_cidr):
         raise ConfigError(

@@ -14,27 +14,16 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
+from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 
 HostMode = Literal["normal", "testing", "gaming"]
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _BY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_TALOS_VERSION = re.compile(r"^v1\.(\d+)\.(\d+)$")
-_K8S_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
 _PCI_ID = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{4}$")
 _PCI_PATH = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}$")
 _PVE_PRIVILEGE = re.compile(r"^[A-Z][A-Za-z]*(\.[A-Z][A-Za-z]*)+$")
-
-# Kubernetes minors each Talos minor supports (Talos support matrix). The pinned provider bundles
-# Talos machinery 1.13, so newer Talos releases cannot be configured with it.
-TALOS_KUBERNETES_SUPPORT: dict[int, tuple[int, int]] = {
-    9: (27, 32),
-    10: (28, 33),
-    11: (29, 34),
-    12: (30, 35),
-    13: (31, 36),
-}
 
 
 def _hostname(value: str) -> str:
@@ -135,8 +124,8 @@ class ClusterConfig(ConfigModel):
     name: Hostname
     endpoint: IPv4
     """Kubernetes API endpoint address (the first control plane's address, or a VIP)."""
-    talos_version: str
-    kubernetes_version: str
+    talos_version: TalosVersion
+    kubernetes_version: KubernetesVersion
     config_contract: str | None = None
     extensions: list[str] = Field(default_factory=list)
     image_sha256: dict[str, Sha256]
@@ -147,24 +136,6 @@ class ClusterConfig(ConfigModel):
     protect_vms: bool = True
     modes: list[HostMode] = Field(min_length=1)
     nodes: dict[Hostname, NodeConfig] = Field(min_length=1)
-
-    @field_validator("talos_version")
-    @classmethod
-    def _talos_version(cls, value: str) -> str:
-        match = _TALOS_VERSION.match(value)
-        if not match:
-            raise ValueError("must look like v1.10.6")
-        if int(match.group(1)) not in TALOS_KUBERNETES_SUPPORT:
-            supported = ", ".join(f"v1.{m}" for m in TALOS_KUBERNETES_SUPPORT)
-            raise ValueError(f"the pinned Talos provider supports {supported}")
-        return value
-
-    @field_validator("kubernetes_version")
-    @classmethod
-    def _kubernetes_version(cls, value: str) -> str:
-        if not _K8S_VERSION.match(value):
-            raise ValueError("must look like 1.33.3 (no leading v)")
-        return value
 
     @field_validator("extensions")
     @classmethod
@@ -379,15 +350,9 @@ def network_problems(network: NetworkConfig) -> Iterator[Problem]:
 
 
 def cluster_problems(network: NetworkConfig, cluster: ClusterConfig) -> Iterator[Problem]:
-    talos_minor = int(cluster.talos_version.split(".")[1])
-    k8s_minor = int(cluster.kubernetes_version.split(".")[1])
-    low, high = TALOS_KUBERNETES_SUPPORT[talos_minor]
-    if not low <= k8s_minor <= high:
-        yield (
-            "cluster.kubernetes_version",
-            f"Kubernetes {cluster.kubernetes_version} is not supported by Talos {cluster.talos_version} "
-            f"(supported: 1.{low} to 1.{high})",
-        )
+    pair = version_pair_problem(cluster.talos_version, cluster.kubernetes_version)
+    if pair is not None:
+        yield "cluster.kubernetes_version", pair
     if cluster.talos_version not in cluster.image_sha256:
         yield (
             "cluster.image_sha256",

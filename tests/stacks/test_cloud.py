@@ -208,6 +208,10 @@ def _broken(name: str, change: Mapping[str, Any]) -> dict[str, Any]:
             "homelab:catalog.services.grafana.hostname: 'grafana.elsewhere.org' is not under the catalog domain",
         ),
         (
+            _broken("cluster", {"kubernetes_version": "1.35.0"}),
+            "homelab:cluster.kubernetes_version: Kubernetes 1.35.0 is not supported by Talos v1.10.6",
+        ),
+        (
             # A cluster Service without a namespace: the Gateway could not route to it.
             _broken("catalog", {"services": {"glance": {"upstream": "http://glance.svc:8080"}}}),
             "homelab:catalog.services.glance.upstream: service 'glance': upstream",
