@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup preview test lint typecheck unit bench policy-config report clean
+.PHONY: setup preview test lint typecheck unit bench policy-config report snapshots clean
 
 # uv comes from PyPI like everything else; it is installed into .tools when the machine has none.
 .tools/bin/uv:
@@ -35,6 +35,10 @@ bench: setup
 # Regenerate policies/config/<stack>.json from the capacity ledger, the cloud config and the catalog.
 policy-config: setup
 	$(RUN) homelab policy-config --write
+
+# Regenerate the reviewed graph snapshots (tests/snapshots) after an intended change.
+snapshots: setup
+	UPDATE_SNAPSHOTS=1 $(RUN) pytest -q tests/test_snapshots.py
 
 # Markdown compliance reports of every stack, in reports/ (not committed).
 report: setup
