@@ -281,7 +281,8 @@ def kubernetes_nodes_without_login(args: ResourceValidationArgs, report: Report,
         },
         "imageUrlPattern": {
             "type": "string",
-            "default": r"^https://factory\.talos\.dev/image/[0-9a-z-]+/v\d+\.\d+\.\d+/",
+            # A schematic id is the SHA-256 of its customization: an exact, content-addressed image.
+            "default": r"^https://factory\.talos\.dev/image/[0-9a-f]{64}/v\d+\.\d+\.\d+/",
             "description": "Regular expression every node boot image URL matches.",
         },
     },

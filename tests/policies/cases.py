@@ -826,6 +826,14 @@ case(
     lambda: node_stack(TALOS_URL, linked=False),
     "Kubernetes node VM 'node' boots no image downloaded by this stack.",
 )
+case(
+    "SEC-06",
+    "violate",
+    "not-a-schematic-id",
+    lambda: node_stack(TALOS_URL.replace("ab" * 32, "my-talos")),
+    f"Kubernetes node VM 'node' boots {TALOS_URL.replace('ab' * 32, 'my-talos')}, "
+    "not a pinned Talos Image Factory image.",
+)
 case("SEC-06", "unknown", "url", lambda: node_stack(UNKNOWN), cannot_run=True)
 
 # --- SEC-07 ------------------------------------------------------------------------------------
