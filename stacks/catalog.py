@@ -65,6 +65,18 @@ class Service(ConfigModel):
             raise ValueError("must be an absolute URL path without query, spaces or pattern characters")
         return value
 
+    @field_validator("path")
+    @classmethod
+    def _path_prefix(cls, value: str | None) -> str | None:
+        # `/api` and `/api/` are the same prefix for the tunnel, Access and the Gateway: normalise, so
+        # the duplicate check sees them as one (the Gateway would otherwise refuse them late).
+        if value is None:
+            return None
+        prefix = value.rstrip("/")
+        if not prefix:
+            raise ValueError("'/' is the whole hostname: leave path unset instead")
+        return prefix
+
     @field_validator("upstream")
     @classmethod
     def _internal_upstream(cls, value: str) -> str:
@@ -206,9 +218,15 @@ class Catalog:
         return tuple(s for s in self.services if s.location == location)
 
     def ordered(self, location: Location) -> tuple[Service, ...]:
-        """Ingress order for one tunnel: by hostname, a path-scoped entry before its hostname's
-        entry without a path (cloudflared uses the first rule that matches)."""
-        return tuple(sorted(self.at(location), key=lambda s: (s.hostname, s.path is None, s.path or "", s.name)))
+        """Ingress order for one tunnel: by hostname, path-scoped entries before their hostname's
+        entry without a path, and a longer path before a shorter one it lies under (`/if/admin`
+        before `/if`): cloudflared uses the first rule that matches."""
+
+        def key(s: Service) -> tuple[str, bool, int, str, str]:
+            depth = len(s.path.split("/")) if s.path else 0
+            return (s.hostname, s.path is None, -depth, s.path or "", s.name)
+
+        return tuple(sorted(self.at(location), key=key))
 
     def by_name(self, name: str) -> Service:
         for service in self.services:

@@ -39,6 +39,22 @@ def test_path_entry_is_ordered_before_its_hostname() -> None:
     assert ordered.index("authentik-admin") == ordered.index("authentik") - 1
 
 
+def test_a_longer_path_is_ordered_before_a_shorter_one_it_lies_under() -> None:
+    # cloudflared takes the first matching rule: `^/if(/.*)?$` would swallow `/if/admin`.
+    extra = {
+        "authentik-flows": ServiceOverride(
+            location="cloud", tier="public", hostname="auth", path="/if", upstream="http://authentik-server:9000"
+        )
+    }
+    ordered = [s.name for s in build_catalog(DOMAIN, extra).ordered("cloud")]
+    assert ordered.index("authentik-admin") < ordered.index("authentik-flows") < ordered.index("authentik")
+
+
+def test_a_trailing_slash_names_the_same_path() -> None:
+    catalog = build_catalog(DOMAIN, {"authentik-admin": ServiceOverride(path="/if/admin/")})
+    assert catalog.by_name("authentik-admin").path == "/if/admin"
+
+
 def test_adding_a_service_is_one_entry() -> None:
     extra = {
         "jellyseerr": ServiceOverride(
@@ -82,6 +98,26 @@ def test_override_and_disable_a_seeded_service() -> None:
         (
             {"newapp": ServiceOverride(tier="native", hostname="new")},
             "homelab:catalog.services.newapp: a new service needs location, upstream",
+        ),
+        (
+            {
+                "auth-api": ServiceOverride(
+                    location="cloud",
+                    tier="public",
+                    hostname="auth",
+                    path="/if/admin/",
+                    upstream="http://authentik-server:9000",
+                )
+            },
+            "homelab:catalog.services.auth-api.hostname: 'auth.example.net/if/admin' is already used by service",
+        ),
+        (
+            {
+                "auth-root": ServiceOverride(
+                    location="cloud", tier="public", hostname="auth", path="/", upstream="http://authentik-server:9000"
+                )
+            },
+            "homelab:catalog.services.auth-root.path: '/' is the whole hostname: leave path unset instead",
         ),
         (
             {"omni": ServiceOverride(groups=("family",))},
