@@ -41,15 +41,20 @@ class Guest:
     memory_mb: int
     cores: int
     modes: tuple[HostMode, ...]
+    vm_id: int | None = None
+    """The Proxmox VM id: ids are per host, so two stacks must never pick the same one."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "stack": self.stack,
             "memory_mb": self.memory_mb,
             "cores": self.cores,
             "modes": list(self.modes),
         }
+        if self.vm_id is not None:
+            out["vm_id"] = self.vm_id
+        return out
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> "Guest":
@@ -63,6 +68,7 @@ class Guest:
             memory_mb=int(value["memory_mb"]),
             cores=int(value["cores"]),
             modes=tuple(m for m in HOST_MODES if m in modes),
+            vm_id=int(value["vm_id"]) if value.get("vm_id") is not None else None,
         )
 
 
@@ -97,7 +103,22 @@ class HostLedger:
         """Modes that need more than the host has, with their totals."""
         return {m: t for m, t in self.mode_totals_mb().items() if t > self.host_memory_mb}
 
+    def vm_id_conflicts(self) -> dict[int, list[Guest]]:
+        """VM ids claimed by more than one guest (e.g. a dev node reusing a prod id)."""
+        by_id: dict[int, list[Guest]] = {}
+        for guest in self.guests:
+            if guest.vm_id is not None:
+                by_id.setdefault(guest.vm_id, []).append(guest)
+        return {vm_id: guests for vm_id, guests in sorted(by_id.items()) if len(guests) > 1}
+
     def check(self) -> None:
+        conflicts = self.vm_id_conflicts()
+        if conflicts:
+            vm_id, guests = next(iter(conflicts.items()))
+            names = " and ".join(f"{g.name} ({g.stack})" for g in guests)
+            raise CapacityError(
+                f"VM id {vm_id} is used by {names}; Proxmox VM ids are per host, give each guest its own"
+            )
         over = self.over_host()
         if over:
             mode, total = next(iter(over.items()))
@@ -148,6 +169,7 @@ def cluster_guests(stack: str, cluster: "ClusterConfig") -> tuple[Guest, ...]:
             memory_mb=node.memory_mb,
             cores=node.cores,
             modes=tuple(m for m in HOST_MODES if m in cluster.modes),
+            vm_id=node.vm_id,
         )
         for name, node in sorted(cluster.nodes.items())
     )
@@ -163,6 +185,7 @@ def prod_guests(config: "ProdConfig", stack: str = "prod") -> tuple[Guest, ...]:
             memory_mb=gaming.memory_mb,
             cores=gaming.cores,
             modes=tuple(m for m in HOST_MODES if m in gaming.modes),
+            vm_id=gaming.vm_id,
         ),
     )
 

@@ -163,6 +163,8 @@ class ProxmoxHost(pulumi.ComponentResource):
         gpu = args.get("gpu")
 
         # Guests and the API itself sit on this bridge: protect it, and adopt the installer's one.
+        # An import fails unless every input matches the live bridge, and the installer writes no
+        # comment: an adopted bridge gets none (set it by hand afterwards if wanted).
         bridge = pve.network.linux.Bridge(
             f"{name}-{spec.name}",
             node_name=node,
@@ -171,7 +173,7 @@ class ProxmoxHost(pulumi.ComponentResource):
             gateway=spec.gateway,
             ports=list(spec.ports),
             autostart=True,
-            comment="Guest bridge (managed by Pulumi)",
+            comment=None if spec.adopt_existing else "Guest bridge (managed by Pulumi)",
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(protect=True, import_=f"{node}:{spec.name}" if spec.adopt_existing else None),
@@ -184,7 +186,9 @@ class ProxmoxHost(pulumi.ComponentResource):
             connection=args["connection"],
             create=passthrough_script(args["cpu_vendor"], gpu),
             delete=passthrough_undo_script(gpu),
-            opts=child,
+            # On a replacement, undo first: the default (create, then delete the old one) would
+            # remove the VFIO files the new create just wrote.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
         )
         self.reboot_required = self.preparation.stdout.apply(_reboot_required)
 

@@ -122,7 +122,15 @@ class ProxmoxTalosSubstrate:
                 cpu=pve.VmLegacyCpuArgs(cores=node.cores, sockets=1, type=self.cpu_type),
                 # No ballooning: Kubernetes schedules against the memory it sees at boot.
                 memory=pve.VmLegacyMemoryArgs(dedicated=node.memory_mb, floating=0),
-                agent=pve.VmLegacyAgentArgs(enabled=True, trim=True, type="virtio"),
+                # Talos starts the guest agent only once configured (not in maintenance mode), so
+                # waiting for it to report an IP would stall every create and refresh for the agent
+                # timeout; the address is static and known, so skip the lookup.
+                agent=pve.VmLegacyAgentArgs(
+                    enabled=True,
+                    trim=True,
+                    type="virtio",
+                    wait_for_ip=pve.VmLegacyAgentWaitForIpArgs(disabled=True),
+                ),
                 operating_system=pve.VmLegacyOperatingSystemArgs(type="l26"),
                 scsi_hardware="virtio-scsi-single",
                 disks=[

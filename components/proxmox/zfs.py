@@ -133,12 +133,21 @@ def datasets_script(pool: str, datasets: Mapping[str, DatasetSpec], nfs: NfsSett
     return "\n".join(lines)
 
 
+# modprobe reads /etc/modprobe.d in lexical order and the last `options` value wins. The Proxmox
+# installer of a ZFS-root host writes its own `zfs_arc_max` to `zfs.conf`, so this file must sort
+# after it or the installer's cap silently replaces ours at every boot.
+ARC_CONF = "/etc/modprobe.d/zz-homelab-zfs-arc.conf"
+# Where earlier versions wrote the cap (sorts before `zfs.conf`, so it never took effect at boot).
+LEGACY_ARC_CONF = "/etc/modprobe.d/zfs-arc.conf"
+
+
 def arc_script(arc_max_gb: int) -> str:
     arc_bytes = arc_max_gb * 1024**3
     return "\n".join(
         [
             "set -eu",
-            f"printf '%s\\n' {_q(f'options zfs zfs_arc_max={arc_bytes}')} > /etc/modprobe.d/zfs-arc.conf",
+            f"rm -f {LEGACY_ARC_CONF}",
+            f"printf '%s\\n' {_q(f'options zfs zfs_arc_max={arc_bytes}')} > {ARC_CONF}",
             # Takes effect now; the file keeps it across reboots (initramfs: the root may be on ZFS).
             f"echo {arc_bytes} > /sys/module/zfs/parameters/zfs_arc_max",
             "update-initramfs -u -k all >/dev/null 2>&1",
@@ -147,7 +156,18 @@ def arc_script(arc_max_gb: int) -> str:
 
 
 def scrub_script(pool: str, interval: ScrubInterval) -> str:
-    return f"systemctl enable --now {_q(f'zfs-scrub-{interval}@{pool}.timer')}"
+    # Changing the interval re-runs only this script (never the delete step), so it also switches
+    # off the other interval's timer; otherwise both would keep scrubbing the pool.
+    others = [i for i in ("weekly", "monthly") if i != interval]
+    return "\n".join(
+        [
+            *(
+                f"systemctl disable --now {_q(f'zfs-scrub-{other}@{pool}.timer')} 2>/dev/null || true"
+                for other in others
+            ),
+            f"systemctl enable --now {_q(f'zfs-scrub-{interval}@{pool}.timer')}",
+        ]
+    )
 
 
 def scrub_undo_script(pool: str, interval: ScrubInterval) -> str:
@@ -258,6 +278,10 @@ class ZfsPool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(data_bearing, pulumi.ResourceOptions(depends_on=[pool_cmd])),
         )
         after_datasets = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[datasets_cmd]))
+        # A replaced command (`pulumi up --replace`, a rename) would by default run the new create and
+        # then the old delete, undoing what was just set up (exports gone, snapshots stopped, ARC
+        # uncapped). Deleting first keeps the host in the configured state.
+        undo_first = pulumi.ResourceOptions(delete_before_replace=True)
 
         # Unregistering a storage only edits /etc/pve/storage.cfg, but VMs reference it: protect it.
         storage = pve.storage.Zfspool(
@@ -288,15 +312,17 @@ class ZfsPool(pulumi.ComponentResource):
             f"{name}-arc",
             connection=conn,
             create=arc_script(args["arc_max_gb"]),
-            delete="rm -f /etc/modprobe.d/zfs-arc.conf && update-initramfs -u -k all >/dev/null 2>&1",
-            opts=child,
+            delete=f"rm -f {ARC_CONF} {LEGACY_ARC_CONF} && update-initramfs -u -k all >/dev/null 2>&1",
+            opts=pulumi.ResourceOptions.merge(child, undo_first),
         )
         remote.Command(
             f"{name}-scrub",
             connection=conn,
             create=scrub_script(pool, interval),
             delete=scrub_undo_script(pool, interval),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[pool_cmd])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[pool_cmd], delete_before_replace=True)
+            ),
         )
         remote.Command(
             f"{name}-zed",
@@ -310,7 +336,7 @@ class ZfsPool(pulumi.ComponentResource):
             create=sanoid_script(pool, datasets),
             # Stop taking snapshots; the existing ones stay (they are data).
             delete="systemctl disable --now sanoid.timer",
-            opts=after_datasets,
+            opts=pulumi.ResourceOptions.merge(after_datasets, undo_first),
         )
         exported = [f"/{pool}/{key}" for key, spec in sorted(datasets.items()) if spec.nfs_export]
         if exported:
@@ -319,7 +345,7 @@ class ZfsPool(pulumi.ComponentResource):
                 connection=conn,
                 create=nfs_script(pool, datasets, nfs),
                 delete=f"rm -f {_q(exports_file(pool))} && exportfs -ra",
-                opts=after_datasets,
+                opts=pulumi.ResourceOptions.merge(after_datasets, undo_first),
             )
         self.nfs_exports = pulumi.Output.from_input(exported)
         self.pool_name = pulumi.Output.from_input(pool)

@@ -123,7 +123,7 @@ class ClusterConfig(ConfigModel):
 
     name: Hostname
     endpoint: IPv4
-    """Kubernetes API endpoint address (the first control plane's address, or a VIP)."""
+    """Kubernetes API endpoint address: one control-plane node's own address (no VIP is configured)."""
     talos_version: TalosVersion
     kubernetes_version: KubernetesVersion
     config_contract: str | None = None
@@ -349,7 +349,14 @@ def network_problems(network: NetworkConfig) -> Iterator[Problem]:
         yield "network.gateway", f"{network.gateway} is outside network.cidr {network.cidr}"
 
 
-def cluster_problems(network: NetworkConfig, cluster: ClusterConfig) -> Iterator[Problem]:
+def _contract_minor(contract: str) -> int | None:
+    match = re.match(r"^v1\.(\d+)$", contract)
+    return int(match.group(1)) if match else None
+
+
+def cluster_problems(
+    network: NetworkConfig, cluster: ClusterConfig, host_addresses: frozenset[str] = frozenset()
+) -> Iterator[Problem]:
     pair = version_pair_problem(cluster.talos_version, cluster.kubernetes_version)
     if pair is not None:
         yield "cluster.kubernetes_version", pair
@@ -363,6 +370,16 @@ def cluster_problems(network: NetworkConfig, cluster: ClusterConfig) -> Iterator
         yield "cluster.nodes", "needs at least one node with role controlplane"
     if not network.contains(cluster.endpoint):
         yield "cluster.endpoint", f"{cluster.endpoint} is outside network.cidr {network.cidr}"
+    if cluster.config_contract is not None:
+        contract = _contract_minor(cluster.config_contract)
+        if contract is None:
+            yield "cluster.config_contract", f"{cluster.config_contract!r} must look like v1.10 (a Talos minor)"
+        elif contract > int(cluster.talos_version.split(".")[1]):
+            yield (
+                "cluster.config_contract",
+                f"{cluster.config_contract} is newer than talos_version {cluster.talos_version}: "
+                "the nodes would reject configuration they do not understand",
+            )
     seen_addresses: dict[str, str] = {}
     seen_ids: dict[int, str] = {}
     for name, node in sorted(cluster.nodes.items()):
@@ -371,12 +388,22 @@ def cluster_problems(network: NetworkConfig, cluster: ClusterConfig) -> Iterator
             yield f"{key}.address", f"{node.address} is outside network.cidr {network.cidr}"
         if node.address == network.gateway:
             yield f"{key}.address", f"{node.address} is the gateway"
+        if node.address in host_addresses:
+            yield f"{key}.address", f"{node.address} is the Proxmox host's own address"
         if node.address in seen_addresses:
             yield f"{key}.address", f"{node.address} is already used by node {seen_addresses[node.address]}"
         if node.vm_id in seen_ids:
             yield f"{key}.vm_id", f"{node.vm_id} is already used by node {seen_ids[node.vm_id]}"
         seen_addresses[node.address] = name
         seen_ids[node.vm_id] = name
+    control_plane_addresses = sorted(n.address for n in cluster.nodes.values() if n.role == "controlplane")
+    if control_plane_addresses and cluster.endpoint not in control_plane_addresses:
+        # Nothing in the generated machine configuration serves a shared VIP, so an address that
+        # is not a control plane's own would leave the Kubernetes API unreachable.
+        yield (
+            "cluster.endpoint",
+            f"{cluster.endpoint} is not a control-plane node address ({', '.join(control_plane_addresses)})",
+        )
 
 
 def zfs_problems(zfs: ZfsConfig) -> Iterator[Problem]:
@@ -389,14 +416,15 @@ def zfs_problems(zfs: ZfsConfig) -> Iterator[Problem]:
 
 def dev_problems(config: DevConfig) -> Iterator[Problem]:
     yield from network_problems(config.network)
-    yield from cluster_problems(config.network, config.cluster)
+    yield from cluster_problems(config.network, config.cluster, frozenset({config.proxmox.ssh_address}))
     if config.storage.local_path_version is None:
         yield "storage.local_path_version", "is required: the dev cluster's local-path class needs it"
 
 
 def prod_problems(config: ProdConfig) -> Iterator[Problem]:
     yield from network_problems(config.network)
-    yield from cluster_problems(config.network, config.cluster)
+    host_address = str(ipaddress.IPv4Interface(config.host.bridge_address).ip)
+    yield from cluster_problems(config.network, config.cluster, frozenset({config.proxmox.ssh_address, host_address}))
     yield from zfs_problems(config.zfs)
     if config.storage.nfs_csi_chart_version is None:
         yield "storage.nfs_csi_chart_version", "is required: the nfs-media class needs the NFS CSI driver"

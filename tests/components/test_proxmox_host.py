@@ -78,6 +78,9 @@ def test_bridge_is_adopted_and_protected(record):
     assert bridge.inputs["name"] == "vmbr0"
     assert bridge.inputs["address"] == "192.168.68.51/24"
     assert bridge.inputs["ports"] == ["enp5s0"]
+    # An import fails unless the inputs match the live bridge exactly; the installer's vmbr0 has
+    # address, gateway, ports and autostart, and no comment.
+    assert set(bridge.inputs) <= {"nodeName", "name", "address", "gateway", "ports", "autostart"}
 
 
 @pytest.mark.parametrize(
@@ -138,3 +141,8 @@ def test_api_consumer_gets_a_least_privilege_role_user_and_secret_token(record):
     assert "value" in token.additional_secret_outputs
     assert rec.outputs["api_tokens"].secret
     assert rec.outputs["api_tokens"].value["csi"].startswith("kubernetes-csi@pve!pulumi=")
+
+
+def test_passthrough_command_undoes_before_a_replacement_recreates_it(record):
+    rec = record(host_program(), secrets=SECRETS)
+    assert rec.get("command:remote:Command", "host-passthrough").delete_before_replace is True

@@ -90,3 +90,12 @@ def test_new_talos_version_or_schematic_never_touches_what_replaces_a_vm(record)
     for vm in after.by_type(VM):
         assert "disks[0].fileId" in vm.ignore_changes
         assert vm.protect
+
+
+def test_vm_never_waits_for_a_guest_agent_talos_only_starts_once_configured(record):
+    # Talos runs the qemu-guest-agent extension only after its config is applied, not in
+    # maintenance mode; waiting for the agent's IP report would stall creation for its timeout.
+    rec = record(cluster_program())
+    for vm in rec.by_type(VM):
+        assert vm.inputs["agent"]["enabled"] is True
+        assert vm.inputs["agent"]["waitForIp"] == {"disabled": True}

@@ -12,9 +12,11 @@ from components.proxmox.zfs import (
     NfsSettings,
     SnapshotPolicy,
     ZfsPool,
+    arc_script,
     datasets_script,
     nfs_exports,
     pool_script,
+    scrub_script,
 )
 
 DISKS = ["ata-WDC_WD201KFGX-68BKJN0_2CKJ8VZN", "ata-WDC_WD201KFGX-68BKJN0_2CKJD4RP"]
@@ -140,3 +142,33 @@ def test_nfs_exports_only_media_and_only_to_the_cluster_subnet(record):
     assert "no_root_squash" not in exports and "*(" not in exports
     rec = record(pool_program())
     assert "/etc/exports.d/homelab-tank.exports" in rec.get("command:remote:Command", "tank-nfs").inputs["create"]
+
+
+def test_arc_cap_sorts_after_the_installers_zfs_conf():
+    # modprobe applies /etc/modprobe.d in lexical order and the last zfs_arc_max wins; a ZFS-root
+    # Proxmox install ships its own cap in zfs.conf, which must not override this one at boot.
+    script = arc_script(8)
+    target = re.search(r"> (/etc/modprobe\.d/\S+\.conf)", script)
+    assert target is not None
+    name = target.group(1).rsplit("/", 1)[1]
+    assert name > "zfs.conf"
+    assert "options zfs zfs_arc_max=8589934592" in script
+
+
+def test_changing_the_scrub_interval_switches_the_other_timer_off():
+    weekly = scrub_script("tank", "weekly")
+    monthly = scrub_script("tank", "monthly")
+    assert "enable --now zfs-scrub-weekly@tank.timer" in weekly
+    assert "disable --now zfs-scrub-monthly@tank.timer" in weekly
+    assert "enable --now zfs-scrub-monthly@tank.timer" in monthly
+    assert "disable --now zfs-scrub-weekly@tank.timer" in monthly
+
+
+def test_commands_that_undo_on_delete_undo_before_a_replacement_recreates_them(record):
+    # Create-before-delete would run the old delete after the new create and silently switch off
+    # exports, snapshots, scrubs or the ARC cap.
+    rec = record(pool_program())
+    for command in rec.by_type("command:remote:Command"):
+        if command.name in ("tank-pool", "tank-datasets", "tank-zed"):
+            continue  # their delete changes nothing
+        assert command.delete_before_replace is True, command.name

@@ -61,3 +61,18 @@ def test_ledger_from_the_committed_stack_files():
     assert {g.name for g in ledger.guests} == {"dev-cp-1", "prod-cp-1", "prod-worker-1", "gaming"}
     assert ledger.mode_totals_mb() == {"normal": 28672, "testing": 32768, "gaming": 61440}
     assert policy_config_for("prod")["otherStacksMb"]["testing"] == 4096
+
+
+def test_a_vm_id_used_by_two_stacks_is_an_error_naming_both():
+    prod_node = Guest("prod-cp-1", "prod", 4096, 2, ("normal",), vm_id=201)
+    dev_node = Guest("dev-cp-1", "dev", 4096, 2, ("testing",), vm_id=201)
+    with pytest.raises(CapacityError, match=r"VM id 201 is used by prod-cp-1 \(prod\) and dev-cp-1 \(dev\)"):
+        HostLedger(guests=(prod_node, dev_node), reservations=RESERVED).check()
+    # The id travels with the dev stack's exported guests, which is where prod finds the clash.
+    assert guests_from_output(guests_as_output((dev_node,))) == (dev_node,)
+
+
+def test_committed_stack_files_use_distinct_vm_ids():
+    ledger = ledger_from_stack_files()
+    assert all(g.vm_id is not None for g in ledger.guests)
+    assert ledger.vm_id_conflicts() == {}

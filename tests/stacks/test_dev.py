@@ -40,7 +40,7 @@ def test_dev_exports_secret_access_and_its_guests(dev):
     assert dev.outputs["node_addresses"].value == {"dev-cp-1": "192.168.68.61"}
     assert not dev.outputs["host_guests"].secret
     assert dev.outputs["host_guests"].value == [
-        {"name": "dev-cp-1", "stack": "dev", "memory_mb": 4096, "cores": 2, "modes": ["testing"]}
+        {"name": "dev-cp-1", "stack": "dev", "memory_mb": 4096, "cores": 2, "modes": ["testing"], "vm_id": 301}
     ]
 
 
@@ -115,3 +115,47 @@ def test_dev_imports_neither_oci_nor_cloudflare():
         [sys.executable, "-c", code], cwd=project_root(), capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_endpoint_must_be_a_control_plane_address():
+    # No VIP is configured on the nodes, so any other address leaves the API unreachable.
+    cluster = section("dev", "cluster")
+    cluster["endpoint"] = "192.168.68.60"
+    with (
+        count_registrations() as seen,
+        pytest.raises(
+            ConfigError, match=r"^homelab:cluster\.endpoint: 192\.168\.68\.60 is not a control-plane node address"
+        ),
+    ):
+        run_stack("dev", overrides={"cluster": cluster})
+    assert seen == []
+
+
+def test_node_on_the_proxmox_hosts_address_is_an_error():
+    cluster = section("dev", "cluster")
+    cluster["nodes"]["dev-cp-1"]["address"] = "192.168.68.51"
+    cluster["endpoint"] = "192.168.68.51"
+    with pytest.raises(
+        ConfigError, match=r"^homelab:cluster\.nodes\.dev-cp-1\.address: 192\.168\.68\.51 is the Proxmox host's"
+    ):
+        run_stack("dev", overrides={"cluster": cluster})
+
+
+def test_config_contract_is_pinned_and_never_newer_than_the_os():
+    cluster = section("dev", "cluster")
+    assert cluster["config_contract"] == "v1.10"
+    # Raising the OS version keeps the pinned contract in the generated configuration.
+    cluster["talos_version"] = "v1.11.3"
+    cluster["kubernetes_version"] = "1.34.1"
+    cluster["image_sha256"]["v1.11.3"] = "0" * 63 + "1"
+    upgraded = run_stack("dev", overrides={"cluster": cluster})
+    apply = upgraded.get("talos:machine/configurationApply:ConfigurationApply", "talos-dev-cp-1-config")
+    assert apply is not None
+    secrets = upgraded.get("talos:machine/secrets:Secrets", "talos-secrets")
+    assert secrets.inputs["talosVersion"] == "v1.10"
+    cluster["config_contract"] = "v1.12"
+    with pytest.raises(ConfigError, match=r"^homelab:cluster\.config_contract: v1\.12 is newer than talos_version"):
+        run_stack("dev", overrides={"cluster": cluster})
+    cluster["config_contract"] = "1.10"
+    with pytest.raises(ConfigError, match=r"^homelab:cluster\.config_contract: '1\.10' must look like v1\.10"):
+        run_stack("dev", overrides={"cluster": cluster})

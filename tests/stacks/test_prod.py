@@ -5,6 +5,7 @@ import re
 import pytest
 
 from homelab.stackrun import run_stack
+from stacks.capacity import CapacityError
 from stacks.config import ConfigError
 from tests.stacks.helpers import count_registrations, section
 
@@ -137,3 +138,11 @@ def test_home_tunnel_can_be_left_off_until_the_cloud_stack_exists():
 def test_home_tunnel_image_must_be_pinned():
     with pytest.raises(ConfigError, match=r"^homelab:tunnel\.image: "):
         run_stack("prod", overrides={"tunnel": {"image": "docker.io/cloudflare/cloudflared:latest"}})
+
+
+def test_a_vm_id_the_dev_stack_already_uses_is_rejected():
+    # VM ids are per host: reusing dev's would make one stack's `up` fail on, or adopt, the other's VM.
+    cluster = section("prod", "cluster")
+    cluster["nodes"]["prod-cp-1"]["vm_id"] = 301
+    with pytest.raises(CapacityError, match=r"VM id 301 is used by prod-cp-1 \(prod\) and dev-cp-1 \(dev\)"):
+        run_stack("prod", overrides={"cluster": cluster})
