@@ -86,6 +86,8 @@ class Recording:
     component_outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     placeholders: list[str] = field(default_factory=list)
     """Secret config keys the offline run filled with marked stand-ins."""
+    invokes: list[str] = field(default_factory=list)
+    """The token of every invoke the program made, in call order."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -134,6 +136,7 @@ class RecordingMonitor(mocks.MockMonitor):
         self.stack = stack
         self.records: list[RecordedResource] = []
         self.component_outputs: dict[str, Mapping[str, Any]] = {}
+        self.invokes: list[str] = []
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -177,6 +180,11 @@ class RecordingMonitor(mocks.MockMonitor):
         with self._lock:
             self.records.append(record)
         return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        with self._lock:
+            self.invokes.append(request.tok)
+        return super().Invoke(request)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         outputs = json_format.MessageToDict(request.outputs)
@@ -253,8 +261,10 @@ def run_program(
     secret_keys: list[str] | None = None,
     stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
     into: Recording | None = None,
+    preview: bool = True,
 ) -> Recording:
-    """Run `program` as `pulumi preview` would and return what it registered.
+    """Run `program` as `pulumi preview` would (or as `pulumi up` would, with `preview=False`) and
+    return what it registered.
 
     Exceptions raised by the program propagate unchanged after the runtime has settled, exactly as
     the language host would report them; pass `into` to see what was registered before the failure.
@@ -267,7 +277,7 @@ def run_program(
     asyncio.set_event_loop(loop)
     try:
         with _pulumi_config_env(config or {}, secret_keys or []):
-            mocks.set_mocks(offline, project=project, stack=stack, preview=True, monitor=monitor)
+            mocks.set_mocks(offline, project=project, stack=stack, preview=preview, monitor=monitor)
             # The language host loads the monitor's feature list before the program runs; SDKs such as
             # pulumi_authentik read it synchronously, so the offline run must load it the same way.
             _sync_await(runtime_settings._load_monitor_feature_support())
@@ -286,4 +296,5 @@ def run_program(
         loop.close()
         recording.resources = list(monitor.records)
         recording.component_outputs = dict(monitor.component_outputs)
+        recording.invokes = list(monitor.invokes)
     return recording

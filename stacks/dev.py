@@ -119,7 +119,13 @@ def talos_on_proxmox(
     if cluster.config_contract is not None:
         args["config_contract"] = cluster.config_contract
     talos = TalosCluster("talos", args, opts=pulumi.ResourceOptions(providers=list(providers)))
-    k8s_provider = kubernetes_provider(f"{environment}-kubernetes", talos.kubeconfig, cluster_identifier=cluster.name)
+    k8s_provider = kubernetes_provider(
+        f"{environment}-kubernetes",
+        talos.kubeconfig,
+        cluster_identifier=cluster.name,
+        # A cluster that does not run in the host's normal mode (DEV) is usually powered off.
+        may_be_powered_off="normal" not in cluster.modes,
+    )
     cni = Cilium(
         "cilium",
         {

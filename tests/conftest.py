@@ -19,13 +19,15 @@ Runner = Callable[..., Recording]
 
 @pytest.fixture
 def record() -> Runner:
-    """`record(program, config={...}, secrets={...}, stack="test")` runs a program offline."""
+    """`record(program, config={...}, secrets={...}, stack="test", preview=True)` runs a program
+    offline, as `pulumi preview` (or, with `preview=False`, as `pulumi up`) would."""
 
     def run(
         program: Callable[[], None],
         config: Mapping[str, Any] | None = None,
         secrets: Mapping[str, str] | None = None,
         stack: str = "test",
+        preview: bool = True,
     ) -> Recording:
         values = {**(config or {}), **(secrets or {})}
         return run_program(
@@ -34,6 +36,7 @@ def record() -> Runner:
             stack=stack,
             config=encode_config(values),
             secret_keys=sorted(secrets or {}),
+            preview=preview,
         )
 
     return run

@@ -290,23 +290,30 @@ class TalosCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(applies.values()))),
         )
 
-        # Kubernetes checks cannot pass before Cilium runs (CNI `none`), so this gate covers etcd,
-        # the control plane and node readiness at the Talos level.
-        health = talos_cluster.get_health_output(
-            client_configuration=client_args(_health_client_configuration_args),
-            control_plane_nodes=[n.address for n in control_planes],
-            worker_nodes=[n.address for n in nodes.values() if n.role == "worker"],
-            endpoints=endpoint_list,
-            skip_kubernetes_checks=True,
-            timeouts=talos_cluster.GetHealthTimeoutsArgs(read="15m"),
-            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[bootstrap]),
-        )
-        self.ready = health.id
+        if pulumi.runtime.is_dry_run():
+            # A preview never waits on the cluster: DEV is powered off in normal mode, and an admin
+            # previews from anywhere. The health check is part of `pulumi up` only.
+            ready: pulumi.Output[str] = pulumi.Output.from_input("not checked during preview")
+        else:
+            # Kubernetes checks cannot pass before Cilium runs (CNI `none`), so this gate covers
+            # etcd, the control plane and node readiness at the Talos level.
+            ready = talos_cluster.get_health_output(
+                client_configuration=client_args(_health_client_configuration_args),
+                control_plane_nodes=[n.address for n in control_planes],
+                worker_nodes=[n.address for n in nodes.values() if n.role == "worker"],
+                endpoints=endpoint_list,
+                skip_kubernetes_checks=True,
+                timeouts=talos_cluster.GetHealthTimeoutsArgs(read="15m"),
+                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[bootstrap]),
+            ).id
+        self.ready = ready
 
         kubeconfig = talos_cluster.Kubeconfig(
             f"{name}-kubeconfig",
             # Reading the node through the health result makes the kubeconfig wait for a healthy cluster.
-            node=health.id.apply(lambda _: first.address),
+            # The address is not secret (the health result is, as it derives from the client key):
+            # unwrap it so preview and `up` send the same plain value.
+            node=pulumi.Output.unsecret(ready).apply(lambda _: first.address),
             endpoint=api_endpoint,
             client_configuration=client_args(_kubeconfig_client_configuration_args),
             opts=pulumi.ResourceOptions.merge(

@@ -223,3 +223,20 @@ def test_without_api_endpoints_each_node_is_its_own_endpoint_and_no_sans_are_add
         assert not [p for p in _patches(rec, key) if "certSANs" in p.get("machine", {})]
     assert rec.get(BOOTSTRAP, "talos-bootstrap").inputs["endpoint"] == "192.168.68.71"
     assert "endpoints: [192.168.68.71]" in rec.outputs["talosconfig"].value
+
+
+HEALTH = "talos:cluster/getHealth:getHealth"
+
+
+def test_a_preview_never_waits_on_the_cluster_but_up_checks_its_health(record):
+    previewed = record(cluster_program())
+    assert HEALTH not in previewed.invokes
+    applied = record(cluster_program(), preview=False)
+    assert applied.invokes.count(HEALTH) == 1
+    # Either way the kubeconfig is read from the first control plane; only `up` waits for health.
+    for rec in (previewed, applied):
+        kubeconfig = rec.get("talos:cluster/kubeconfig:Kubeconfig", "talos-kubeconfig")
+        assert (
+            kubeconfig.inputs["node"] == rec.get("talos:machine/bootstrap:Bootstrap", "talos-bootstrap").inputs["node"]
+        )
+        assert not kubeconfig.is_secret("node")

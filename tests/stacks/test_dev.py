@@ -159,3 +159,10 @@ def test_config_contract_is_pinned_and_never_newer_than_the_os():
     cluster["config_contract"] = "1.10"
     with pytest.raises(ConfigError, match=r"^homelab:cluster\.config_contract: '1\.10' must look like v1\.10"):
         run_stack("dev", overrides={"cluster": cluster})
+
+
+def test_dev_cluster_may_be_powered_off_without_breaking_previews():
+    # DEV runs only in testing mode; its Kubernetes provider leaves objects alone while it is off.
+    dev = run_stack("dev")
+    provider = dev.get("pulumi:providers:kubernetes", "dev-kubernetes")
+    assert provider.inputs["skipUpdateUnreachable"] == "true"

@@ -146,3 +146,8 @@ def test_a_vm_id_the_dev_stack_already_uses_is_rejected():
     cluster["nodes"]["prod-cp-1"]["vm_id"] = 301
     with pytest.raises(CapacityError, match=r"VM id 301 is used by prod-cp-1 \(prod\) and dev-cp-1 \(dev\)"):
         run_stack("prod", overrides={"cluster": cluster})
+
+
+def test_prod_cluster_is_always_on_so_unreachable_is_an_error(prod):
+    provider = prod.get("pulumi:providers:kubernetes", "prod-kubernetes")
+    assert "skipUpdateUnreachable" not in provider.inputs
