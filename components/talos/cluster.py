@@ -268,7 +268,7 @@ class TalosCluster(pulumi.ComponentResource):
                 f"{name}-{key}-config",
                 node=node.address,
                 endpoint=explicit_endpoints[0] if explicit_endpoints else node.address,
-                client_configuration=client_args(_client_configuration_args),
+                client_configuration=client_args(_client_args_as(talos_machine.ClientConfigurationArgs)),
                 machine_configuration_input=machine_configurations[key],
                 apply_mode="auto",
                 # Deleting this resource must never wipe a node: a reset is an explicit talosctl step.
@@ -286,7 +286,7 @@ class TalosCluster(pulumi.ComponentResource):
             f"{name}-bootstrap",
             node=first.address,
             endpoint=api_endpoint,
-            client_configuration=client_args(_client_configuration_args),
+            client_configuration=client_args(_client_args_as(talos_machine.ClientConfigurationArgs)),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(applies.values()))),
         )
 
@@ -298,7 +298,7 @@ class TalosCluster(pulumi.ComponentResource):
             # Kubernetes checks cannot pass before Cilium runs (CNI `none`), so this gate covers
             # etcd, the control plane and node readiness at the Talos level.
             ready = talos_cluster.get_health_output(
-                client_configuration=client_args(_health_client_configuration_args),
+                client_configuration=client_args(_client_args_as(talos_cluster.GetHealthClientConfigurationArgs)),
                 control_plane_nodes=[n.address for n in control_planes],
                 worker_nodes=[n.address for n in nodes.values() if n.role == "worker"],
                 endpoints=endpoint_list,
@@ -315,7 +315,7 @@ class TalosCluster(pulumi.ComponentResource):
             # unwrap it so preview and `up` send the same plain value.
             node=pulumi.Output.unsecret(ready).apply(lambda _: first.address),
             endpoint=api_endpoint,
-            client_configuration=client_args(_kubeconfig_client_configuration_args),
+            client_configuration=client_args(_client_args_as(talos_cluster.KubeconfigClientConfigurationArgs)),
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
@@ -328,7 +328,7 @@ class TalosCluster(pulumi.ComponentResource):
 
         talosconfig = talos_client.get_configuration_output(
             cluster_name=args["cluster_name"],
-            client_configuration=client_args(_talosconfig_client_configuration_args),
+            client_configuration=client_args(_client_args_as(talos_client.GetConfigurationClientConfigurationArgs)),
             endpoints=endpoint_list,
             nodes=[n.address for n in nodes.values()],
             opts=pulumi.InvokeOutputOptions(parent=self),
@@ -349,36 +349,18 @@ class TalosCluster(pulumi.ComponentResource):
         )
 
 
-def _client_configuration_args(value: Any) -> talos_machine.ClientConfigurationArgs:
-    return talos_machine.ClientConfigurationArgs(
-        ca_certificate=value.ca_certificate,
-        client_certificate=value.client_certificate,
-        client_key=value.client_key,
-    )
+def _client_args_as(args_class: Callable[..., T]) -> Callable[[Any], T]:
+    """Convert the generated client configuration into `args_class`: each Talos resource and invoke
+    has its own Args type for the same three fields, and invokes need Args (not output objects)."""
 
+    def convert(value: Any) -> T:
+        return args_class(
+            ca_certificate=value.ca_certificate,
+            client_certificate=value.client_certificate,
+            client_key=value.client_key,
+        )
 
-def _health_client_configuration_args(value: Any) -> talos_cluster.GetHealthClientConfigurationArgs:
-    return talos_cluster.GetHealthClientConfigurationArgs(
-        ca_certificate=value.ca_certificate,
-        client_certificate=value.client_certificate,
-        client_key=value.client_key,
-    )
-
-
-def _kubeconfig_client_configuration_args(value: Any) -> talos_cluster.KubeconfigClientConfigurationArgs:
-    return talos_cluster.KubeconfigClientConfigurationArgs(
-        ca_certificate=value.ca_certificate,
-        client_certificate=value.client_certificate,
-        client_key=value.client_key,
-    )
-
-
-def _talosconfig_client_configuration_args(value: Any) -> talos_client.GetConfigurationClientConfigurationArgs:
-    return talos_client.GetConfigurationClientConfigurationArgs(
-        ca_certificate=value.ca_certificate,
-        client_certificate=value.client_certificate,
-        client_key=value.client_key,
-    )
+    return convert
 
 
 def talos_provider(name: str, opts: pulumi.ResourceOptions | None = None) -> talos.Provider:
