@@ -3,6 +3,7 @@
     homelab preview [dev|prod|cloud ...|--all] [--json]
     homelab report STACK [--output FILE]
     homelab policy-config STACK
+    homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
 
 Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid config or usage.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pulumi
 
+from homelab import state_backend
 from homelab.graph_checks import GRAPH_CHECKS
 from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
 from homelab.policy_eval import PackConfigError, evaluate, load_pack_config
@@ -156,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--write", action="store_true", help="regenerate policies/config/<stack>.json")
     mode.add_argument("--check", action="store_true", help="exit 1 if a committed file is stale")
     config.set_defaults(func=cmd_policy_config)
+
+    state_backend.add_parser(commands)
     return parser
 
 
