@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 import stacks
-from homelab.engine import Recording, run_program
+from homelab.engine import Recording, _pulumi_config_env, run_program
 from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
 
 PROJECT = "homelab"
@@ -106,6 +106,13 @@ def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
     return StackInput(stack=stack, config=config, secret_keys=secret_keys, placeholders=placeholders)
 
 
+def check_stack_config(stack: str, config: Mapping[str, str], secret_keys: list[str]) -> Any:
+    """Validate `config` with the stack module's `load()` (the checks its program runs before it
+    registers anything) and return the typed config; raises the one-line `ConfigError`."""
+    with _pulumi_config_env(config, secret_keys):
+        return _stack_module(stack).load()
+
+
 def _reference_stack_name(name: str) -> str:
     """`org/homelab/dev`, `homelab/dev` and `dev` all name the `dev` stack of this project."""
     return name.rsplit("/", 1)[-1]
@@ -130,9 +137,17 @@ def run_stack(
     """Preview `stack` offline. `overrides` replaces config values (tests use it to break config);
     `into` receives what was registered even when the program fails."""
     stack_input = load_stack_input(stack, root)
+    config = dict(stack_input.config)
+    for key, value in (overrides or {}).items():
+        config[key if ":" in key else f"{NAMESPACE}:{key}"] = _encode(value)
+    references = stack_references(stack)
+    if references:
+        # A stack whose own config is invalid fails here, in milliseconds, rather than after the
+        # stacks it reads have been previewed (the program validates the same way when it runs).
+        check_stack_config(stack, config, stack_input.secret_keys)
     # The backend would serve referenced stacks' outputs from their state; offline, preview those
     # stacks first (never from inside a running program: the runtime's settings are process-wide).
-    referenced = {name: _outputs_of(name, root) for name in stack_references(stack)}
+    referenced = {name: _outputs_of(name, root) for name in references}
 
     def outputs_of(name: str) -> Mapping[str, Any]:
         short = _reference_stack_name(name)
@@ -140,9 +155,6 @@ def run_stack(
             raise ConfigError(f"stack {stack!r} reads stack {short!r} but does not list it in REFERENCES")
         return referenced[short]
 
-    config = dict(stack_input.config)
-    for key, value in (overrides or {}).items():
-        config[key if ":" in key else f"{NAMESPACE}:{key}"] = _encode(value)
     recording = run_program(
         lambda: stacks.build(stack),
         project=PROJECT,

@@ -32,7 +32,7 @@ from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
 from stacks.quota import A1_FLEX, Layout, Machine, summary
 
-__all__ = ["SECRETS", "build", "cloud_layout", "derive_secret"]
+__all__ = ["SECRETS", "build", "cloud_layout", "derive_secret", "load"]
 
 SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
@@ -176,9 +176,15 @@ def _gateway_routes(catalog: Catalog) -> list[GatewayRoute]:
     return routes
 
 
-def build() -> None:
+def load() -> CloudConfig:
+    """The stack's config, validated: every check that needs no resource, before any is registered."""
     config = load_config(CloudConfig, SECRETS)
     check_cloud_config(config)
+    return config
+
+
+def build() -> None:
+    config = load()
     catalog = build_catalog(config.catalog.domain, config.catalog.services)
     gateway_routes = _gateway_routes(catalog)
     stack = pulumi.get_stack()

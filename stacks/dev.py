@@ -146,9 +146,15 @@ def export_cluster(talos: TalosCluster) -> None:
     pulumi.export("talos_schematic_id", talos.schematic_id)
 
 
-def build() -> None:
+def load() -> DevConfig:
+    """The stack's config, validated: every check that needs no resource, before any is registered."""
     config = load_config(DevConfig, SECRETS)
     raise_first_problem(dev_problems(config))
+    return config
+
+
+def build() -> None:
+    config = load()
     secrets = pulumi.Config("homelab")
     connection = proxmox_connection(config.proxmox)
     proxmox = proxmox_provider(

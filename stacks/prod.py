@@ -20,7 +20,7 @@ from stacks.config import ConfigError, load_config
 from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
 from stacks.dev import SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
 
-__all__ = ["REFERENCES", "SECRETS", "build"]
+__all__ = ["REFERENCES", "SECRETS", "build", "load"]
 
 # The dev stack's `host_guests` feed the capacity ledger, and the cloud stack owns the `prod` tunnel
 # whose token the home connector needs. Both names are configurable (`homelab:capacity.dev_stack`,
@@ -46,14 +46,21 @@ def _capacity(config: ProdConfig, dev_guests: Any) -> dict[str, Any]:
     return ledger.summary()
 
 
-def build() -> None:
+def load() -> ProdConfig:
+    """The stack's config, validated: every check that needs no resource, before any is registered
+    and before the referenced stacks are read."""
     config = load_config(ProdConfig, SECRETS)
     raise_first_problem(prod_problems(config))
-    # Prod's own guests must fit before anything is registered; dev's are added below.
+    # Prod's own guests must fit before anything is registered; dev's are added in build().
     try:
         ledger_for(config, ()).check()
     except CapacityError as exc:
         raise ConfigError(f"homelab:host.memory_mb: {exc}") from None
+    return config
+
+
+def build() -> None:
+    config = load()
 
     secrets = pulumi.Config("homelab")
     ssh_key = secrets.require_secret("proxmoxSshPrivateKey")

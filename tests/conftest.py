@@ -1,12 +1,31 @@
-"""Shared test helpers: run a program under the offline engine and inspect what it registered."""
+"""Shared fixtures. Keep the suite fast: reuse these instead of previewing a stack again.
+
+- `previewed(stack)` (session-scoped): the unmodified `dev`, `prod` or `cloud` stack exactly as
+  `homelab preview <stack>` sees it (`homelab.render.StackResult`: `.recording`, `.findings`,
+  `.groups`, `.config`, `.exit_code`), previewed once per test session and shared by every test
+  that reads it (tests/policies/previews.py holds the cache; `preview(stack)` there gives the same
+  run as a `Preview`). The objects are shared: never edit them in place. To change config, call
+  `run_stack(stack, overrides=...)`; to change the graph, edit a copy (tests/test_mutations.py).
+- `record(program, ...)`: run one component program under the offline engine (for component
+  tests: cheaper than a whole stack).
+- `isolated_project`: a scratch copy of the stack files and policy config, safe to break.
+
+Stack config validation has its own fast path, `homelab.stackrun.check_stack_config` (milliseconds,
+no program run): use it for tests of what a config value does to validation.
+"""
 
 import json
+import shutil
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from homelab.engine import Recording, run_program
+from homelab.render import StackResult
+from homelab.stackrun import project_root
+from tests.policies.previews import previewed as _previewed
 
 
 def encode_config(values: Mapping[str, Any]) -> dict[str, str]:
@@ -40,3 +59,21 @@ def record() -> Runner:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def previewed() -> Callable[[str], StackResult]:
+    """`previewed("prod")`: the committed stack as `homelab preview prod` sees it, once per session."""
+    return _previewed
+
+
+@pytest.fixture
+def isolated_project(tmp_path: Path) -> Path:
+    """A copy of the project's stack files and policy config in a scratch directory, safe to break
+    (pass it as `--project-dir` or `root=`)."""
+    root = project_root()
+    for name in ["Pulumi.yaml", *(p.name for p in root.glob("Pulumi.*.yaml"))]:
+        shutil.copy(root / name, tmp_path / name)
+    if (root / "policies" / "config").is_dir():
+        shutil.copytree(root / "policies" / "config", tmp_path / "policies" / "config")
+    return tmp_path

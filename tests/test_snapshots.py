@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from homelab.engine import Recording
-from homelab.stackrun import project_root, run_stack
+from tests.policies.previews import previewed
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -35,7 +35,7 @@ def summary(recording: Recording) -> str:
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "cloud"])
 def test_recorded_graph_matches_the_reviewed_snapshot(stack: str) -> None:
-    current = summary(run_stack(stack, project_root()))
+    current = summary(previewed(stack).recording)
     path = SNAPSHOTS / f"{stack}.txt"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         path.write_text(current, encoding="utf-8")

@@ -1,18 +1,38 @@
-"""The real stacks, previewed offline once per test session and shared by the suites that need them."""
+"""The real stacks, previewed offline once per test session and shared by every test that reads them.
+
+`previewed(stack)` is the one cache: the `StackResult` of `homelab preview <stack>` (the same call
+the CLI makes: the program run, the pack config, the findings, the NFR groups). Tests reach it
+through the `previewed` fixture in tests/conftest.py or through `preview(stack)` below. The cached
+objects are shared: never edit them in place (copy a `Recording` first, as test_mutations does).
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from homelab.cli import preview_stack
 from homelab.engine import Recording
 from homelab.findings import Finding
-from homelab.policy_config import config_path
-from homelab.policy_eval import PackConfig, evaluate, load_pack_config
+from homelab.policy_eval import PackConfig
+from homelab.render import StackResult
 from homelab.stackrun import run_stack
 
 
 def run(stack: str, overrides: Mapping[str, Any] | None = None) -> Recording:
+    """A fresh run of `stack` (with `overrides` replacing config sections); not cached."""
     return run_stack(stack, overrides=overrides)
+
+
+_RESULTS: dict[str, StackResult] = {}
+
+
+def previewed(stack: str) -> StackResult:
+    """The unmodified stack as `homelab preview` sees it, previewed once per session."""
+    if stack not in _RESULTS:
+        result = preview_stack(stack)
+        assert result.error is None, f"the committed {stack} stack does not preview: {result.error}"
+        _RESULTS[stack] = result
+    return _RESULTS[stack]
 
 
 @dataclass(frozen=True)
@@ -23,13 +43,8 @@ class Preview:
     findings: list[Finding]
 
 
-_PREVIEWS: dict[str, Preview] = {}
-
-
 def preview(stack: str) -> Preview:
-    """The unmodified stack with its committed policy config, previewed once per session."""
-    if stack not in _PREVIEWS:
-        recording = run(stack)
-        config = load_pack_config(config_path(stack))
-        _PREVIEWS[stack] = Preview(stack, recording, config, evaluate(recording, config=config))
-    return _PREVIEWS[stack]
+    """The unmodified stack with its committed policy config (from the session cache)."""
+    result = previewed(stack)
+    assert result.recording is not None and result.config is not None
+    return Preview(stack, result.recording, result.config, result.findings)

@@ -118,10 +118,10 @@ def test_bad_exemptions_are_one_clear_error(tmp_path: Path, text: str, message: 
 
 def test_an_exemption_covers_only_the_resource_it_names() -> None:
     from homelab.policy_eval import evaluate
-    from tests.policies.previews import run
+    from tests.policies.previews import previewed
 
     # A second public instance (the management VM's twin) is not exempted by the first one's entry.
-    base = run("cloud")
+    base = previewed("cloud").recording
     config = parse_pack_config(policy_config("cloud"))
     findings = [f for f in evaluate(base, RULES, config) if f.rule_id == "NET-03"]
     assert findings == []

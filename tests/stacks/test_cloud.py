@@ -25,8 +25,8 @@ def preview(overrides: Mapping[str, Any] | None = None) -> Recording:
 
 
 @pytest.fixture(scope="module")
-def cloud() -> Recording:
-    return preview()
+def cloud(previewed) -> Recording:
+    return previewed("cloud").recording
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ VM = "proxmoxve:index/vmLegacy:VmLegacy"
 
 
 @pytest.fixture(scope="module")
-def dev():
-    return run_stack("dev")
+def dev(previewed):
+    return previewed("dev").recording
 
 
 def test_dev_previews_the_whole_cluster(dev):
@@ -161,8 +161,7 @@ def test_config_contract_is_pinned_and_never_newer_than_the_os():
         run_stack("dev", overrides={"cluster": cluster})
 
 
-def test_dev_cluster_may_be_powered_off_without_breaking_previews():
+def test_dev_cluster_may_be_powered_off_without_breaking_previews(dev):
     # DEV runs only in testing mode; its Kubernetes provider leaves objects alone while it is off.
-    dev = run_stack("dev")
     provider = dev.get("pulumi:providers:kubernetes", "dev-kubernetes")
     assert provider.inputs["skipUpdateUnreachable"] == "true"

@@ -14,8 +14,8 @@ DESTROY = re.compile(r"\b(zpool\s+destroy|zfs\s+destroy)\b")
 
 
 @pytest.fixture(scope="module")
-def prod():
-    return run_stack("prod")
+def prod(previewed):
+    return previewed("prod").recording
 
 
 def test_prod_owns_host_pool_cluster_and_gaming_vm(prod):
