@@ -81,6 +81,7 @@ def build() -> None:
             ports=tuple(host_cfg.bridge_ports),
         ),
         "cpu_vendor": host_cfg.cpu_vendor,
+        "apt_repository": host_cfg.apt_repository,
         "api_consumers": {
             key: ApiConsumer(user_id=c.user_id, privileges=tuple(c.privileges), path=c.path, comment=c.comment)
             for key, c in host_cfg.api_consumers.items()
@@ -108,8 +109,10 @@ def build() -> None:
         "vm_dataset": zfs.vm_dataset,
         "vm_storage_id": zfs.vm_storage_id,
         "arc_max_gb": zfs.arc_max_gb,
-        "zed_email": zfs.zed_email,
         "nfs": NfsSettings(clients=tuple(zfs.nfs_clients)),
+        "import_foreign_pool": zfs.import_foreign_pool,
+        # The pool's package installs and initramfs rebuild run after the host's own, never beside them.
+        "serialize_after": [host.host_chain],
         "ashift": zfs.ashift,
         "compression": zfs.compression,
         "scrub": zfs.scrub,

@@ -14,7 +14,10 @@ import pulumi
 import pulumi_proxmoxve as pve
 from pulumi_command import remote
 
+from components.proxmox.hostshell import APT_GET, REFRESH_INITRAMFS, STRICT
+
 CpuVendor = Literal["amd", "intel"]
+AptRepository = Literal["no-subscription", "enterprise"]
 
 REBOOT_MARKER = "reboot-required="
 VFIO_MODULES: tuple[str, ...] = ("vfio", "vfio_iommu_type1", "vfio_pci")
@@ -70,6 +73,47 @@ class ApiConsumer:
     token_name: str = "pulumi"
 
 
+NO_SUBSCRIPTION_LIST = "/etc/apt/sources.list.d/pve-no-subscription.list"
+_ENTERPRISE_LINE = r"^[[:space:]]*deb[[:space:]].*enterprise\.proxmox\.com"
+_DISABLE_ENTERPRISE = f"s/({_ENTERPRISE_LINE}.*)$/# \\1/".replace("(^", "^(")
+
+
+def apt_sources_script(repository: AptRepository) -> str:
+    """Make `apt-get update` succeed on the host; the first command of the host chain.
+
+    A host without a subscription gets 401 from the enterprise repositories the installer enables
+    (`pve-enterprise.list`, `ceph.list`), and every later `apt-get update` fails. `no-subscription`
+    comments those lines out and adds Proxmox's pve-no-subscription repository for the host's
+    Debian release; `enterprise` (a subscribed host) leaves the sources alone.
+    """
+    lines = [STRICT]
+    if repository == "no-subscription":
+        lines += [
+            "# shellcheck disable=SC1091  # the host's release file",
+            ". /etc/os-release",
+            "for list in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do",
+            f'  if [ -f "$list" ] && grep -qE {shlex.quote(_ENTERPRISE_LINE)} "$list"; then',
+            f'    sed -i -E {shlex.quote(_DISABLE_ENTERPRISE)} "$list"',
+            '    echo "disabled the enterprise repository in $list (no subscription)"',
+            "  fi",
+            "done",
+            # Proxmox VE 9 writes deb822 `.sources` files: refuse clearly instead of a 401 later.
+            "if grep -qs enterprise.proxmox.com /etc/apt/sources.list.d/*.sources"
+            " && ! grep -qsi '^Enabled: *no' /etc/apt/sources.list.d/*.sources; then",
+            "  echo 'deb822 enterprise sources found: disable them under Updates -> Repositories"
+            " (docs/runbooks/host-bring-up.md)' >&2",
+            "  exit 1",
+            "fi",
+            'line="deb http://download.proxmox.com/debian/pve $VERSION_CODENAME pve-no-subscription"',
+            f'if [ "$(cat {NO_SUBSCRIPTION_LIST} 2>/dev/null)" != "$line" ]; then',
+            f"  printf '%s\\n' \"$line\" > {NO_SUBSCRIPTION_LIST}",
+            "fi",
+        ]
+    # Fails here, with apt's own message, when a repository still refuses the host.
+    lines.append(f"{APT_GET} update")
+    return "\n".join(lines)
+
+
 class ProxmoxHostArgs(TypedDict):
     """Inputs of `ProxmoxHost`."""
 
@@ -81,6 +125,8 @@ class ProxmoxHostArgs(TypedDict):
     gpu: NotRequired[GpuPassthrough]
     api_consumers: NotRequired[Mapping[str, ApiConsumer]]
     """Keyed by a stable consumer name (`csi`)."""
+    apt_repository: NotRequired[AptRepository]
+    """`no-subscription` (default: a stock host without a subscription) or `enterprise`."""
 
 
 def _ensure_file(path: str, content: str) -> str:
@@ -99,16 +145,19 @@ def passthrough_script(cpu_vendor: CpuVendor, gpu: GpuPassthrough | None) -> str
     (`/etc/kernel/cmdline`, ZFS root on UEFI) and GRUB (`/etc/default/grub`).
     """
     options = IOMMU_KERNEL_OPTIONS[cpu_vendor]
-    lines = ["set -eu", "changed=0"]
+    lines = [STRICT, "changed=0"]
     for option in options:
         opt = shlex.quote(option)
+        append_cmdline = shlex.quote(f"1s/$/ {option}/")
+        append_grub = shlex.quote(f's/^GRUB_CMDLINE_LINUX_DEFAULT="/&{option} /')
         lines += [
             "if [ -f /etc/kernel/cmdline ]; then",
             f"  if ! grep -qw -- {opt} /etc/kernel/cmdline; then "
-            f'sed -i "1s/\\$/ "{opt}"/" /etc/kernel/cmdline; changed=1; cmdline=1; fi',
+            f"sed -i {append_cmdline} /etc/kernel/cmdline; changed=1; cmdline=1; fi",
             "else",
             f"  if ! grep -q -- {opt} /etc/default/grub; then "
-            f'sed -i "s/^GRUB_CMDLINE_LINUX_DEFAULT=\\"/&"{opt}" /" /etc/default/grub; changed=1; grub=1; fi',
+            f"sed -i {append_grub} /etc/default/grub; "
+            "changed=1; grub=1; fi",
             "fi",
         ]
     lines.append(_ensure_file("/etc/modules-load.d/vfio.conf", "\n".join(VFIO_MODULES)))
@@ -123,7 +172,7 @@ def passthrough_script(cpu_vendor: CpuVendor, gpu: GpuPassthrough | None) -> str
     lines += [
         'if [ "${cmdline:-0}" = 1 ]; then proxmox-boot-tool refresh >/dev/null; fi',
         'if [ "${grub:-0}" = 1 ]; then update-grub >/dev/null 2>&1; fi',
-        'if [ "$changed" = 1 ]; then update-initramfs -u -k all >/dev/null 2>&1; fi',
+        f'if [ "$changed" = 1 ]; then {REFRESH_INITRAMFS}; fi',
         # Pending until the running kernel has every option (a reboot applies files and cmdline).
         "pending=$changed",
         *(f"grep -qw -- {shlex.quote(o)} /proc/cmdline || pending=1" for o in options),
@@ -138,7 +187,7 @@ def passthrough_undo_script(gpu: GpuPassthrough | None) -> str:
     files = ["/etc/modules-load.d/vfio.conf"]
     if gpu is not None:
         files += ["/etc/modprobe.d/vfio.conf", "/etc/modprobe.d/blacklist-passthrough-gpu.conf"]
-    return f"rm -f {' '.join(shlex.quote(f) for f in files)} && update-initramfs -u -k all >/dev/null 2>&1"
+    return f"{STRICT}\nrm -f {' '.join(shlex.quote(f) for f in files)}\n{REFRESH_INITRAMFS}"
 
 
 def _reboot_required(stdout: str) -> bool:
@@ -154,6 +203,9 @@ class ProxmoxHost(pulumi.ComponentResource):
     api_tokens: pulumi.Output[dict[str, str]]
     """Full API token (`user@pve!name=secret`) per consumer key; secret."""
     preparation: remote.Command
+    host_chain: remote.Command
+    """The last host command that installs packages or rebuilds the boot chain: other components'
+    host commands that do either depend on it (`ZfsPool` `serialize_after`), so none overlap."""
 
     def __init__(self, name: str, args: ProxmoxHostArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("homelab:proxmox:ProxmoxHost", name, None, opts)
@@ -181,15 +233,25 @@ class ProxmoxHost(pulumi.ComponentResource):
         )
         self.bridge_name = bridge.name
 
+        apt = remote.Command(
+            f"{name}-apt",
+            connection=args["connection"],
+            create=apt_sources_script(args.get("apt_repository", "no-subscription")),
+            opts=child,
+        )
         self.preparation = remote.Command(
             f"{name}-passthrough",
             connection=args["connection"],
             create=passthrough_script(args["cpu_vendor"], gpu),
             delete=passthrough_undo_script(gpu),
             # On a replacement, undo first: the default (create, then delete the old one) would
-            # remove the VFIO files the new create just wrote.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
+            # remove the VFIO files the new create just wrote. After `apt`: a package install can
+            # rebuild the initramfs too.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(delete_before_replace=True, depends_on=[apt])
+            ),
         )
+        self.host_chain = self.preparation
         self.reboot_required = self.preparation.stdout.apply(_reboot_required)
 
         self.gpu_mapping_name = None
@@ -222,6 +284,7 @@ class ProxmoxHost(pulumi.ComponentResource):
                 "reboot_required": self.reboot_required,
                 "gpu_mapping_name": self.gpu_mapping_name,
                 "api_tokens": self.api_tokens,
+                "host_chain": self.host_chain.id,
             }
         )
 

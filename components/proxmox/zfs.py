@@ -17,9 +17,10 @@ import pulumi
 import pulumi_proxmoxve as pve
 from pulumi_command import remote
 
+from components.proxmox.hostshell import REFRESH_INITRAMFS, STRICT, ensure_packages
+
 BY_ID = "/dev/disk/by-id/"
 UNHEALTHY_HINT = "; not touching it (docs/runbooks/replace-mirror-disk.md)"
-INSTALL_NFS = "DEBIAN_FRONTEND=noninteractive apt-get install -y nfs-kernel-server >/dev/null"
 ScrubInterval = Literal["weekly", "monthly"]
 
 
@@ -47,6 +48,27 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class ZedAlerts:
+    """Where the ZFS Event Daemon sends pool events (a faulted disk, a finished scrub).
+
+    ZED mails `recipient`; `root` is right on Proxmox VE 8: the installer forwards root's mail
+    (`/root/.forward` -> `proxmox-mail-forward`) into the notification system, whose targets
+    (SMTP, Gotify, webhook) and matchers are set once under Datacenter -> Notifications. An external
+    address would instead go out through the host's unconfigured postfix and be lost.
+
+    Seam for the alerting stack: delivery to Alertmanager is a further zedlet next to the mail one,
+    added here as a field (its URL) and written by `zed_script`; the mail path stays as the fallback
+    that works while the cluster is down.
+    """
+
+    recipient: str = "root"
+    verbose: bool = True
+    """Also report healthy events (a scrub that finished clean): proves the path works."""
+    interval_secs: int = 3600
+    """At most one mail per event class per interval."""
+
+
+@dataclass(frozen=True)
 class NfsSettings:
     clients: tuple[str, ...]
     """CIDRs allowed to mount the exported datasets (the cluster subnet; never 0.0.0.0/0)."""
@@ -67,8 +89,15 @@ class ZfsPoolArgs(TypedDict):
     """Key of the dataset registered as Proxmox VM storage."""
     vm_storage_id: str
     arc_max_gb: int
-    zed_email: str
     nfs: NfsSettings
+    zed: NotRequired["ZedAlerts"]
+    """Where ZFS events go; root's mail (forwarded by Proxmox's notification system) by default."""
+    import_foreign_pool: NotRequired[bool]
+    """Import the pool with `-f` when it was last used by another host (after reinstalling Proxmox).
+    Off by default: an import refused for any reason stops the run and shows zpool's error."""
+    serialize_after: NotRequired[Sequence[pulumi.Resource]]
+    """Host commands that install packages or rebuild the boot chain and must finish first
+    (`ProxmoxHost.host_chain`): dpkg's lock and the initramfs are host-wide."""
     ashift: NotRequired[int]
     compression: NotRequired[str]
     scrub: NotRequired[ScrubInterval]
@@ -81,24 +110,46 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-def pool_script(pool: str, disk_ids: Sequence[str], ashift: int, compression: str) -> str:
-    """Adopt, import or create the mirror; print `health=<state>`. Never forces, never destroys."""
+def pool_script(pool: str, disk_ids: Sequence[str], ashift: int, compression: str, import_foreign: bool = False) -> str:
+    """Adopt, import or create the mirror; print `health=<state>`. Never destroys.
+
+    `zpool create` runs only when no disk carries a label of this pool: a pool that is found but
+    cannot be imported (last used by another hostid after a reinstall, a missing disk) stops the run
+    with zpool's own error instead. `import_foreign` adds `-f`, the explicit opt-in for a pool last
+    imported by another host (homelab:zfs.import_foreign_pool).
+    """
     if len(disk_ids) < 2:
         raise ValueError(f"a mirror needs at least two disk ids, got {len(disk_ids)}")
     p = _q(pool)
     disks = [f"{BY_ID}{d}" for d in disk_ids]
     checks = "\n".join(
-        f"  [ -e {_q(path)} ] || {{ echo {_q(f'disk {path} not found: check homelab:zfs.disk_ids')} >&2; exit 1; }}"
+        f"    [ -e {_q(path)} ] || {{ echo {_q(f'disk {path} not found: check homelab:zfs.disk_ids')} >&2; exit 1; }}"
         for path in disks
+    )
+    force = " -f" if import_foreign else ""
+    refused = (
+        f"pool {pool} is on these disks but could not be imported (error above); not creating a pool over it. "
+        "If it was last used by another installation of this host, set homelab:zfs.import_foreign_pool: true "
+        "(docs/runbooks/host-bring-up.md, 'Reinstalling Proxmox')"
     )
     return "\n".join(
         [
-            "set -eu",
-            f"if ! zpool list -H -o name {p} >/dev/null 2>&1; then",
-            f"  if zpool import -d {BY_ID} {p} >/dev/null 2>&1; then echo {_q(f'imported existing pool {pool}')};",
+            STRICT,
+            f"if zpool list -H -o name {p} >/dev/null 2>&1; then",
+            f"  echo {_q(f'adopted pool {pool} (already imported)')}",
+            "else",
+            # Listing what the disks carry imports nothing; it fails when there is no label at all.
+            f"  labels=$(zpool import -d {BY_ID} 2>/dev/null | awk '$1 == \"pool:\" {{print $2}}' || true)",
+            f"  if printf '%s\\n' \"$labels\" | grep -qxF {p}; then",
+            f"    if ! error=$(zpool import -d {BY_ID}{force} {p} 2>&1); then",
+            "      printf '%s\\n' \"$error\" >&2",
+            f"      echo {_q(refused)} >&2",
+            "      exit 1",
+            "    fi",
+            f"    echo {_q(f'imported existing pool {pool}')}",
             "  else",
             checks,
-            f"  zpool create -o ashift={int(ashift)} -O compression={_q(compression)} -O atime=off -O xattr=sa "
+            f"    zpool create -o ashift={int(ashift)} -O compression={_q(compression)} -O atime=off -O xattr=sa "
             f"-O acltype=posixacl {p} mirror {' '.join(_q(d) for d in disks)}",
             "  fi",
             "fi",
@@ -118,7 +169,7 @@ def keep_data_script(what: str) -> str:
 
 
 def datasets_script(pool: str, datasets: Mapping[str, DatasetSpec], nfs: NfsSettings) -> str:
-    lines = ["set -eu"]
+    lines = [STRICT]
     for key, spec in sorted(datasets.items()):
         ds = _q(f"{pool}/{key}")
         create = f"zfs create {ds}"
@@ -145,12 +196,12 @@ def arc_script(arc_max_gb: int) -> str:
     arc_bytes = arc_max_gb * 1024**3
     return "\n".join(
         [
-            "set -eu",
+            STRICT,
             f"rm -f {LEGACY_ARC_CONF}",
             f"printf '%s\\n' {_q(f'options zfs zfs_arc_max={arc_bytes}')} > {ARC_CONF}",
             # Takes effect now; the file keeps it across reboots (initramfs: the root may be on ZFS).
             f"echo {arc_bytes} > /sys/module/zfs/parameters/zfs_arc_max",
-            "update-initramfs -u -k all >/dev/null 2>&1",
+            REFRESH_INITRAMFS,
         ]
     )
 
@@ -161,6 +212,7 @@ def scrub_script(pool: str, interval: ScrubInterval) -> str:
     others = [i for i in ("weekly", "monthly") if i != interval]
     return "\n".join(
         [
+            STRICT,
             *(
                 f"systemctl disable --now {_q(f'zfs-scrub-{other}@{pool}.timer')} 2>/dev/null || true"
                 for other in others
@@ -174,15 +226,33 @@ def scrub_undo_script(pool: str, interval: ScrubInterval) -> str:
     return f"systemctl disable --now {_q(f'zfs-scrub-{interval}@{pool}.timer')}"
 
 
-def zed_script(email: str) -> str:
-    settings = {"ZED_EMAIL_ADDR": email, "ZED_NOTIFY_VERBOSE": "1", "ZED_NOTIFY_INTERVAL_SECS": "3600"}
-    lines = ["set -eu", "rc=/etc/zfs/zed.d/zed.rc"]
+def zed_script(alerts: ZedAlerts) -> str:
+    """Point ZED at `alerts.recipient` and make sure root's mail reaches the notification system."""
+    settings = {
+        "ZED_EMAIL_ADDR": alerts.recipient,
+        "ZED_NOTIFY_VERBOSE": "1" if alerts.verbose else "0",
+        "ZED_NOTIFY_INTERVAL_SECS": str(int(alerts.interval_secs)),
+    }
+    lines = [
+        STRICT,
+        # ZED hands each event to `mail`; a minimal install may lack it.
+        "if ! command -v mail >/dev/null; then",
+        ensure_packages("bsd-mailx"),
+        "fi",
+        # Proxmox VE 8 forwards root's mail into its notification system; restore the hook if a
+        # hand edit dropped it (an operator's own forward lines stay).
+        "if [ -x /usr/bin/proxmox-mail-forward ] && ! grep -qs proxmox-mail-forward /root/.forward; then",
+        "  printf '%s\\n' '|/usr/bin/proxmox-mail-forward' >> /root/.forward",
+        "fi",
+        "rc=/etc/zfs/zed.d/zed.rc",
+    ]
     for key, value in settings.items():
         delete_existing = "/^#\\?" + key + "=/d"
         assignment = f"{key}={shlex.quote(value)}"
         lines.append(f'sed -i {_q(delete_existing)} "$rc"')
         lines.append(f"printf '%s\\n' {_q(assignment)} >> \"$rc\"")
     lines.append("systemctl restart zfs-zed")
+    lines.append(f"echo {_q(f'zed-recipient={alerts.recipient}')}")
     return "\n".join(lines)
 
 
@@ -195,7 +265,9 @@ def sanoid_config(pool: str, datasets: Mapping[str, DatasetSpec]) -> str:
         sections.append(
             f"[{pool}/{key}]\n"
             f"  hourly = {s.hourly}\n  daily = {s.daily}\n  weekly = {s.weekly}\n  monthly = {s.monthly}\n"
-            "  yearly = 0\n  autosnap = yes\n  autoprune = yes\n"
+            # Children too: the VM dataset holds one zvol per VM disk, and a dataset created under
+            # any other one later is covered without a config change.
+            "  yearly = 0\n  recursive = yes\n  autosnap = yes\n  autoprune = yes\n"
         )
     return "# Managed by Pulumi (homelab ZfsPool)\n" + "\n".join(sections)
 
@@ -203,8 +275,8 @@ def sanoid_config(pool: str, datasets: Mapping[str, DatasetSpec]) -> str:
 def sanoid_script(pool: str, datasets: Mapping[str, DatasetSpec]) -> str:
     return "\n".join(
         [
-            "set -eu",
-            "command -v sanoid >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y sanoid >/dev/null",
+            STRICT,
+            ensure_packages("sanoid"),
             "mkdir -p /etc/sanoid",
             f"printf '%s' {_q(sanoid_config(pool, datasets))} > /etc/sanoid/sanoid.conf",
             "systemctl enable --now sanoid.timer",
@@ -229,8 +301,8 @@ def exports_file(pool: str) -> str:
 def nfs_script(pool: str, datasets: Mapping[str, DatasetSpec], nfs: NfsSettings) -> str:
     return "\n".join(
         [
-            "set -eu",
-            f"command -v exportfs >/dev/null || {INSTALL_NFS}",
+            STRICT,
+            ensure_packages("nfs-kernel-server"),
             "mkdir -p /etc/exports.d",
             f"printf '%s' {_q(nfs_exports(pool, datasets, nfs))} > {_q(exports_file(pool))}",
             "systemctl enable --now nfs-server",
@@ -264,7 +336,13 @@ class ZfsPool(pulumi.ComponentResource):
         pool_cmd = remote.Command(
             f"{name}-pool",
             connection=conn,
-            create=pool_script(pool, args["disk_ids"], args.get("ashift", 12), args.get("compression", "lz4")),
+            create=pool_script(
+                pool,
+                args["disk_ids"],
+                args.get("ashift", 12),
+                args.get("compression", "lz4"),
+                import_foreign=args.get("import_foreign_pool", False),
+            ),
             delete=keep_data_script(f"ZFS pool {pool}"),
             opts=data_bearing,
         )
@@ -309,13 +387,6 @@ class ZfsPool(pulumi.ComponentResource):
             )
 
         remote.Command(
-            f"{name}-arc",
-            connection=conn,
-            create=arc_script(args["arc_max_gb"]),
-            delete=f"rm -f {ARC_CONF} {LEGACY_ARC_CONF} && update-initramfs -u -k all >/dev/null 2>&1",
-            opts=pulumi.ResourceOptions.merge(child, undo_first),
-        )
-        remote.Command(
             f"{name}-scrub",
             connection=conn,
             create=scrub_script(pool, interval),
@@ -324,29 +395,57 @@ class ZfsPool(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(depends_on=[pool_cmd], delete_before_replace=True)
             ),
         )
-        remote.Command(
-            f"{name}-zed",
-            connection=conn,
-            create=zed_script(args["zed_email"]),
-            opts=child,
+
+        # Package installs (bsd-mailx, sanoid, nfs-kernel-server) and the initramfs rebuild run one
+        # after another, after the host's own (dpkg's lock and /boot are host-wide); deletes unwind
+        # in the reverse order, so they never overlap either.
+        chain: list[pulumi.Resource] = list(args.get("serialize_after", ()))
+
+        def next_in_chain(*after: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(depends_on=[*after, *chain[-1:]])
+
+        chain.append(
+            remote.Command(
+                f"{name}-zed",
+                connection=conn,
+                create=zed_script(args.get("zed", ZedAlerts())),
+                opts=pulumi.ResourceOptions.merge(child, next_in_chain(pool_cmd)),
+            )
         )
-        remote.Command(
-            f"{name}-snapshots",
-            connection=conn,
-            create=sanoid_script(pool, datasets),
-            # Stop taking snapshots; the existing ones stay (they are data).
-            delete="systemctl disable --now sanoid.timer",
-            opts=pulumi.ResourceOptions.merge(after_datasets, undo_first),
+        chain.append(
+            remote.Command(
+                f"{name}-snapshots",
+                connection=conn,
+                create=sanoid_script(pool, datasets),
+                # Stop taking snapshots; the existing ones stay (they are data).
+                delete="systemctl disable --now sanoid.timer",
+                opts=pulumi.ResourceOptions.merge(
+                    after_datasets, pulumi.ResourceOptions.merge(undo_first, next_in_chain(datasets_cmd))
+                ),
+            )
         )
         exported = [f"/{pool}/{key}" for key, spec in sorted(datasets.items()) if spec.nfs_export]
         if exported:
-            remote.Command(
-                f"{name}-nfs",
-                connection=conn,
-                create=nfs_script(pool, datasets, nfs),
-                delete=f"rm -f {_q(exports_file(pool))} && exportfs -ra",
-                opts=pulumi.ResourceOptions.merge(after_datasets, undo_first),
+            chain.append(
+                remote.Command(
+                    f"{name}-nfs",
+                    connection=conn,
+                    create=nfs_script(pool, datasets, nfs),
+                    delete=f"rm -f {_q(exports_file(pool))} && exportfs -ra",
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions.merge(undo_first, next_in_chain(datasets_cmd))
+                    ),
+                )
             )
+        chain.append(
+            remote.Command(
+                f"{name}-arc",
+                connection=conn,
+                create=arc_script(args["arc_max_gb"]),
+                delete=f"{STRICT}\nrm -f {ARC_CONF} {LEGACY_ARC_CONF}\n{REFRESH_INITRAMFS}",
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions.merge(undo_first, next_in_chain())),
+            )
+        )
         self.nfs_exports = pulumi.Output.from_input(exported)
         self.pool_name = pulumi.Output.from_input(pool)
 

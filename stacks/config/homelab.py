@@ -191,6 +191,9 @@ class HostConfig(ConfigModel):
     bridge_ports: list[str] = Field(min_length=1)
     gpu: GpuConfig | None = None
     api_consumers: dict[Hostname, ApiConsumerConfig] = Field(default_factory=dict)
+    apt_repository: Literal["no-subscription", "enterprise"] = "no-subscription"
+    """`no-subscription` disables the enterprise repositories (401 without a subscription) and adds
+    pve-no-subscription; `enterprise` leaves a subscribed host's sources alone."""
 
     @field_validator("bridge_address")
     @classmethod
@@ -226,7 +229,9 @@ class ZfsConfig(ConfigModel):
     ashift: int = Field(default=12, ge=9, le=16)
     compression: Literal["lz4", "zstd", "on", "off"] = "lz4"
     arc_max_gb: int = Field(ge=1, le=256)
-    zed_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    import_foreign_pool: bool = False
+    """Import the pool with `-f` although another host (a previous installation) last used it. Set it
+    for the one `up` after reinstalling Proxmox, then remove it (docs/runbooks/host-bring-up.md)."""
     scrub: Literal["weekly", "monthly"] = "weekly"
     datasets: dict[Hostname, DatasetConfig] = Field(min_length=1)
     vm_dataset: Hostname

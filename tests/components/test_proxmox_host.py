@@ -10,6 +10,7 @@ from components.proxmox.host import (
     GpuPassthrough,
     ProxmoxHost,
     ProxmoxHostArgs,
+    apt_sources_script,
     passthrough_script,
     passthrough_undo_script,
 )
@@ -146,3 +147,36 @@ def test_api_consumer_gets_a_least_privilege_role_user_and_secret_token(record):
 def test_passthrough_command_undoes_before_a_replacement_recreates_it(record):
     rec = record(host_program(), secrets=SECRETS)
     assert rec.get("command:remote:Command", "host-passthrough").delete_before_replace is True
+
+
+# --- issue 10: a stock subscription-free host, and host commands that never race -----------------
+
+
+def test_a_stock_host_switches_to_the_no_subscription_repository_before_any_install(record):
+    rec = record(host_program(), secrets=SECRETS)
+    apt = rec.get("command:remote:Command", "host-apt")
+    script = apt.inputs["create"]
+    assert script.startswith("set -euo pipefail\n")
+    # The enterprise repositories answer 401 without a subscription: comment them out, add pve-no-subscription.
+    assert "enterprise.proxmox.com" in script and "# \\1" in script
+    assert "http://download.proxmox.com/debian/pve $VERSION_CODENAME pve-no-subscription" in script
+    assert "apt-get -q -o DPkg::Lock::Timeout=600 update" in script
+    passthrough = rec.get("command:remote:Command", "host-passthrough")
+    assert apt.urn in passthrough.dependencies
+    host = rec.get("homelab:proxmox:ProxmoxHost", "host")
+    assert rec.component_outputs[host.urn]["host_chain"]  # later host commands chain onto it
+
+
+def test_an_enterprise_host_keeps_its_repositories():
+    script = apt_sources_script("enterprise")
+    assert "pve-no-subscription" not in script
+    assert "sed -i" not in script
+    assert "apt-get -q -o DPkg::Lock::Timeout=600 update" in script
+
+
+def test_passthrough_runs_strict_and_rebuilds_the_initramfs_without_hiding_errors():
+    script = passthrough_script("amd", GPU)
+    assert script.startswith("set -euo pipefail\n")
+    rebuild = script.split("update-initramfs", 1)[1].split("\n", 1)[0]
+    assert rebuild.startswith(" -u -k all")
+    assert "2>&1" not in rebuild  # its errors reach the Pulumi log
