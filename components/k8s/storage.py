@@ -42,7 +42,8 @@ def local_path_talos_patch() -> str:
 
 _SETUP = """#!/bin/sh
 set -eu
-mkdir -m 0777 -p "$VOL_DIR"
+mkdir -p "$VOL_DIR"
+chmod 0777 "$VOL_DIR"
 """
 _TEARDOWN = """#!/bin/sh
 set -eu
