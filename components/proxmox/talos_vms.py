@@ -58,6 +58,11 @@ class ProxmoxTalosSubstrate:
     delivers_config_at_boot: bool = field(default=False, init=False)
     required_extensions: tuple[str, ...] = field(default=(QEMU_GUEST_AGENT,), init=False)
 
+    @property
+    def runs_in_normal_mode(self) -> bool:
+        """Whether the VMs belong to the mode the host boots into (`normal`)."""
+        return "normal" in self.modes
+
     def config_patches(self, node: TalosNode) -> list[str]:
         """Pin kubelet and etcd to the LAN subnet so neither advertises a Cilium-created address."""
         subnet = str(ipaddress.ip_interface(f"{node.address}/{self.network.prefix_length}").network)
@@ -163,7 +168,10 @@ class ProxmoxTalosSubstrate:
                     dns=ip_configs_dns,
                 ),
                 serial_devices=[pve.VmLegacySerialDeviceArgs(device="socket")],
-                on_boot=True,
+                # Only guests of the mode the host boots into start with it: after a reboot DEV
+                # (testing mode) must not start beside PROD and the gaming VM (BUD-07).
+                on_boot=self.runs_in_normal_mode,
+                # Created running: Talos must answer to be configured and bootstrapped.
                 started=True,
                 protection=self.protect,
                 # Talos has no ACPI daemon before its config is applied; do not hang a destroy on it.
@@ -172,7 +180,12 @@ class ProxmoxTalosSubstrate:
                     child,
                     pulumi.ResourceOptions(
                         protect=self.protect,
-                        ignore_changes=list(BOOT_MEDIA_FIELDS),
+                        # A guest outside normal mode is started and stopped by hand (mode
+                        # switches): `pulumi up --refresh` must not start a stopped DEV again.
+                        ignore_changes=[
+                            *BOOT_MEDIA_FIELDS,
+                            *(() if self.runs_in_normal_mode else ("started",)),
+                        ],
                         depends_on=[disk_image],
                     ),
                 ),

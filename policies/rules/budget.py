@@ -156,6 +156,52 @@ def host_mode_targets(args: StackValidationArgs, report: StackReport, config: Co
             report(f"{needs}, over its {_gib(target)} target.", None)
 
 
+# Provider property that starts a guest when the host boots, per guest type (both default to true).
+_BOOT_START_PROPERTY: Mapping[str, str] = {
+    **dict.fromkeys(reg.PVE_VM_TYPES, "onBoot"),
+    **dict.fromkeys(reg.PVE_CONTAINER_TYPES, "startOnBoot"),
+}
+
+
+@resource_rule(
+    id="BUD-07",
+    slug="proxmox-guest-disable-boot-start-outside-normal-mode",
+    nfr="NFR-010",
+    topic="budget",
+    description="A guest that does not run in the mode the host boots into (normal: DEV runs in testing mode, "
+    "the gaming VM in gaming mode) does not start when the host boots; otherwise a reboot starts every mode's "
+    "guests at once and the host runs out of memory (NFR-010).",
+    fix="set `on_boot=False` (containers: `start_on_boot=False`); the Talos substrate and the gaming VM derive "
+    "it from the guest's `modes`. Start the guest by hand when switching the host into its mode.",
+    config={
+        "bootModes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["normal"],
+            "description": "Host modes whose guests may start when the host boots (the mode it boots into).",
+        }
+    },
+)
+def boot_start_only_in_boot_modes(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    prop = _BOOT_START_PROPERTY.get(args.resource_type)
+    if prop is None:
+        return
+    tags = [str(t) for t in items(get(args.props, "tags"))]
+    modes = sorted({t.removeprefix(MODE_TAG_PREFIX) for t in tags if t.startswith(MODE_TAG_PREFIX)})
+    boot_modes = [str(m) for m in config["bootModes"]]
+    # An untagged guest runs in every mode (as BUD-01 counts it), the boot mode included.
+    if not modes or set(modes) & set(boot_modes):
+        return
+    starts = get(args.props, prop)
+    if starts in (False, "false"):
+        return
+    default = " (unset: the provider's default)" if starts is None else ""
+    report(
+        f"guest '{args.name}' runs only in mode(s) {', '.join(modes)}, not in the boot mode(s) "
+        f"{', '.join(boot_modes)}, but starts on boot{default}."
+    )
+
+
 @resource_rule(
     id="BUD-02",
     slug="oci-compute-enforce-always-free-shapes",
@@ -284,6 +330,7 @@ def containers_sized(args: ResourceValidationArgs, report: Report, config: Confi
 RULES: tuple[Rule, ...] = (
     host_memory_cap,
     host_mode_targets,
+    boot_start_only_in_boot_modes,
     always_free_shapes,
     always_free_compute,
     always_free_storage,

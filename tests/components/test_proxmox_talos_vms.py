@@ -99,3 +99,35 @@ def test_vm_never_waits_for_a_guest_agent_talos_only_starts_once_configured(reco
     for vm in rec.by_type(VM):
         assert vm.inputs["agent"]["enabled"] is True
         assert vm.inputs["agent"]["waitForIp"] == {"disabled": True}
+
+
+# --- issue 10: guests outside normal mode stay off at host boot, and stay off when stopped --------
+
+
+@pytest.mark.parametrize(
+    ("modes", "on_boot", "started_is_ignored"),
+    [
+        (("normal", "testing"), True, False),  # PROD: runs in normal mode, kept running
+        (("testing",), False, True),  # DEV: started by hand for testing mode only
+        (("gaming",), False, True),
+    ],
+)
+def test_on_boot_and_started_follow_the_normal_mode(record, modes, on_boot, started_is_ignored):
+    substrate = proxmox_substrate(PROD_NODES, modes=modes)
+    rec = record(cluster_program(substrate=substrate))
+    for vm in rec.by_type(VM):
+        assert vm.inputs["onBoot"] is on_boot, vm.name
+        # Created running (Talos must answer to be configured), but a DEV the operator stopped is
+        # never started again by `pulumi up --refresh`.
+        assert vm.inputs["started"] is True
+        assert ("started" in vm.ignore_changes) is started_is_ignored, vm.name
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_homelab_stacks_pass_the_boot_start_rule(previewed, stack):
+    result = previewed(stack)
+    assert [f.message for f in result.findings if f.rule_id == "BUD-07"] == []
+    if stack == "dev":
+        for vm in result.recording.by_type(VM):
+            assert vm.inputs["onBoot"] is False, vm.name
+            assert "started" in vm.ignore_changes

@@ -1192,6 +1192,58 @@ case(
 )
 case("BUD-06", "unknown", "memory", lambda: host_stack(worker_mb=UNKNOWN), cannot_run=True)
 
+# --- BUD-07 ------------------------------------------------------------------------------------
+CT = "proxmoxve:index/containerLegacy:ContainerLegacy"
+case("BUD-07", "pass", "prod-node-in-normal-mode", lambda: R(VM, vm(["kubernetes", *ALL_MODES], onBoot=True)))
+case("BUD-07", "pass", "dev-node-off-at-boot", lambda: R(VM, vm(["kubernetes", "mode-testing"], onBoot=False)))
+case("BUD-07", "pass", "gaming-off-at-boot", lambda: R(VM, vm(["mode-gaming"], onBoot=False)))
+# Untagged guests run in every mode (BUD-01 counts them in normal mode too): starting them is right.
+case("BUD-07", "pass", "untagged-runs-everywhere", lambda: R(VM, vm(["scratch"], onBoot=True)))
+case("BUD-07", "pass", "not-a-guest", lambda: R(VCN, VCN_PROPS))
+# Boundary: one normal-mode tag among others is enough; the host boots into normal mode.
+case("BUD-07", "pass", "boundary-normal-among-modes", lambda: R(VM, vm(["mode-gaming", "mode-normal"], onBoot=True)))
+# Config override: a host that boots into testing mode lets testing guests start.
+case(
+    "BUD-07",
+    "pass",
+    "override-boot-into-testing",
+    lambda: R(VM, vm(["mode-testing"], onBoot=True), config={"bootModes": ["normal", "testing"]}),
+)
+case(
+    "BUD-07",
+    "violate",
+    "override-boot-modes-exclude-normal",
+    lambda: R(VM, vm(["mode-normal"], onBoot=True), config={"bootModes": ["testing"]}),
+    "guest 'subject' runs only in mode(s) normal, not in the boot mode(s) testing, but starts on boot.",
+)
+case(
+    "BUD-07",
+    "violate",
+    "dev-starts-on-boot",
+    lambda: R(VM, vm(["kubernetes", "mode-testing"], onBoot=True)),
+    "guest 'subject' runs only in mode(s) testing, not in the boot mode(s) normal, but starts on boot.",
+)
+# Boundary: unset means the provider's default, which is to start on boot.
+case(
+    "BUD-07",
+    "violate",
+    "boundary-unset-defaults-to-start",
+    lambda: R(VM, vm(["mode-gaming"])),
+    "guest 'subject' runs only in mode(s) gaming, not in the boot mode(s) normal, but starts on boot "
+    "(unset: the provider's default).",
+)
+case(
+    "BUD-07",
+    "violate",
+    "container",
+    lambda: R(CT, {"nodeName": "pve", "tags": ["mode-testing"], "startOnBoot": True}),
+    "guest 'subject' runs only in mode(s) testing, not in the boot mode(s) normal, but starts on boot.",
+)
+case("BUD-07", "unknown", "tags", lambda: R(VM, {**vm([]), "tags": UNKNOWN, "onBoot": True}), cannot_run=True)
+case("BUD-07", "unknown", "on-boot", lambda: R(VM, vm(["mode-testing"], onBoot=UNKNOWN)), cannot_run=True)
+# A normal-mode guest never reads onBoot, so an unknown value does not stop the rule.
+case("BUD-07", "unknown", "on-boot-of-normal-guest", lambda: R(VM, vm(["mode-normal"], onBoot=UNKNOWN)))
+
 # --- BUD-02 ------------------------------------------------------------------------------------
 case("BUD-02", "pass", "a1", lambda: R(INSTANCE, instance()))
 case("BUD-02", "pass", "micro", lambda: R(INSTANCE, instance(shape="VM.Standard.E2.1.Micro", shapeConfig=None)))
