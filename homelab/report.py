@@ -190,6 +190,29 @@ def _always_free(recording: Recording) -> list[str]:
     return [*lines, ""]
 
 
+def _data_protection(recording: Recording) -> list[str]:
+    """Per data holder: its class, where its copies live, and whether that is 3-2-1 (FR-024/025)."""
+    rows, why = stack_output(recording, "backup_protection")
+    if why is not None or not isinstance(rows, list):
+        return []
+    lines = [
+        "## Data protection (FR-024, FR-025)",
+        "",
+        "Copies after every backup layer has run; snapshots and bucket versions are listed but do not count "
+        "as a copy (they share the primary's storage).",
+        "",
+        "| holder | class | copies | 3-2-1 |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        if isinstance(row, Mapping):
+            copies = ", ".join(str(c) for c in row.get("copies", []))
+            lines.append(
+                f"| {row.get('holder')} | {row.get('class')} | {_cell(copies)} | {_cell(str(row.get('verdict')))} |"
+            )
+    return [*lines, ""]
+
+
 def _findings_table(groups: Sequence[NfrGroup]) -> list[str]:
     lines: list[str] = []
     for group in groups:
@@ -233,6 +256,7 @@ def render_markdown(
         counts = f"{sum(r.status == 'pass' for r in group.rules)}/{len(group.rules)} pass"
         lines.append(f"| {group.nfr} | {_cell(group.title)} | {_BADGE[group.status]} | {counts} |")
     lines += ["", "## Budgets", "", *_host_capacity(recording), *_always_free(recording)]
+    lines += _data_protection(recording)
     for group in groups:
         lines += [f"## {group.nfr}: {group.title}", "", "| rule | name | level | status |", "|---|---|---|---|"]
         for rule in group.rules:

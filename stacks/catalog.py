@@ -24,6 +24,8 @@ from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 
 Location = Literal["prod", "cloud"]
 Tier = Literal["sso", "native", "admin", "public"]
+DataClass = Literal["critical", "important", "media"]
+"""What losing a service's data costs (FR-025); drives every backup target (stacks/backups.py)."""
 
 ADMIN_GROUP = "admin"
 FAMILY_GROUP = "family"
@@ -50,6 +52,8 @@ class Service(ConfigModel):
     groups: tuple[str, ...] = ()
     """Authentik groups allowed in (`admin` for admin apps)."""
     health_path: str = "/"
+    data_class: DataClass | None = None
+    """`critical`, `important` or `media` for a service that holds data; None for a stateless one."""
 
     @field_validator("name")
     @classmethod
@@ -102,6 +106,7 @@ class ServiceOverride(ConfigModel):
     path: str | None = None
     groups: tuple[str, ...] | None = None
     health_path: str | None = None
+    data_class: DataClass | None = None
 
 
 class CatalogConfig(ConfigModel):
@@ -156,26 +161,30 @@ _FAMILY = (FAMILY_GROUP,)
 SEED: tuple[Service, ...] = (
     # Management VM (Docker Compose on OCI): identity and cluster management.
     Service(name="authentik", location="cloud", tier="public", hostname="auth",
-            upstream="http://authentik-server:9000", health_path="/-/health/live/"),
+            upstream="http://authentik-server:9000", health_path="/-/health/live/", data_class="critical"),
     Service(name="authentik-admin", location="cloud", tier="admin", hostname="auth", path="/if/admin",
             upstream="http://authentik-server:9000", groups=_ADMIN, health_path="/-/health/live/"),
     Service(name="omni", location="cloud", tier="admin", hostname="omni",
-            upstream="http://omni:8080", groups=_ADMIN, health_path="/healthz"),
+            upstream="http://omni:8080", groups=_ADMIN, health_path="/healthz", data_class="critical"),
     # CLOUD cluster (PRD 4.1): family services that must stay up when the house is offline.
     Service(name="nextcloud", location="cloud", tier="sso", hostname="cloud",
-            upstream=_svc("nextcloud", "nextcloud", 8080), groups=_FAMILY, health_path="/status.php"),
+            upstream=_svc("nextcloud", "nextcloud", 8080), groups=_FAMILY, health_path="/status.php",
+            data_class="critical"),
     Service(name="immich", location="cloud", tier="sso", hostname="photos",
-            upstream=_svc("immich-server", "immich", 2283), groups=_FAMILY, health_path="/api/server/ping"),
+            upstream=_svc("immich-server", "immich", 2283), groups=_FAMILY, health_path="/api/server/ping",
+            data_class="critical"),
     Service(name="vaultwarden", location="cloud", tier="sso", hostname="vault",
-            upstream=_svc("vaultwarden", "vaultwarden", 80), groups=_FAMILY, health_path="/alive"),
+            upstream=_svc("vaultwarden", "vaultwarden", 80), groups=_FAMILY, health_path="/alive",
+            data_class="critical"),
     Service(name="baikal", location="cloud", tier="sso", hostname="dav",
-            upstream=_svc("baikal", "baikal", 80), groups=_FAMILY, health_path="/"),
+            upstream=_svc("baikal", "baikal", 80), groups=_FAMILY, health_path="/", data_class="critical"),
     Service(name="n8n", location="cloud", tier="sso", hostname="n8n",
-            upstream=_svc("n8n", "n8n", 5678), groups=_FAMILY, health_path="/healthz"),
+            upstream=_svc("n8n", "n8n", 5678), groups=_FAMILY, health_path="/healthz", data_class="important"),
     Service(name="navidrome", location="cloud", tier="native", hostname="music",
-            upstream=_svc("navidrome", "navidrome", 4533), groups=_FAMILY, health_path="/ping"),
+            upstream=_svc("navidrome", "navidrome", 4533), groups=_FAMILY, health_path="/ping", data_class="media"),
     Service(name="mealie", location="cloud", tier="native", hostname="recipes",
-            upstream=_svc("mealie", "mealie", 9000), groups=_FAMILY, health_path="/api/app/about"),
+            upstream=_svc("mealie", "mealie", 9000), groups=_FAMILY, health_path="/api/app/about",
+            data_class="important"),
     Service(name="invidious", location="cloud", tier="native", hostname="videos",
             upstream=_svc("invidious", "invidious", 3000), groups=_FAMILY, health_path="/api/v1/stats"),
     Service(name="glance", location="cloud", tier="native", hostname="home",
@@ -186,19 +195,21 @@ SEED: tuple[Service, ...] = (
             upstream=_svc("comet", "comet", 8000), groups=_FAMILY, health_path="/health"),
     # PROD cluster at home, reached through the home connector (no port on the home router).
     Service(name="audiobookshelf", location="prod", tier="native", hostname="books",
-            upstream=_svc("audiobookshelf", "audiobookshelf", 80), groups=_FAMILY, health_path="/healthcheck"),
+            upstream=_svc("audiobookshelf", "audiobookshelf", 80), groups=_FAMILY, health_path="/healthcheck",
+            data_class="media"),
     Service(name="komga", location="prod", tier="native", hostname="comics",
-            upstream=_svc("komga", "komga", 25600), groups=_FAMILY, health_path="/actuator/health"),
+            upstream=_svc("komga", "komga", 25600), groups=_FAMILY, health_path="/actuator/health", data_class="media"),
     Service(name="romm", location="prod", tier="native", hostname="games",
-            upstream=_svc("romm", "romm", 8080), groups=_FAMILY, health_path="/api/heartbeat"),
+            upstream=_svc("romm", "romm", 8080), groups=_FAMILY, health_path="/api/heartbeat", data_class="media"),
     Service(name="argocd", location="prod", tier="admin", hostname="argocd",
-            upstream=_svc("argocd-server", "argocd", 80), groups=_ADMIN, health_path="/healthz"),
+            upstream=_svc("argocd-server", "argocd", 80), groups=_ADMIN, health_path="/healthz",
+            data_class="important"),
     Service(name="grafana", location="prod", tier="admin", hostname="grafana",
             upstream=_svc("kube-prometheus-stack-grafana", "monitoring", 80), groups=_ADMIN,
-            health_path="/api/health"),
+            health_path="/api/health", data_class="important"),
     Service(name="prometheus", location="prod", tier="admin", hostname="prometheus",
             upstream=_svc("kube-prometheus-stack-prometheus", "monitoring", 9090), groups=_ADMIN,
-            health_path="/-/healthy"),
+            health_path="/-/healthy", data_class="important"),
     Service(name="alertmanager", location="prod", tier="admin", hostname="alerts",
             upstream=_svc("kube-prometheus-stack-alertmanager", "monitoring", 9093), groups=_ADMIN,
             health_path="/-/healthy"),

@@ -10,12 +10,15 @@ import pulumi
 
 from components.cloudflare.connector import CloudflaredConnector
 from components.k8s.storage import NfsMediaStorage
+from components.proxmox.backups import DrillSettings, GuestBackups, Retention
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
 from components.proxmox.provider import proxmox_provider, ssh_connection
 from components.proxmox.zfs import DatasetSpec, NfsSettings, SnapshotPolicy, ZfsPool, ZfsPoolArgs
 from components.talos.cluster import talos_provider
+from stacks.backups import protection_rows, protections
 from stacks.capacity import CapacityError, guests_from_output, ledger_for
+from stacks.catalog import build_catalog
 from stacks.config import ConfigError, load_config
 from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
 from stacks.dev import SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
@@ -123,6 +126,30 @@ def build() -> None:
         pool_args["backup_storage_id"] = zfs.backup_storage_id
     pool = ZfsPool(zfs.pool_name, pool_args, opts=on_proxmox)
 
+    # Local backup layer (FR-024): every stateful guest (the PROD nodes; the gaming VM holds only
+    # replaceable games, DEV nothing that is not in git) to the pool's backup storage.
+    backups = config.backups
+    assert zfs.backup_dataset is not None and zfs.backup_storage_id is not None  # prod_problems()
+    GuestBackups(
+        "guests",
+        {
+            "node_name": node,
+            "connection": ssh,
+            "storage_id": zfs.backup_storage_id,
+            "storage_path": f"/{zfs.pool_name}/{zfs.backup_dataset}",
+            "scratch_storage_id": pool.vm_storage_id,
+            "vm_ids": [n.vm_id for n in config.cluster.nodes.values()],
+            "schedule": backups.vzdump.schedule,
+            "retention": Retention(
+                keep_daily=backups.vzdump.keep_daily,
+                keep_weekly=backups.vzdump.keep_weekly,
+                keep_monthly=backups.vzdump.keep_monthly,
+            ),
+            "drill": DrillSettings(**backups.drill.model_dump()),
+        },
+        opts=pulumi.ResourceOptions(providers=[proxmox], depends_on=[pool]),
+    )
+
     talos, k8s_provider, cni = talos_on_proxmox(
         environment="prod",
         cluster=config.cluster,
@@ -179,6 +206,13 @@ def build() -> None:
     pulumi.export("zfs_pool_health", pool.health)
     pulumi.export("nfs_exports", pool.nfs_exports)
     pulumi.export("proxmox_api_tokens", host.api_tokens)
+    # The catalog's per-stack overrides live in the cloud stack: prod classifies from the seed.
+    seed_catalog = build_catalog("homelab.invalid")
+    built = frozenset({"primary", "zfs-snapshot", "vzdump"})
+    pulumi.export(
+        "backup_protection",
+        protection_rows(protections(seed_catalog, classes=backups.classes, location="prod", built=built)),
+    )
 
     dev = pulumi.StackReference(config.capacity.dev_stack)
     pulumi.export("host_capacity", dev.get_output("host_guests").apply(lambda guests: _capacity(config, guests)))

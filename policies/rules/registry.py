@@ -87,6 +87,7 @@ KNOWN_TYPES: Mapping[str, str] = {
     "proxmoxve:storage/zfspool:Zfspool": "Proxmox storage backed by a ZFS dataset",
     "proxmoxve:storage/pbs:Pbs": "Proxmox Backup Server storage",
     "proxmoxve:storage/directory:Directory": "Proxmox storage backed by a host directory",
+    "proxmoxve:backup/job:Job": "vzdump backup job (schedule, guests, retention)",
     "proxmoxve:index/roleLegacy:RoleLegacy": "Proxmox API role",
     "proxmoxve:index/userLegacy:UserLegacy": "Proxmox API user",
     "proxmoxve:user/token:Token": "Proxmox API token",

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
+from stacks.backups import HomeBackupsConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 
@@ -342,6 +343,7 @@ class ProdConfig(ConfigModel):
     storage: StorageConfig
     capacity: CapacityConfig = CapacityConfig()
     tunnel: TunnelConnectorConfig = TunnelConnectorConfig()
+    backups: HomeBackupsConfig = HomeBackupsConfig()
 
 
 # Rules that span several keys. Each yields (key, problem) so the error names the exact key, which
@@ -449,8 +451,21 @@ def prod_problems(config: ProdConfig) -> Iterator[Problem]:
     for name, node in sorted(config.cluster.nodes.items()):
         if node.cores > config.host.cores:
             yield f"cluster.nodes.{name}.cores", f"{node.cores} exceeds the host's {config.host.cores} cores"
+    yield from backup_problems(config)
     if config.gaming.memory_mb >= config.host.memory_mb:
         yield "gaming.memory_mb", f"{config.gaming.memory_mb} does not fit the host's {config.host.memory_mb} MB"
+
+
+def backup_problems(config: ProdConfig) -> Iterator[Problem]:
+    """The local backup layer needs the pool's backup storage and a free scratch VM id."""
+    if config.zfs.backup_dataset is None:
+        yield "zfs.backup_dataset", "is required: the vzdump job of every stateful guest writes to it"
+    if config.zfs.backup_storage_id is None:
+        yield "zfs.backup_storage_id", "is required: the vzdump job names the pool's backup storage"
+    scratch = config.backups.drill.scratch_vm_id
+    used = {n.vm_id: name for name, n in config.cluster.nodes.items()} | {config.gaming.vm_id: "gaming"}
+    if scratch in used:
+        yield "backups.drill.scratch_vm_id", f"{scratch} is already used by {used[scratch]}"
 
 
 def raise_first_problem(problems: Iterator[Problem]) -> None:
