@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,18 @@ import pytest
 import yaml
 
 from components.oci.compose import (
+    DATA_GUARD,
+    DATA_MARKER,
+    INSTALL_SECRETS_SCRIPT,
+    PREPARE_SCRIPT,
     SECRET_NAMES,
+    SYSTEMD_UNIT,
     ComposeImages,
     ManagementServices,
     cloud_init,
     compose_document,
+    compose_unit,
+    compose_up_script,
     render_compose,
 )
 from components.oci.management_vm import ManagementVm
@@ -98,12 +106,73 @@ def test_omni_is_prepared_for_authentik_saml() -> None:
     assert "--auth-saml-url=https://auth.example.net/application/saml/omni/metadata/" in command
 
 
-def test_cloud_init_installs_docker_and_the_compose_unit() -> None:
+def test_cloud_init_installs_docker_and_never_starts_the_project() -> None:
     text = cloud_init()
     assert text.startswith("#cloud-config\n")
     document = yaml.safe_load(text)
     assert {"docker.io", "docker-compose-v2"} <= set(document["packages"])
-    assert document["write_files"][0]["path"] == "/etc/systemd/system/homelab-compose.service"
+    # cloud-init runs once and later user data is ignored: the unit arrives with PREPARE_SCRIPT.
+    assert "write_files" not in document
+    assert not any(SYSTEMD_UNIT in " ".join(step) for step in document["runcmd"])
+
+
+def test_dockerd_never_starts_a_container_on_its_own() -> None:
+    services = compose_document(WITH_WIREGUARD)["services"]
+    assert {name: s["restart"] for name, s in services.items()} == dict.fromkeys(services, "no")  # type: ignore[union-attr]
+
+
+def _unit() -> dict[str, list[str]]:
+    entries: dict[str, list[str]] = {}
+    for line in compose_unit().splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            entries.setdefault(key, []).append(value)
+    return entries
+
+
+def test_the_unit_requires_the_data_mount_and_owns_restarts() -> None:
+    unit = _unit()
+    assert "/srv/homelab" in unit["RequiresMountsFor"][0].split()
+    assert "docker.service" in unit["Requires"]
+    assert unit["ExecStartPre"] == ["/usr/bin/mountpoint -q /srv/homelab", f"/usr/bin/test -f {DATA_MARKER}"]
+    # In the foreground: a container that exits ends the project, systemd restarts it via the guard.
+    assert unit["ExecStart"][0].endswith(" up --remove-orphans --abort-on-container-exit")
+    assert unit["Restart"] == ["always"]
+    assert unit["WantedBy"] == ["multi-user.target"]
+
+
+def test_prepare_marks_the_volume_after_mounting_it_and_installs_the_unit() -> None:
+    lines = PREPARE_SCRIPT.splitlines()
+    mounted = lines.index("mountpoint -q /srv/homelab || sudo mount /srv/homelab")
+    assert lines.index(f"sudo touch {DATA_MARKER}") > mounted + 1
+    assert compose_unit() in PREPARE_SCRIPT
+    assert f"sudo systemctl enable {SYSTEMD_UNIT} >/dev/null 2>&1" in lines
+
+
+_STARTS = re.compile(r"systemctl (re)?start|compose\b.*\b(up|start|restart)\b")
+
+
+@pytest.mark.parametrize(
+    "script",
+    [INSTALL_SECRETS_SCRIPT, compose_up_script("/home/ubuntu/staged.yaml")],
+    ids=["secrets", "compose-up"],
+)
+def test_every_container_start_is_guarded_and_goes_through_the_unit(script: str) -> None:
+    lines = [line.strip() for line in script.splitlines()]
+    starts = [i for i, line in enumerate(lines) if _STARTS.search(line)]
+    assert starts, "the script starts nothing?"
+    guard = lines.index(DATA_GUARD.strip())
+    assert guard < min(starts)
+    # Only the unit starts containers (`docker compose up` would bypass its mount requirement).
+    assert all(lines[i].startswith("sudo systemctl ") for i in starts), [lines[i] for i in starts]
+
+
+def test_compose_up_restarts_only_on_change_and_pulls_before_installing() -> None:
+    lines = compose_up_script("/home/ubuntu/staged.yaml").splitlines()
+    pull = lines.index("sudo docker compose -f /home/ubuntu/staged.yaml pull --quiet")
+    assert pull < next(i for i, line in enumerate(lines) if line.strip().startswith("sudo install"))
+    restart = next(i for i, line in enumerate(lines) if "systemctl restart" in line)
+    assert 'if [ "$changed" = 1 ] || ! systemctl is-active' in lines[restart - 1]
 
 
 def _management_program() -> None:

@@ -372,7 +372,7 @@ def test_machine_secrets_not_kept_secret(cloud: Preview) -> None:
 
 def test_instance_hardening_removed(cloud: Preview) -> None:
     def soften(inputs: dict[str, Any]) -> None:
-        inputs["launchOptions"]["isPvEncryptionInTransitEnabled"] = False
+        inputs["isPvEncryptionInTransitEnabled"] = False
         inputs["instanceOptions"] = {"areLegacyImdsEndpointsDisabled": False}
 
     recording = mutate(cloud.recording, "cloud-cloud-1-instance", soften)

@@ -110,7 +110,9 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
     """The Compose project as data (rendered with `render_compose`)."""
     if s.omni_wireguard_port is not None and not s.omni_wireguard_address:
         raise ValueError("omni_wireguard_address is required when the WireGuard port is published")
-    restart = "unless-stopped"
+    # dockerd must never start a container on its own (at boot it would run before the data
+    # volume is mounted): the systemd unit (`compose_unit`) owns starts and restarts.
+    restart = "no"
     omni: dict[str, object] = {
         "image": s.images.omni,
         "restart": restart,
@@ -223,43 +225,67 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cloud_init() -> str:
-    """First-boot setup: Docker, and a unit that (re)starts the Compose project at every boot.
+DATA_MARKER = f"{DATA_DIR}/.homelab-data"
+"""Written on the data volume by `PREPARE_SCRIPT`: its presence proves the volume, not the empty
+mount point on the boot volume, is what `DATA_DIR` shows."""
 
-    The project itself and its secrets arrive over the OCI Bastion after the data volume is
-    mounted; cloud-init runs only once, so nothing that changes later may live here.
+_NOT_MOUNTED = f"the data volume is not mounted at {DATA_DIR}: refusing to start containers"
+DATA_GUARD = f'if ! mountpoint -q {DATA_DIR} || [ ! -f {DATA_MARKER} ]; then echo "{_NOT_MOUNTED}" >&2; exit 1; fi\n'
+"""The shell guard every script runs before it starts or recreates a container."""
+
+
+def compose_unit() -> str:
+    """The systemd unit that alone starts the Compose project.
+
+    Containers carry `restart: "no"`, so dockerd never starts one on its own at boot (before the data
+    volume is mounted, PostgreSQL and Omni would initialise empty stores on the boot volume). The
+    unit requires the mount (`RequiresMountsFor`), checks it again before starting, runs the project
+    in the foreground and owns the restart policy: any container that exits stops the project
+    (`--abort-on-container-exit`) and systemd starts it again, through the same guard.
     """
-    unit = "\n".join(
+    compose = f"/usr/bin/docker compose -f {COMPOSE_PATH}"
+    return "\n".join(
         [
             "[Unit]",
             "Description=Homelab management services (Docker Compose)",
             "Requires=docker.service",
+            "Wants=network-online.target",
             "After=docker.service network-online.target",
-            f"RequiresMountsFor={DATA_DIR}",
+            f"RequiresMountsFor={DATA_DIR} {PROJECT_DIR}",
             f"ConditionPathExists={COMPOSE_PATH}",
             "",
             "[Service]",
-            "Type=oneshot",
-            "RemainAfterExit=yes",
+            "Type=simple",
             f"WorkingDirectory={PROJECT_DIR}",
-            f"ExecStart=/usr/bin/docker compose -f {COMPOSE_PATH} up -d --remove-orphans",
-            f"ExecStop=/usr/bin/docker compose -f {COMPOSE_PATH} stop",
+            f"ExecStartPre=/usr/bin/mountpoint -q {DATA_DIR}",
+            f"ExecStartPre=/usr/bin/test -f {DATA_MARKER}",
+            f"ExecStart={compose} up --remove-orphans --abort-on-container-exit",
+            f"ExecStop={compose} stop",
+            "Restart=always",
+            "RestartSec=15",
+            "TimeoutStopSec=180",
             "",
             "[Install]",
             "WantedBy=multi-user.target",
             "",
         ]
     )
+
+
+def cloud_init() -> str:
+    """First-boot setup: Docker and the project directories, nothing else.
+
+    cloud-init runs once per instance and the instance ignores later user-data changes, so
+    everything that can change (the unit, the project, its secrets, the data volume's mount) is
+    applied over the OCI Bastion by `PREPARE_SCRIPT` and the commands after it.
+    """
     document = {
         "package_update": True,
         "packages": ["docker.io", "docker-compose-v2"],
-        "write_files": [{"path": f"/etc/systemd/system/{SYSTEMD_UNIT}", "permissions": "0644", "content": unit}],
         "runcmd": [
             ["install", "-d", "-m", "0755", PROJECT_DIR],
             ["install", "-d", "-m", "0700", SECRETS_DIR],
-            ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", "docker.service"],
-            ["systemctl", "enable", SYSTEMD_UNIT],
         ],
     }
     return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=120)
@@ -273,14 +299,30 @@ for _ in $(seq 1 60); do [ -e "$dev" ] && break; sleep 5; done
 # Format only a blank volume: an existing filesystem is never touched.
 sudo blkid "$dev" >/dev/null 2>&1 || sudo mkfs.ext4 -q -L homelab-data "$dev"
 uuid=$(sudo blkid -s UUID -o value "$dev")
+# nofail: a missing volume must not stop the VM from booting (SSH stays reachable); the unit
+# below requires the mount, so no container starts without it.
 fstab_line="UUID=$uuid {DATA_DIR} ext4 defaults,nofail 0 2"
 grep -q "UUID=$uuid" /etc/fstab || echo "$fstab_line" | sudo tee -a /etc/fstab >/dev/null
+sudo systemctl daemon-reload
 sudo install -d -m 0755 {DATA_DIR}
 mountpoint -q {DATA_DIR} || sudo mount {DATA_DIR}
+mountpoint -q {DATA_DIR} || {{ echo "{DATA_DIR} did not mount" >&2; exit 1; }}
+sudo touch {DATA_MARKER}
 sudo install -d -m 0700 {DATA_DIR}/postgresql {DATA_DIR}/redis {DATA_DIR}/omni
 sudo install -d -m 0750 -o {AUTHENTIK_UID} -g {AUTHENTIK_UID} {DATA_DIR}/authentik/media {DATA_DIR}/authentik/templates
+unit=/etc/systemd/system/{SYSTEMD_UNIT}
+sudo tee "$unit.new" >/dev/null <<'UNIT'
+{compose_unit()}UNIT
+if sudo cmp -s "$unit.new" "$unit"; then
+  sudo rm -f "$unit.new"
+else
+  sudo mv "$unit.new" "$unit"
+  sudo systemctl daemon-reload
+fi
+sudo systemctl enable {SYSTEMD_UNIT} >/dev/null 2>&1
 """
-"""Idempotent: mount the data volume (formatting it only when blank) and create the data directories."""
+"""Idempotent: mount the data volume (formatting it only when blank), mark it, create the data
+directories and install the unit that owns the containers."""
 
 INSTALL_SECRETS_SCRIPT = f"""set -eu
 umask 077
@@ -296,9 +338,11 @@ while read -r name value; do
   sudo mv "$target.new" "$target"
   changed=1
 done
-# Containers hold the old file open: a rotated secret needs fresh containers.
+# Containers hold the old file open: a rotated secret needs fresh containers, started by the unit.
 if [ "$changed" = 1 ] && [ -f {COMPOSE_PATH} ]; then
-  sudo docker compose -f {COMPOSE_PATH} up -d --force-recreate
+  {DATA_GUARD}  sudo systemctl stop {SYSTEMD_UNIT}
+  sudo docker compose -f {COMPOSE_PATH} rm --force --stop
+  sudo systemctl start {SYSTEMD_UNIT}
 fi
 """
 """Reads `<name> <base64 value>` lines from stdin, writes one file per secret, recreates the
@@ -306,10 +350,32 @@ containers when a value changed."""
 
 
 def compose_up_script(staged_path: str) -> str:
-    """Install the staged Compose file and converge the running containers (changed ones only)."""
+    """Install the staged Compose file and (re)start the project through its unit, only when the
+    file changed or the project is not running; then wait until every service runs.
+
+    Images are pulled from the staged file first, so a failed pull leaves the running project and
+    its installed file as they were (the next run retries).
+    """
+    compose = f"sudo docker compose -f {COMPOSE_PATH}"
     return (
         "set -eu\n"
-        f"sudo install -D -m 0644 {staged_path} {COMPOSE_PATH}\n"
-        f"sudo docker compose -f {COMPOSE_PATH} pull --quiet\n"
-        f"sudo docker compose -f {COMPOSE_PATH} up -d --remove-orphans\n"
+        + DATA_GUARD
+        + f"sudo docker compose -f {staged_path} pull --quiet\n"
+        + "changed=0\n"
+        + f"if ! sudo cmp -s {staged_path} {COMPOSE_PATH}; then\n"
+        + f"  sudo install -D -m 0644 {staged_path} {COMPOSE_PATH}\n"
+        + "  changed=1\n"
+        + "fi\n"
+        + f'if [ "$changed" = 1 ] || ! systemctl is-active --quiet {SYSTEMD_UNIT}; then\n'
+        + f"  sudo systemctl restart {SYSTEMD_UNIT}\n"
+        + "fi\n"
+        + f"wanted=$({compose} config --services | wc -l)\n"
+        + "for _ in $(seq 1 60); do\n"
+        + f"  running=$({compose} ps --status running --services | wc -l)\n"
+        + '  if [ "$running" -eq "$wanted" ]; then exit 0; fi\n'
+        + "  sleep 5\n"
+        + "done\n"
+        + f'echo "not every service is running; see journalctl -u {SYSTEMD_UNIT}" >&2\n'
+        + f"{compose} ps >&2\n"
+        + "exit 1\n"
     )

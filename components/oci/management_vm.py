@@ -1,10 +1,14 @@
 """`ManagementVm`: the A1 VM running Authentik, PostgreSQL, Redis, Omni and cloudflared.
 
-Lifecycle: cloud-init installs Docker once; everything that changes later (the Compose project,
-its secrets, the data volume's mount) is applied in place over an OCI Bastion session, so an update
-never replaces the instance. Data lives on a separate block volume that is protected and retained
-when the stack forgets it. Secret values travel only as Pulumi secrets: in the command's stdin
-(never its arguments, never logged) and, on the VM, in root-only files the containers mount.
+Lifecycle: cloud-init installs Docker once; everything that changes later (the systemd unit, the
+Compose project, its secrets, the data volume's mount) is applied in place over an OCI Bastion
+session, so an update never replaces the instance. Data lives on a separate block volume that is
+protected and retained when the stack forgets it; the instance and its boot volume are disposable.
+A replaced instance (a new SSH login key, or a manual `--replace`) converges in the same `up`: every
+remote step is triggered by the instance id, so each runs again on the new VM. Containers start
+only through the unit, only with the data volume mounted (`compose.compose_unit`). Secret values
+travel only as Pulumi secrets: in the command's stdin (never its arguments, never logged) and, on
+the VM, in root-only files the containers mount.
 """
 
 import base64
@@ -105,7 +109,10 @@ class ManagementVm(pulumi.ComponentResource):
                 # admits the world.
                 "public_ip": True,
                 "reserved_public_ip": args.get("reserved_public_ip", False),
-                "holds_data": True,
+                # Everything on the boot volume is rebuilt by cloud-init and the commands below; the
+                # data lives on the retained volume. So the VM may be replaced (a new login key does
+                # that) and its boot volume goes with it instead of staying behind as a billed orphan.
+                "holds_data": False,
             },
             opts=child,
         )
@@ -128,7 +135,8 @@ class ManagementVm(pulumi.ComponentResource):
             device=DATA_DEVICE,
             display_name=f"{name}-data",
             is_pv_encryption_in_transit_enabled=True,
-            opts=child,
+            # A volume attaches to one instance at a time: detach from the old VM before the new one.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
         )
 
         services = args["services"]
@@ -175,11 +183,14 @@ class ManagementVm(pulumi.ComponentResource):
         }
         commands = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=args["command_provider"]))
 
+        # A replaced VM (new instance id, same private address) starts empty: every step runs again
+        # on it in the same `up`. Connection changes alone do not make CopyToRemote copy again.
+        host = node.instance_id
         prepare = remote.Command(
             f"{name}-prepare",
             connection=connection,
             create=PREPARE_SCRIPT,
-            triggers=[attachment.id],
+            triggers=[attachment.id, host],
             opts=pulumi.ResourceOptions.merge(commands, pulumi.ResourceOptions(depends_on=[attachment])),
         )
         install_secrets = remote.Command(
@@ -187,6 +198,7 @@ class ManagementVm(pulumi.ComponentResource):
             connection=connection,
             create=INSTALL_SECRETS_SCRIPT,
             stdin=secret_lines,
+            triggers=[host],
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions.merge(
                 commands,
@@ -198,7 +210,7 @@ class ManagementVm(pulumi.ComponentResource):
             connection=connection,
             source=compose_yaml.apply(pulumi.StringAsset),
             remote_path=STAGED_COMPOSE,
-            triggers=[compose_sha],
+            triggers=[compose_sha, host],
             opts=pulumi.ResourceOptions.merge(commands, pulumi.ResourceOptions(depends_on=[prepare])),
         )
         # No delete command on purpose: a replacement (new triggers) must never take the services down.
@@ -206,7 +218,7 @@ class ManagementVm(pulumi.ComponentResource):
             f"{name}-compose-up",
             connection=connection,
             create=compose_up_script(STAGED_COMPOSE),
-            triggers=[compose_sha, secrets_digest],
+            triggers=[compose_sha, secrets_digest, host],
             opts=pulumi.ResourceOptions.merge(
                 commands,
                 pulumi.ResourceOptions(

@@ -1,10 +1,15 @@
 """`AlwaysFreeNode`: one Ampere A1.Flex instance, hardened, sized from typed args.
 
 Every node: legacy (v1) instance metadata endpoints off, in-transit encryption of the paravirtualized
-boot volume on, ownership tags, the boot volume kept when the instance is deleted. A node whose
-disk holds data is protected. Boot media and user data are read once at creation: changing the
-image or the user data later must never replace the instance (Talos upgrades go through its API,
-the management VM is updated over the Bastion), so both are in `ignore_changes`.
+volumes on (set at create, where the SDK wants it), ownership tags. Boot volumes are decided per
+node: a node whose disk holds data (`holds_data`: a Talos node's etcd) is protected and its boot
+volume is kept when the instance is terminated (it then counts against the Always Free 200 GB until
+reclaimed, see the cloud runbook); any other node's boot volume is deleted with it. Boot media and
+user data are read once at creation: changing the image or the user data later must never replace
+the instance (Talos upgrades go through its API, the management VM is updated over the Bastion), so
+both are in `ignore_changes`. The SSH login key is not: OCI accepts it at launch only, and an
+ignored value would be carried into a replacement, so a new key replaces the instance. Private IPs
+are pinned, so a replacement deletes the old instance first.
 
 A reserved public IP gives a node an address that survives instance replacement: Comet's egress
 must keep one IP for Real-Debrid (FR-014). A private IP can carry one public IP only, so such a
@@ -39,7 +44,9 @@ class AlwaysFreeNodeArgs(TypedDict):
     """An ephemeral public IP for egress (ignored when `reserved_public_ip`)."""
     reserved_public_ip: NotRequired[bool]
     holds_data: NotRequired[bool]
-    """Protect the instance (and so its boot volume) against deletion."""
+    """The boot volume holds data (a Talos node's etcd and local volumes): protect the instance and
+    keep the boot volume when the instance is terminated. Without it the boot volume holds nothing
+    a new instance cannot rebuild, and it is deleted with its instance (no billable orphan)."""
     bastion_plugin: NotRequired[bool]
     """Enable the Oracle Cloud Agent's Bastion plugin (managed SSH sessions)."""
     depends_on: NotRequired[Sequence[pulumi.Resource]]
@@ -60,6 +67,7 @@ class AlwaysFreeNode(pulumi.ComponentResource):
         if args["boot_volume_gb"] < 50:
             raise ValueError(f"AlwaysFreeNode {name!r}: OCI boot volumes are at least 50 GB")
         reserved = args.get("reserved_public_ip", False)
+        holds_data = args.get("holds_data", False)
         metadata: dict[str, pulumi.Input[str]] = {}
         if "ssh_authorized_keys" in args:
             metadata["ssh_authorized_keys"] = args["ssh_authorized_keys"]
@@ -90,22 +98,28 @@ class AlwaysFreeNode(pulumi.ComponentResource):
                 "freeform_tags": args["freeform_tags"],
             },
             instance_options={"are_legacy_imds_endpoints_disabled": True},
+            # The SDK: set in-transit encryption here at create; `launch_options`' field is for updates.
+            is_pv_encryption_in_transit_enabled=True,
             launch_options={
                 "network_type": "PARAVIRTUALIZED",
                 "boot_volume_type": "PARAVIRTUALIZED",
-                "is_pv_encryption_in_transit_enabled": True,
                 "is_consistent_volume_naming_enabled": True,
             },
             agent_config={"plugins_configs": plugins} if plugins else None,
             metadata=metadata or None,
-            preserve_boot_volume=True,
+            preserve_boot_volume=holds_data,
             freeform_tags=args["freeform_tags"],
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    protect=args.get("holds_data", False),
+                    protect=holds_data,
                     # A new image, Talos version or cloud-init must not replace a running node.
-                    ignore_changes=["sourceDetails", "metadata", "createVnicDetails.assignPublicIp"],
+                    ignore_changes=["sourceDetails", "metadata.user_data", "createVnicDetails.assignPublicIp"],
+                    # OCI sets the login key at launch only, and an ignored value would be carried into
+                    # a replacement: a new key replaces the instance, which then boots with it.
+                    replace_on_changes=["metadata.ssh_authorized_keys"],
+                    # The private IP is pinned: the old instance must release it first.
+                    delete_before_replace=True,
                     additional_secret_outputs=["metadata"],
                     depends_on=list(args.get("depends_on", [])),
                 ),

@@ -20,9 +20,11 @@ Config = Mapping[str, Any]
 
 STATEFUL_TAGS = ["stateful"]
 """Tags of a guest whose disks must survive even the removal of the guest from the program."""
-GUEST_DATA_TAGS = ["stateful", "kubernetes", "talos-node", "management", "gaming"]
+GUEST_DATA_TAGS = ["stateful", "kubernetes", "talos-node", "gaming"]
 """Tags of guests whose disks hold data worth a deliberate, reviewed deletion: Kubernetes nodes (etcd,
-local volumes), the management VM (its databases), the gaming VM (installs and saves)."""
+local volumes), the gaming VM (installs and saves). Not the management VM: its databases live on a
+separate, protected and retained block volume, and the instance is disposable (a new login key
+replaces it)."""
 _CREATES_ZFS = re.compile(r"\bzpool\s+create\b|\bzfs\s+create\b")
 
 # Types whose every instance holds data or an identity that cannot be recreated, with what is lost.

@@ -327,8 +327,8 @@ def sensitive_outputs_are_secret(args: ResourceValidationArgs, report: Report, c
     topic="security",
     description="OCI instances encrypt paravirtualized volume traffic in transit (NFR-006: data between the host "
     "and the boot/block volumes is never in clear text).",
-    fix="set `launch_options=InstanceLaunchOptionsArgs(is_pv_encryption_in_transit_enabled=True, "
-    'network_type="PARAVIRTUALIZED")` on the instance.',
+    fix="set `is_pv_encryption_in_transit_enabled=True` on the instance (the SDK's create-time field; "
+    "`launch_options.is_pv_encryption_in_transit_enabled` is for updates) with a PARAVIRTUALIZED launch mode.",
 )
 def instance_in_transit_encryption(args: ResourceValidationArgs, report: Report, config: Config) -> None:
     if args.resource_type != reg.OCI_INSTANCE:

@@ -32,11 +32,26 @@ def test_data_volume_is_protected_and_retained(management: Recording) -> None:
     assert attachment.inputs["device"] == "/dev/oracleoci/oraclevdb"
 
 
-def test_instance_holds_data_and_ignores_cloud_init_changes(management: Recording) -> None:
+def test_instance_is_disposable_and_ignores_cloud_init_changes(management: Recording) -> None:
     instance = management.get("oci:Core/instance:Instance", "mgmt-node-instance")
-    assert instance.protect
-    assert "metadata" in instance.ignore_changes
+    # Data lives on the retained volume: the VM may be replaced and takes its boot volume with it.
+    assert not instance.protect
+    assert instance.inputs["preserveBootVolume"] is False
+    assert "metadata.user_data" in instance.ignore_changes
     assert instance.inputs["metadata"]["ssh_authorized_keys"].startswith("ssh-ed25519 ")
+
+
+def test_the_data_volume_detaches_before_it_is_attached_to_a_replacement(management: Recording) -> None:
+    attachment = management.get("oci:Core/volumeAttachment:VolumeAttachment", "mgmt-data-attachment")
+    assert attachment.delete_before_replace
+
+
+@pytest.mark.parametrize("name", ["mgmt-prepare", "mgmt-secrets", "mgmt-compose-file", "mgmt-compose-up"])
+def test_a_replaced_vm_gets_every_step_again(management: Recording, name: str) -> None:
+    # The private address (the connection's host) stays the same across a replacement: only the
+    # instance id tells the remote steps they face a new, empty VM.
+    instance_id = management.get("oci:Core/instance:Instance", "mgmt-node-instance").id
+    assert instance_id in management.named(name).inputs["triggers"]
 
 
 def test_commands_go_through_a_bastion_port_forwarding_session(management: Recording) -> None:
@@ -55,10 +70,10 @@ def test_commands_go_through_a_bastion_port_forwarding_session(management: Recor
 def test_compose_up_is_triggered_by_content_and_never_takes_services_down(management: Recording) -> None:
     up = management.get("command:remote:Command", "mgmt-compose-up")
     assert "delete" not in up.inputs
-    assert len(up.inputs["triggers"]) == 2
+    assert len(up.inputs["triggers"]) == 3
     assert up.is_secret("triggers[1]")  # the digest of the secrets
     copy = management.get("command:remote:CopyToRemote", "mgmt-compose-file")
-    assert copy.inputs["triggers"] == [up.inputs["triggers"][0]]
+    assert copy.inputs["triggers"] == [up.inputs["triggers"][0], up.inputs["triggers"][2]]
 
 
 @pytest.mark.parametrize("name", ["mgmt-prepare", "mgmt-secrets", "mgmt-compose-file", "mgmt-compose-up"])

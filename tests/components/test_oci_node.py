@@ -59,14 +59,36 @@ def test_instance_is_a1_flex_sized_from_args(nodes: Recording) -> None:
 def test_instance_is_hardened_and_tagged(nodes: Recording) -> None:
     instance = nodes.get(INSTANCE, "plain-instance").inputs
     assert instance["instanceOptions"] == {"areLegacyImdsEndpointsDisabled": True}
-    assert instance["launchOptions"]["isPvEncryptionInTransitEnabled"] is True
-    assert instance["preserveBootVolume"] is True
     assert instance["freeformTags"] == {"managed-by": "pulumi", "stack": "test", "role": "talos-node"}
+
+
+def test_in_transit_encryption_is_set_where_the_sdk_says_to_set_it_at_create(nodes: Recording) -> None:
+    # pulumi_oci 5.5.0 core/instance.py: the top-level field at create; launch_options' is update-only.
+    instance = nodes.get(INSTANCE, "plain-instance").inputs
+    assert instance["isPvEncryptionInTransitEnabled"] is True
+    assert "isPvEncryptionInTransitEnabled" not in instance["launchOptions"]
+
+
+def test_boot_volume_is_kept_only_when_it_holds_data(nodes: Recording) -> None:
+    assert nodes.get(INSTANCE, "plain-instance").inputs["preserveBootVolume"] is False
+    assert nodes.get(INSTANCE, "stable-instance").inputs["preserveBootVolume"] is True
+
+
+def test_a_replacement_releases_the_pinned_address_first(nodes: Recording) -> None:
+    assert nodes.get(INSTANCE, "plain-instance").delete_before_replace
+
+
+def test_a_new_login_key_replaces_instead_of_being_ignored(nodes: Recording) -> None:
+    record = nodes.get(INSTANCE, "plain-instance")
+    # An ignored key would be carried from the state into a replacement: the new VM would refuse it.
+    assert "metadata" not in record.ignore_changes
+    assert "metadata.ssh_authorized_keys" not in record.ignore_changes
+    assert record.replace_on_changes == ("metadata.ssh_authorized_keys",)
 
 
 def test_boot_media_and_user_data_never_replace_the_instance(nodes: Recording) -> None:
     record = nodes.get(INSTANCE, "plain-instance")
-    assert {"sourceDetails", "metadata"} <= set(record.ignore_changes)
+    assert {"sourceDetails", "metadata.user_data"} <= set(record.ignore_changes)
     assert record.is_secret("metadata.user_data")
     assert "metadata" in record.additional_secret_outputs
 

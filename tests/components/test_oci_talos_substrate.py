@@ -93,7 +93,7 @@ def test_node_boots_with_its_machine_configuration_as_secret_user_data(cluster: 
     assert instance.inputs["shapeConfig"] == {"ocpus": 1, "memoryInGbs": 8}
     assert instance.inputs["sourceDetails"]["bootVolumeSizeInGbs"] == "100"
     assert instance.inputs["instanceOptions"]["areLegacyImdsEndpointsDisabled"] is True
-    assert {"sourceDetails", "metadata"} <= set(instance.ignore_changes)
+    assert {"sourceDetails", "metadata.user_data"} <= set(instance.ignore_changes)
     assert instance.protect
 
 

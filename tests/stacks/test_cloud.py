@@ -115,9 +115,13 @@ def test_default_security_list_is_managed(cloud: Recording) -> None:
 def test_instances_are_hardened(cloud: Recording) -> None:
     for instance in cloud.by_type("oci:Core/instance:Instance"):
         assert instance.inputs["instanceOptions"]["areLegacyImdsEndpointsDisabled"] is True
-        assert instance.inputs["launchOptions"]["isPvEncryptionInTransitEnabled"] is True
+        assert instance.inputs["isPvEncryptionInTransitEnabled"] is True
         assert instance.inputs["shape"] == "VM.Standard.A1.Flex"
-        assert instance.protect
+
+
+def test_boot_volumes_are_kept_exactly_where_they_hold_data(cloud: Recording) -> None:
+    kept = {i.name: (i.protect, i.inputs["preserveBootVolume"]) for i in cloud.by_type("oci:Core/instance:Instance")}
+    assert kept == {"cloud-cloud-1-instance": (True, True), "oci-mgmt-node-instance": (False, False)}
 
 
 def test_tunnels_split_the_catalog_by_location(cloud: Recording) -> None:
