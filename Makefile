@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup preview test lint typecheck unit bench policy-config report snapshots clean
+.PHONY: setup vendor preview test lint typecheck unit bench policy-config report snapshots clean
 
 # uv comes from PyPI like everything else; it is installed into .tools when the machine has none.
 .tools/bin/uv:
@@ -15,6 +15,11 @@ RUN := $(UV) run --frozen
 # without it every process recompiles the SDKs (pulumi_cloudflare alone is ~26 MB of source).
 setup: $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv)
 	$(UV) sync --frozen --quiet --compile-bytecode
+
+# Download the pinned upstream manifests (Gateway API CRDs, ...) into vendor/manifests and verify
+# them against vendor/manifests.lock.yaml. Needed before a real `pulumi preview`/`up`, not offline.
+vendor: setup
+	$(RUN) homelab vendor
 
 preview: setup
 	$(RUN) homelab preview --all

@@ -4,6 +4,7 @@
     homelab report STACK [--output FILE]
     homelab policy-config STACK
     homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
+    homelab vendor [--check]
 
 Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid config or usage.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 import pulumi
 
 from homelab import state_backend
+from components.manifests import ManifestLockError
+from homelab.engine import ProviderCheckError
 from homelab.graph_checks import GRAPH_CHECKS
 from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
 from homelab.policy_eval import PackConfigError, evaluate, load_pack_config
@@ -25,6 +28,7 @@ from homelab.render import StackResult, json_document, text_report
 from homelab.report import group_by_nfr, render_markdown
 from homelab.simulate import SimulationError
 from homelab.stackrun import project_root, run_stack
+from homelab.vendor import vendor
 from policies.rules import RULES
 from stacks import STACK_MODULES
 
@@ -49,6 +53,10 @@ def preview_stack(stack: str, root: Path | None = None) -> StackResult:
     except (pulumi.RunError, PackConfigError) as exc:
         # Config errors are pulumi.RunErrors: one line that names the key, never a traceback.
         result.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except ProviderCheckError as exc:
+        result.error = f"provider check failed: {exc.failures[0]}" + (
+            f" (and {len(exc.failures) - 1} more)" if len(exc.failures) > 1 else ""
+        )
     except SimulationError as exc:
         result.error = f"offline engine: {exc}"
     result.seconds = time.perf_counter() - started
@@ -126,6 +134,21 @@ def cmd_policy_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_vendor(args: argparse.Namespace) -> int:
+    """Fetch and verify the pinned upstream manifests (`vendor/manifests.lock.yaml`)."""
+    root = _root(args)
+    try:
+        lines, problems = vendor(root, check_only=args.check)
+    except ManifestLockError as exc:
+        print(f"homelab: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print(f"homelab: {problem}", file=sys.stderr)
+    return EXIT_VIOLATION if problems else EXIT_OK
+
+
 def _verdict(result: StackResult) -> str:
     return {EXIT_OK: "ok", EXIT_VIOLATION: "blocked by policy", EXIT_INVALID: "invalid config"}[result.exit_code]
 
@@ -160,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_policy_config)
 
     state_backend.add_parser(commands)
+    vendored = commands.add_parser(
+        "vendor", help="download the pinned upstream manifests and verify them against vendor/manifests.lock.yaml"
+    )
+    vendored.add_argument(
+        "--check", action="store_true", help="download nothing; exit 1 if a file is missing or differs"
+    )
+    vendored.set_defaults(func=cmd_vendor)
     return parser
 
 

@@ -4,7 +4,18 @@ The engine plays the part of the Pulumi CLI and the providers, never the part of
 program, its components and its config loading run exactly as under `pulumi preview`. What the
 engine does that the CLI would do: deliver config through `PULUMI_CONFIG`, load the monitor's
 feature list at start-up, answer registrations and invokes (with simulated provider outputs from
-`homelab.simulate`), and wait for every outstanding RPC.
+`homelab.simulate`), and wait for every outstanding RPC. What it does that the providers would do:
+run the `Check` validations of `homelab.provider_checks`, and expand remote components
+(`homelab.remote`) into the children their provider registers.
+
+A run is one of two views (`View`):
+- `first-preview`: the stack does not exist yet, as in the very first `pulumi preview`. Every custom
+  resource is a create: its id and every output it does not echo from its inputs are unknown (the
+  wire's unknown value), so `apply` on them does not run and `Output.is_known()` is false.
+- `update`: a preview against *simulated* provider state: every resource exists and answers with
+  its inputs plus the computed outputs `homelab.simulate` makes up. Only measurements (a command's
+  stdout, for instance) stay unknown, because no simulation may invent them.
+Provider resources keep a known id in both views (their configuration is the program's own input).
 """
 
 import asyncio
@@ -14,7 +25,8 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pulumi
 import pulumi.runtime.settings as runtime_settings
@@ -23,13 +35,24 @@ from pulumi.runtime import mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from homelab import simulate
+from homelab import provider_checks, remote, simulate
+from homelab.wire import SECRET_SIG, SIG_KEY, UNKNOWN
 
-# Wire signatures of the Pulumi RPC format (sdk/go/common/resource/sig).
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+__all__ = ["SECRET_SIG", "SIG_KEY", "UNKNOWN"]
+
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+View = Literal["first-preview", "update"]
+VIEWS: tuple[View, ...] = ("first-preview", "update")
+
+
+class ProviderCheckError(Exception):
+    """A provider (or the engine) would reject the program's inputs before planning anything."""
+
+    def __init__(self, failures: list[str]) -> None:
+        super().__init__("; ".join(failures))
+        self.failures = failures
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,14 @@ class RecordedResource:
     replace_on_changes: tuple[str, ...]
     additional_secret_outputs: tuple[str, ...]
     aliases: tuple[str, ...]
+    outputs_wire: Mapping[str, Any] = field(default_factory=dict)
+    """What the engine answered (the resource's state: inputs plus computed outputs, unknown
+    values as the wire's unknown sentinel); stack policies receive these."""
+    remote: bool = False
+    """A remote component (its provider registered its children)."""
+    origin: str | None = None
+    """For a child of an expanded remote component: where its object came from (`file <path>`, or
+    `lock index <path>` when only the lock's object index was available)."""
 
     @property
     def is_provider(self) -> bool:
@@ -88,6 +119,9 @@ class Recording:
     """Secret config keys the offline run filled with marked stand-ins."""
     invokes: list[str] = field(default_factory=list)
     """The token of every invoke the program made, in call order."""
+    view: View = "update"
+    check_failures: list[str] = field(default_factory=list)
+    """Provider `Check` failures (and remote-component expansion failures), as the CLI words them."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -130,13 +164,16 @@ def _alias_text(alias: Any) -> str:
 class RecordingMonitor(mocks.MockMonitor):
     """The SDK's mock monitor, keeping every request it is sent."""
 
-    def __init__(self, mock: mocks.Mocks, project: str, stack: str) -> None:
+    def __init__(self, mock: "OfflineMocks", project: str, stack: str, workdir: Path) -> None:
         super().__init__(mock)
+        self.offline = mock
         self.project = project
         self.stack = stack
+        self.workdir = workdir
         self.records: list[RecordedResource] = []
         self.component_outputs: dict[str, Mapping[str, Any]] = {}
         self.invokes: list[str] = []
+        self.check_failures: list[str] = []
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -154,6 +191,14 @@ class RecordingMonitor(mocks.MockMonitor):
         if request.type == STACK_TYPE:
             return response
         wire = json_format.MessageToDict(request.object)
+        if request.custom and not request.type.startswith("pulumi:"):
+            # The provider's Check runs on every registration, before anything is planned.
+            failures = provider_checks.check(request.type, request.name, wire, self.workdir)
+            if failures:
+                with self._lock:
+                    self.check_failures.extend(failures)
+        if request.type.startswith("pulumi:providers:"):
+            self.offline.provider_inputs[response.urn] = _unwrap(wire, "", [])
         secret_paths: list[str] = []
         inputs = _unwrap(wire, "", secret_paths)
         record = RecordedResource(
@@ -176,10 +221,65 @@ class RecordingMonitor(mocks.MockMonitor):
             replace_on_changes=tuple(request.replaceOnChanges),
             additional_secret_outputs=tuple(request.additionalSecretOutputs),
             aliases=tuple(_alias_text(a) for a in request.aliases),
+            outputs_wire=json_format.MessageToDict(response.object),
+            remote=bool(request.remote),
         )
+        children = self._expand(request, record) if request.remote else []
         with self._lock:
             self.records.append(record)
+            self.records.extend(children)
         return response
+
+    def _expand(self, request: Any, component: RecordedResource) -> list[RecordedResource]:
+        """Register what the component's provider would register in its `Construct`."""
+        if request.type not in remote.EXPANDED_TYPES:
+            return []
+        if any(v == UNKNOWN for v in _leaves(component.wire)):
+            # The provider cannot read manifests it does not know yet: it warns and registers none.
+            return []
+        try:
+            children = remote.expand(request.type, request.name, component.inputs, self.workdir)
+        except remote.RemoteExpansionError as exc:
+            with self._lock:
+                self.check_failures.append(f"{request.type} resource '{request.name}': {exc}")
+            return []
+        package = request.type.split(":", 1)[0]
+        provider = request.providers.get(package) or request.provider or None
+        records: list[RecordedResource] = []
+        for child in children:
+            urn = self.make_urn(component.urn, child.type, child.name)
+            wire: dict[str, Any] = {
+                k: ({SIG_KEY: SECRET_SIG, "value": v} if k in child.secret_paths else v)
+                for k, v in child.object.items()
+            }
+            metadata = child.object.get("metadata") or {}
+            known_id = f"{metadata['namespace']}/{metadata['name']}" if metadata.get("namespace") else metadata["name"]
+            records.append(
+                RecordedResource(
+                    type=child.type,
+                    name=child.name,
+                    urn=urn,
+                    id="" if self.offline.first_preview else str(known_id),
+                    custom=True,
+                    parent=component.urn,
+                    provider=provider,
+                    wire=wire,
+                    inputs=dict(child.object),
+                    secret_paths=child.secret_paths,
+                    dependencies=tuple(records[i].urn for i in child.depends_on),
+                    property_dependencies={},
+                    protect=component.protect,
+                    retain_on_delete=False,
+                    delete_before_replace=None,
+                    ignore_changes=(),
+                    replace_on_changes=(),
+                    additional_secret_outputs=(),
+                    aliases=(),
+                    outputs_wire=wire,
+                    origin=child.origin,
+                )
+            )
+        return records
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         with self._lock:
@@ -193,29 +293,74 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
 class OfflineMocks(mocks.Mocks):
     """Answers registrations and invokes the way the providers would, without a network."""
 
-    def __init__(self, stack_outputs: Callable[[str], Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        stack_outputs: Callable[[str], "StackOutputs"] | None = None,
+        *,
+        first_preview: bool = False,
+        preview: bool = True,
+    ) -> None:
         self._stack_outputs = stack_outputs
+        self.first_preview = first_preview
+        self.preview = preview
+        self.provider_inputs: dict[str, Mapping[str, Any]] = {}
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        if args.typ == "pulumi:pulumi:StackReference":
+        if args.typ == STACK_REFERENCE_TYPE:
             return self._stack_reference(args)
         inputs = dict(args.inputs)
-        resource_id = args.resource_id or simulate.resource_id(args.typ, args.name, inputs)
-        return resource_id, simulate.resource_state(args.typ, args.name, inputs)
+        state = simulate.resource_state(args.typ, args.name, inputs)
+        if self.preview:
+            # Measurements are only made by a real run: never invented, in either view.
+            for key in simulate.measured_outputs(args.typ):
+                state[key] = UNKNOWN
+        if not self.first_preview or not args.custom or args.typ.startswith("pulumi:providers:"):
+            resource_id = args.resource_id or simulate.resource_id(args.typ, args.name, inputs)
+            return resource_id, state
+        # A create during the first preview: inputs echoed, everything the provider computes unknown.
+        computed = {key: UNKNOWN for key in state if key not in inputs}
+        return "", {**inputs, **computed}
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
+        # A provider reference is `<urn>::<id>`; lookups answer for the region the provider is configured for.
+        provider = self.provider_inputs.get((args.provider or "").rsplit("::", 1)[0], {})
         # No check failures: the SDK iterates the second element, so it must be a list.
-        return simulate.invoke_result(args.token, dict(args.args)), []
+        return simulate.invoke_result(args.token, dict(args.args), provider), []
 
     def _stack_reference(self, args: mocks.MockResourceArgs) -> tuple[str, dict[Any, Any]]:
         stack_name = str(args.inputs.get("name", args.name))
         if self._stack_outputs is None:
             raise simulate.SimulationError(f"stack reference {stack_name!r} cannot be resolved offline here")
-        outputs = dict(self._stack_outputs(stack_name))
-        return stack_name, {"name": stack_name, "outputs": outputs, "secretOutputNames": []}
+        referenced = self._stack_outputs(stack_name)
+        # The backend serves the referenced stack's outputs with the names of its secret ones, so the
+        # SDK marks exactly those secret; an output the stack does not export is simply absent.
+        return stack_name, {
+            "name": stack_name,
+            "outputs": dict(referenced.values),
+            "secretOutputNames": sorted(referenced.secret_names),
+        }
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """A referenced stack's outputs as the backend serves them to `StackReference`."""
+
+    values: Mapping[str, Any]
+    secret_names: frozenset[str] = frozenset()
 
 
 @contextlib.contextmanager
@@ -259,19 +404,27 @@ def run_program(
     stack: str,
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
-    stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
+    stack_outputs: Callable[[str], StackOutputs] | None = None,
     into: Recording | None = None,
     preview: bool = True,
+    view: View = "update",
+    workdir: Path | None = None,
 ) -> Recording:
     """Run `program` as `pulumi preview` would (or as `pulumi up` would, with `preview=False`) and
-    return what it registered.
+    return what it registered. `view` selects the first preview or the update against simulated
+    state (see the module docstring); `workdir` is the directory relative paths are read from, as
+    the program's and the providers' working directory (default: the current directory).
 
     Exceptions raised by the program propagate unchanged after the runtime has settled, exactly as
     the language host would report them; pass `into` to see what was registered before the failure.
+    Provider `Check` failures raise `ProviderCheckError` once the run has settled.
     """
-    offline = OfflineMocks(stack_outputs)
-    monitor = RecordingMonitor(offline, project, stack)
+    if view == "first-preview" and not preview:
+        raise ValueError("a first preview is a preview")
+    offline = OfflineMocks(stack_outputs, first_preview=view == "first-preview", preview=preview)
+    monitor = RecordingMonitor(offline, project, stack, (workdir or Path.cwd()).resolve())
     recording = into if into is not None else Recording(project=project, stack=stack)
+    recording.view = view
     runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a previous run's root stack must not leak into this one
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -297,4 +450,7 @@ def run_program(
         recording.resources = list(monitor.records)
         recording.component_outputs = dict(monitor.component_outputs)
         recording.invokes = list(monitor.invokes)
+        recording.check_failures = list(monitor.check_failures)
+    if recording.check_failures:
+        raise ProviderCheckError(recording.check_failures)
     return recording

@@ -112,6 +112,8 @@ def resource_tree(recording: Recording) -> list[str]:
             flags = [f for f, on in (("protected", r.protect), ("retained", r.retain_on_delete)) if on]
             if r.ignore_changes:
                 flags.append("ignores " + ",".join(r.ignore_changes))
+            if r.origin is not None and r.origin.startswith("lock index"):
+                flags.append("identity from the lock index: file not vendored here")
             details = " ".join([*key_inputs(r), *(f"[{f}]" for f in flags)])
             lines.append(f"{prefix}{'└─ ' if last else '├─ '}{r.type}  {r.name}" + (f"  {details}" if details else ""))
             visit(r.urn, prefix + ("   " if last else "│  "))
@@ -200,6 +202,7 @@ def resource_json(resource: RecordedResource) -> dict[str, Any]:
         "secretInputs": list(resource.secret_paths),
         "dependencies": list(resource.dependencies),
         "inputs": masked_inputs(resource),
+        "origin": resource.origin,
     }
 
 

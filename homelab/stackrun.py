@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 import stacks
-from homelab.engine import Recording, _pulumi_config_env, run_program
+from homelab.engine import Recording, StackOutputs, View, _pulumi_config_env, run_program
 from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
 
 PROJECT = "homelab"
@@ -118,11 +118,20 @@ def _reference_stack_name(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-# Outputs of unmodified stack runs, so a stack referenced by another is previewed once per process.
-_OUTPUTS: dict[tuple[str, Path | None], Mapping[str, Any]] = {}
+# Outputs of unmodified stack runs (update view), so a stack referenced by another is previewed once
+# per process.
+_OUTPUTS: dict[tuple[str, Path | None], StackOutputs] = {}
 
 
-def _outputs_of(stack: str, root: Path | None) -> Mapping[str, Any]:
+def outputs_from(recording: Recording) -> StackOutputs:
+    """A stack's outputs as the backend would serve them to a `StackReference` (unknowns absent)."""
+    return StackOutputs(
+        values={k: v.value for k, v in recording.outputs.items() if v.known},
+        secret_names=frozenset(k for k, v in recording.outputs.items() if v.secret),
+    )
+
+
+def _outputs_of(stack: str, root: Path | None) -> StackOutputs:
     if (stack, root) not in _OUTPUTS:
         run_stack(stack, root)
     return _OUTPUTS[(stack, root)]
@@ -133,23 +142,28 @@ def run_stack(
     root: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     into: Recording | None = None,
+    *,
+    view: View = "update",
+    references: Mapping[str, StackOutputs] | None = None,
 ) -> Recording:
-    """Preview `stack` offline. `overrides` replaces config values (tests use it to break config);
-    `into` receives what was registered even when the program fails."""
+    """Preview `stack` offline in `view`. `overrides` replaces config values (tests use it to break
+    config); `into` receives what was registered even when the program fails; `references` replaces
+    the outputs of referenced stacks (default: those stacks' own offline runs, update view)."""
     stack_input = load_stack_input(stack, root)
     config = dict(stack_input.config)
     for key, value in (overrides or {}).items():
         config[key if ":" in key else f"{NAMESPACE}:{key}"] = _encode(value)
-    references = stack_references(stack)
-    if references:
+    names = stack_references(stack)
+    if names:
         # A stack whose own config is invalid fails here, in milliseconds, rather than after the
         # stacks it reads have been previewed (the program validates the same way when it runs).
         check_stack_config(stack, config, stack_input.secret_keys)
-    # The backend would serve referenced stacks' outputs from their state; offline, preview those
-    # stacks first (never from inside a running program: the runtime's settings are process-wide).
-    referenced = {name: _outputs_of(name, root) for name in references}
+    # The backend serves referenced stacks' outputs from their last deployment's state; offline they
+    # come from those stacks' own update-view runs, run first (never from inside a running program:
+    # the runtime's settings are process-wide). Both views of this stack read the same outputs.
+    referenced = dict(references) if references is not None else {name: _outputs_of(name, root) for name in names}
 
-    def outputs_of(name: str) -> Mapping[str, Any]:
+    def outputs_of(name: str) -> StackOutputs:
         short = _reference_stack_name(name)
         if short not in referenced:
             raise ConfigError(f"stack {stack!r} reads stack {short!r} but does not list it in REFERENCES")
@@ -163,8 +177,10 @@ def run_stack(
         secret_keys=stack_input.secret_keys,
         stack_outputs=outputs_of,
         into=into,
+        view=view,
+        workdir=root or project_root(),
     )
     recording.placeholders = list(stack_input.placeholders)
-    if not overrides:
-        _OUTPUTS[(stack, root)] = {k: v.value for k, v in recording.outputs.items()}
+    if not overrides and references is None and view == "update":
+        _OUTPUTS[(stack, root)] = outputs_from(recording)
     return recording

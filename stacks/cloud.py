@@ -339,6 +339,7 @@ def build() -> None:
             oci_provider=oci,
             command_provider=commands,
             reserved_public_ip=frozenset(k for k, n in cluster_settings.nodes.items() if n.reserved_public_ip),
+            region=oci_settings.region,
         ),
     )
     nodes = {

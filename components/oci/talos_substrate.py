@@ -2,8 +2,18 @@
 
 OCI cannot boot the Image Factory's `oracle-arm64.raw.xz` directly: the image is converted once on
 the machine running Pulumi (curl, xz, qemu-img, tar) into an `.oci` archive that carries its launch
-options and A1 shape compatibility, uploaded to a private, versioned bucket and imported as a custom
-image. Each node receives its machine configuration as user data at creation; later configuration
+options and A1 shape compatibility, uploaded to a private, versioned bucket with the OCI CLI and
+imported as a custom image.
+
+The conversion and upload are one `command:local:Command` that runs only when the object's name
+(Talos version + schematic) is new, and does nothing if the object is already in the bucket. No
+local file is an input of any resource: a fresh clone or a CI runner previews, deploys and
+drift-checks the stack without rebuilding or re-uploading the image. (An
+`oci.objectstorage.StorageObject` would need the archive on every machine: the provider stats
+`source` at every `Check`, and its path + modification time are part of its state, so a rebuilt
+archive would replace — delete and re-create — the object.)
+
+Each node receives its machine configuration as user data at creation; later configuration
 changes and upgrades go through the Talos API (`TalosCluster`), so a new image or Talos version
 never replaces an instance.
 """
@@ -39,8 +49,9 @@ class OciTalosSubstrateArgs:
     reserved_public_ip: frozenset[str] = field(default_factory=frozenset)
     """Node names that keep a reserved public IP (stable egress, FR-014); the others get an
     ephemeral one for egress."""
-    image_cache_dir: str = ".talos-images"
-    """Where the converted image is written, relative to the project directory (git-ignored)."""
+    region: pulumi.Input[str] | None = None
+    """The OCI region of the bucket, for the OCI CLI that uploads the image (default: the CLI's own
+    configuration). The CLI authenticates with its configuration file or `OCI_CLI_*` variables."""
 
 
 def image_metadata(talos_version: str) -> str:
@@ -73,19 +84,26 @@ def image_metadata(talos_version: str) -> str:
     )
 
 
-BUILD_IMAGE_SCRIPT = """set -eu
-mkdir -p "$(dirname "$OUT")"
+UPLOAD_IMAGE_SCRIPT = """set -eu
+# Fail fast on missing credentials, before a 100+ MB download.
+oci os ns get >/dev/null
+if oci os object head --namespace-name "$NAMESPACE" --bucket-name "$BUCKET" --name "$OBJECT" >/dev/null 2>&1; then
+  echo "object=$OBJECT present"
+  exit 0
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 curl -fsSL --retry 3 --proto '=https' "$IMAGE_URL" -o "$work/oracle-arm64.raw.xz"
 xz -d "$work/oracle-arm64.raw.xz"
 qemu-img convert -f raw -O qcow2 "$work/oracle-arm64.raw" "$work/oracle-arm64.qcow2"
 printf '%s' "$IMAGE_METADATA" > "$work/image_metadata.json"
-tar -C "$work" -czf "$OUT.partial" oracle-arm64.qcow2 image_metadata.json
-mv "$OUT.partial" "$OUT"
-sha256sum "$OUT" | cut -d' ' -f1
+tar -C "$work" -czf "$work/image.oci" oracle-arm64.qcow2 image_metadata.json
+oci os object put --namespace-name "$NAMESPACE" --bucket-name "$BUCKET" --name "$OBJECT" \\
+  --file "$work/image.oci" --content-type application/octet-stream --no-overwrite >/dev/null
+echo "object=$OBJECT uploaded sha256=$(sha256sum "$work/image.oci" | cut -d' ' -f1)"
 """
-"""Download the Image Factory image and pack it as an OCI `.oci` import archive at `$OUT`."""
+"""Convert the Image Factory image into an OCI `.oci` import archive and upload it as `$OBJECT`,
+unless the bucket already holds it. Idempotent: re-running it after a success changes nothing."""
 
 
 class OciTalosSubstrate:
@@ -129,25 +147,22 @@ class OciTalosSubstrate:
             opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
         )
         object_name = image.schematic_id.apply(lambda schematic: f"talos-{version}-{schematic[:12]}-oracle-arm64.oci")
-        archive_path = object_name.apply(lambda object_: f"{a.image_cache_dir}/{object_}")
-        build = local.Command(
-            f"{name}-talos-image-build",
-            create=BUILD_IMAGE_SCRIPT,
-            environment={
-                "IMAGE_URL": image.disk_image_url,
-                "OUT": archive_path,
-                "IMAGE_METADATA": image_metadata(version),
-            },
+        environment: dict[str, pulumi.Input[str]] = {
+            "IMAGE_URL": image.disk_image_url,
+            "NAMESPACE": a.object_storage_namespace,
+            "BUCKET": bucket.name,
+            "OBJECT": object_name,
+            "IMAGE_METADATA": image_metadata(version),
+        }
+        if a.region is not None:
+            environment["OCI_CLI_REGION"] = a.region
+        # Runs once per object name; no `delete`: the versioned bucket keeps what booted.
+        upload = local.Command(
+            f"{name}-talos-image-upload",
+            create=UPLOAD_IMAGE_SCRIPT,
+            environment=environment,
+            triggers=[object_name],
             opts=pulumi.ResourceOptions(parent=cluster, provider=a.command_provider),
-        )
-        upload = oci_objectstorage.StorageObject(
-            f"{name}-talos-image-object",
-            namespace=a.object_storage_namespace,
-            bucket=bucket.name,
-            object=object_name,
-            source=archive_path,
-            content_type="application/octet-stream",
-            opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(depends_on=[build])),
         )
         custom_image = oci_core.Image(
             f"{name}-talos-image",
@@ -158,12 +173,12 @@ class OciTalosSubstrate:
                 "source_type": "objectStorageTuple",
                 "namespace_name": a.object_storage_namespace,
                 "bucket_name": bucket.name,
-                "object_name": upload.object,
+                "object_name": object_name,
                 "operating_system": "Talos",
                 "operating_system_version": version,
             },
             freeform_tags=a.freeform_tags,
-            opts=oci,
+            opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(depends_on=[upload])),
         )
         # Imported images are not A1-compatible until told so.
         compatibility = oci_core.ShapeManagement(

@@ -3,7 +3,8 @@
 Talos is configured with CNI `none` and kube-proxy disabled, so nodes stay NotReady until this
 release runs. The Helm values come from `cilium-values.yaml` next to this module — the single
 source a GitOps tool later adopts — and the Gateway API CRDs are applied before the chart, because
-Cilium only enables its Gateway controller when the CRDs exist at start-up.
+Cilium only enables its Gateway controller when the CRDs exist at start-up. The CRDs are applied from
+the vendored, checksum-pinned files of `vendor/manifests.lock.yaml` (`make vendor`), never from a URL.
 
 A cluster whose tunnel connector runs outside it (CLOUD) opts into Gateway host-network mode: the
 Gateway's listeners bind on every node's own addresses, so no LoadBalancer or NodePort Service is
@@ -20,10 +21,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.manifests import manifest_files
+
 VALUES_FILE = Path(__file__).with_name("cilium-values.yaml")
 CILIUM_REPOSITORY = "https://helm.cilium.io/"
-GATEWAY_API_RELEASES = "https://github.com/kubernetes-sigs/gateway-api/releases/download"
-GATEWAY_API_RAW = "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api"
+# Sources of `vendor/manifests.lock.yaml`: the standard channel, and TLSRoute from the experimental
+# channel (Cilium serves TLS passthrough with it).
+GATEWAY_API_STANDARD = "gateway-api"
+GATEWAY_API_EXPERIMENTAL = "gateway-api-experimental"
 # The chart's default capabilities of the standalone cilium-envoy container (Cilium 1.16+). Helm
 # replaces lists instead of merging them, so adding one capability means restating these.
 ENVOY_DEFAULT_CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN")
@@ -82,14 +87,6 @@ def gateway_host_network_values(base: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def gateway_api_crd_urls(version: str) -> list[str]:
-    """The upstream standard channel, plus TLSRoute from experimental (Cilium serves TLS passthrough)."""
-    return [
-        f"{GATEWAY_API_RELEASES}/{version}/standard-install.yaml",
-        f"{GATEWAY_API_RAW}/{version}/config/crd/experimental/gateway.networking.k8s.io_tlsroutes.yaml",
-    ]
-
-
 class CiliumArgs(TypedDict):
     """Inputs of `Cilium`."""
 
@@ -120,11 +117,15 @@ class Cilium(pulumi.ComponentResource):
             )
         child = pulumi.ResourceOptions(parent=self)
 
-        crds = [
-            k8s.yaml.v2.ConfigFile(f"{name}-gateway-api-{key}", file=url, opts=child)
-            for key, url in zip(
-                ("standard", "tlsroute"), gateway_api_crd_urls(args["gateway_api_version"]), strict=True
-            )
+        gateway_api = args["gateway_api_version"]
+        tlsroute = manifest_files(GATEWAY_API_EXPERIMENTAL, gateway_api)
+        if len(tlsroute) != 1:
+            raise ValueError(f"Cilium {name!r}: expected one TLSRoute file for {gateway_api}, got {tlsroute}")
+        crds: list[pulumi.Resource] = [
+            k8s.yaml.v2.ConfigGroup(
+                f"{name}-gateway-api-standard", files=manifest_files(GATEWAY_API_STANDARD, gateway_api), opts=child
+            ),
+            k8s.yaml.v2.ConfigFile(f"{name}-gateway-api-tlsroute", file=tlsroute[0], opts=child),
         ]
 
         shared = load_values(args.get("values_file", VALUES_FILE))

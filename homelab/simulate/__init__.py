@@ -8,21 +8,29 @@ different code path: it only decides what the engine sends back over the same RP
 
 Add an entry when a component starts reading a computed output or calling an invoke; an invoke with
 no entry fails loudly rather than returning an empty result the program would misread.
+
+No invented facts: an output that only a real run can measure (what a command printed on a host) is
+declared with `measured(...)`. The engine answers it as unknown in every preview, so the program
+prints "known after up" instead of a canned measurement; only an offline `up` (tests of the code
+that parses such output) receives the simulated text.
 """
 
 import hashlib
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 ResourceOutputs = Callable[[str, dict[str, Any]], dict[str, Any]]
 ResourceId = Callable[[str, dict[str, Any]], str]
 InvokeResult = Callable[[dict[str, Any]], dict[str, Any]]
+ProviderInvokeResult = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 RESOURCE_OUTPUTS: dict[str, ResourceOutputs] = {}
 RESOURCE_IDS: dict[str, ResourceId] = {}
 INVOKES: dict[str, InvokeResult] = {}
+PROVIDER_INVOKES: dict[str, ProviderInvokeResult] = {}
+MEASURED_OUTPUTS: dict[str, tuple[str, ...]] = {}
 
 
 class SimulationError(Exception):
@@ -61,6 +69,25 @@ def resource_id(type_token: str, name: str, inputs: dict[str, Any]) -> str:
     return fn(name, inputs) if fn else f"{name}-id"
 
 
+def measured(type_token: str, *outputs: str) -> None:
+    """Declare outputs of `type_token` that only a real run measures (unknown in every preview)."""
+    MEASURED_OUTPUTS[type_token] = outputs
+
+
+def measured_outputs(type_token: str) -> tuple[str, ...]:
+    return MEASURED_OUTPUTS.get(type_token, ())
+
+
+def invoke_with_provider(token: str) -> Callable[[ProviderInvokeResult], ProviderInvokeResult]:
+    """Register an invoke whose answer depends on the provider's configuration (its region)."""
+
+    def register(fn: ProviderInvokeResult) -> ProviderInvokeResult:
+        PROVIDER_INVOKES[token] = fn
+        return fn
+
+    return register
+
+
 def invoke(token: str) -> Callable[[InvokeResult], InvokeResult]:
     def register(fn: InvokeResult) -> InvokeResult:
         INVOKES[token] = fn
@@ -74,7 +101,10 @@ def resource_state(type_token: str, name: str, inputs: dict[str, Any]) -> dict[s
     return {**inputs, **(computed(name, inputs) if computed else {})}
 
 
-def invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
+def invoke_result(token: str, args: dict[str, Any], provider: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    with_provider = PROVIDER_INVOKES.get(token)
+    if with_provider is not None:
+        return with_provider(args, provider or {})
     fn = INVOKES.get(token)
     if fn is None:
         raise SimulationError(f"the offline engine has no simulation for invoke {token!r}; add one in homelab/simulate")

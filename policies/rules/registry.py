@@ -153,7 +153,9 @@ KNOWN_TYPES: Mapping[str, str] = {
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": "Kubernetes cluster role binding",
     "kubernetes:helm.sh/v3:Release": "Helm release",
     "kubernetes:helm.sh/v4:Chart": "Helm chart (rendered objects)",
-    "kubernetes:yaml/v2:ConfigFile": "Kubernetes manifests from a file",
+    # Children of ConfigFile/ConfigGroup are registered by the Kubernetes provider under the
+    # object's own type: the Gateway API CRDs arrive as CustomResourceDefinitions.
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "Kubernetes custom resource definition",
     # Gateway API (routes generated from the service catalog; no Service of type LoadBalancer)
     "kubernetes:gateway.networking.k8s.io/v1:Gateway": "Gateway API gateway",
     "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": "Gateway API HTTP route",
@@ -167,7 +169,9 @@ KNOWN_PROVIDER_PACKAGES = frozenset({"proxmoxve", "talos", "oci", "cloudflare", 
 
 # Component tokens of provider SDKs (remote or multi-language components); our own components
 # (`homelab:*`) are known by construction: they register nothing a provider manages themselves.
-KNOWN_COMPONENT_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart"})
+KNOWN_COMPONENT_TYPES = frozenset(
+    {"kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup"}
+)
 
 
 def is_known_type(resource_type: str) -> bool:

@@ -67,20 +67,32 @@ def test_image_bucket_is_private_versioned_and_kept(cluster: Recording) -> None:
 
 
 def test_oracle_arm64_image_is_converted_uploaded_and_made_a1_compatible(cluster: Recording) -> None:
-    build = cluster.get("command:local:Command", "cloud-talos-image-build")
-    assert build.inputs["environment"]["IMAGE_URL"].endswith("/oracle-arm64.raw.xz")
-    assert "qemu-img convert" in build.inputs["create"]
-    metadata = json.loads(build.inputs["environment"]["IMAGE_METADATA"])
+    upload = cluster.get("command:local:Command", "cloud-talos-image-upload")
+    environment = upload.inputs["environment"]
+    assert environment["IMAGE_URL"].endswith("/oracle-arm64.raw.xz")
+    assert "qemu-img convert" in upload.inputs["create"]
+    metadata = json.loads(environment["IMAGE_METADATA"])
     shapes = metadata["additionalMetadata"]["shapeCompatibilities"]
     assert shapes[0]["internalShapeName"] == "VM.Standard.A1.Flex"
-    upload = cluster.get("oci:ObjectStorage/storageObject:StorageObject", "cloud-talos-image-object")
-    assert upload.inputs["source"] == build.inputs["environment"]["OUT"]
-    assert build.urn in upload.dependencies
     image = cluster.get("oci:Core/image:Image", "cloud-talos-image")
     assert image.inputs["imageSourceDetails"]["sourceType"] == "objectStorageTuple"
+    assert image.inputs["imageSourceDetails"]["objectName"] == environment["OBJECT"]
+    assert upload.urn in image.dependencies
     assert image.inputs["launchMode"] == "PARAVIRTUALIZED"
     shape = cluster.get("oci:Core/shapeManagement:ShapeManagement", "cloud-talos-image-a1")
     assert shape.inputs["shapeName"] == "VM.Standard.A1.Flex"
+
+
+def test_image_upload_needs_no_local_file_after_the_first_deploy(cluster: Recording) -> None:
+    """A fresh clone or CI runner previews without the archive: no resource takes a local path."""
+    assert not cluster.by_type("oci:ObjectStorage/storageObject:StorageObject")
+    upload = cluster.get("command:local:Command", "cloud-talos-image-upload")
+    # Re-run only for a new object (version + schematic); a present object is left alone.
+    assert upload.inputs["triggers"] == [upload.inputs["environment"]["OBJECT"]]
+    assert "oci os object head" in upload.inputs["create"] and "exit 0" in upload.inputs["create"]
+    assert "--no-overwrite" in upload.inputs["create"]
+    assert "delete" not in upload.inputs
+    assert upload.inputs["environment"]["OBJECT"].startswith("talos-v1.11.5-")
 
 
 def test_node_boots_with_its_machine_configuration_as_secret_user_data(cluster: Recording) -> None:

@@ -25,11 +25,15 @@ def test_provider_is_identified_by_the_cluster_not_its_credentials(record):
 
 def test_gateway_api_crds_are_installed_before_the_release(record):
     rec = record(program)
-    crds = rec.by_type("kubernetes:yaml/v2:ConfigFile")
-    assert {c.inputs["file"] for c in crds} == {
-        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/standard-install.yaml",
-        "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.2.1/config/crd/experimental/gateway.networking.k8s.io_tlsroutes.yaml",
-    }
+    crds = [*rec.by_type("kubernetes:yaml/v2:ConfigGroup"), *rec.by_type("kubernetes:yaml/v2:ConfigFile")]
+    # Applied from the vendored, checksum-pinned files, never from a URL.
+    assert [c.inputs.get("files", [c.inputs.get("file")]) for c in crds] == [
+        [
+            f"vendor/manifests/gateway-api/v1.2.1/gateway.networking.k8s.io_{kind}.yaml"
+            for kind in ("gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants")
+        ],
+        ["vendor/manifests/gateway-api-experimental/v1.2.1/gateway.networking.k8s.io_tlsroutes.yaml"],
+    ]
     release = rec.get("kubernetes:helm.sh/v3:Release", "cilium-release")
     assert {c.urn for c in crds} <= set(release.dependencies)
     component = rec.get("homelab:talos:Cilium", "cilium")
