@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pulumi
 
-from homelab import state_backend
 from components.manifests import ManifestLockError
+from homelab import state_backend
 from homelab.engine import ProviderCheckError
 from homelab.graph_checks import GRAPH_CHECKS
 from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
