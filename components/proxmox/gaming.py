@@ -7,6 +7,7 @@ import pulumi
 import pulumi_proxmoxve as pve
 
 from components.proxmox.tags import HostMode, vm_tags
+from components.proxmox.vm_options import REBOOT_AFTER_UPDATE, vm_ignore_changes
 
 
 class GamingVmArgs(TypedDict):
@@ -77,12 +78,13 @@ class GamingVm(pulumi.ComponentResource):
             started=False,
             on_boot=False,
             protection=True,
+            reboot_after_update=REBOOT_AFTER_UPDATE,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=True,
                 # Started and stopped by hand (or a mode switch), and the installer ISO is ejected
                 # after setup: `pulumi up` must not undo either.
-                ignore_changes=["started", "cdrom"],
+                ignore_changes=vm_ignore_changes(1, ["started", "cdrom"]),
             ),
         )
         self.vm_id = vm.vm_id

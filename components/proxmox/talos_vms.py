@@ -15,6 +15,7 @@ import pulumi
 import pulumi_proxmoxve as pve
 
 from components.proxmox.tags import HostMode, vm_tags
+from components.proxmox.vm_options import REBOOT_AFTER_UPDATE, vm_ignore_changes
 from components.talos.substrate import BootImage, StaticNetwork, TalosNode
 
 CpuType = Literal["host", "x86-64-v2-AES"]
@@ -174,6 +175,7 @@ class ProxmoxTalosSubstrate:
                 # Created running: Talos must answer to be configured and bootstrapped.
                 started=True,
                 protection=self.protect,
+                reboot_after_update=REBOOT_AFTER_UPDATE,
                 # Talos has no ACPI daemon before its config is applied; do not hang a destroy on it.
                 stop_on_destroy=True,
                 opts=pulumi.ResourceOptions.merge(
@@ -182,10 +184,9 @@ class ProxmoxTalosSubstrate:
                         protect=self.protect,
                         # A guest outside normal mode is started and stopped by hand (mode
                         # switches): `pulumi up --refresh` must not start a stopped DEV again.
-                        ignore_changes=[
-                            *BOOT_MEDIA_FIELDS,
-                            *(() if self.runs_in_normal_mode else ("started",)),
-                        ],
+                        ignore_changes=vm_ignore_changes(
+                            1, [*BOOT_MEDIA_FIELDS, *(() if self.runs_in_normal_mode else ("started",))]
+                        ),
                         depends_on=[disk_image],
                     ),
                 ),

@@ -41,3 +41,9 @@ def test_gaming_vm(record):
     assert i["tags"] == ["gaming", "mode-gaming", "windows"]
     assert vm.protect
     assert {"started", "cdrom"} <= set(vm.ignore_changes)
+
+
+def test_gaming_vm_has_no_speed_diff_and_is_never_rebooted_by_an_update(record):
+    vm = record(program).get("proxmoxve:index/vmLegacy:VmLegacy", "gaming-vm")
+    assert "disks[0].speed" in vm.ignore_changes and "speed" not in vm.inputs["disks"][0]
+    assert vm.inputs["rebootAfterUpdate"] is False

@@ -131,3 +131,13 @@ def test_the_homelab_stacks_pass_the_boot_start_rule(previewed, stack):
         for vm in result.recording.by_type(VM):
             assert vm.inputs["onBoot"] is False, vm.name
             assert "started" in vm.ignore_changes
+
+
+def test_an_unchanged_vm_has_no_diff_and_an_update_never_reboots_it(record):
+    # pulumi-proxmoxve 8.x re-adds an all-zero `speed` block to every disk on each preview
+    # (muhlba91/pulumi-proxmoxve#664); no disk here sets a speed limit, so ignoring it hides nothing.
+    rec = record(cluster_program())
+    for vm in rec.by_type(VM):
+        assert all("speed" not in disk for disk in vm.inputs["disks"]), vm.name
+        assert {f"disks[{i}].speed" for i in range(len(vm.inputs["disks"]))} <= set(vm.ignore_changes)
+        assert vm.inputs["rebootAfterUpdate"] is False, vm.name
