@@ -228,7 +228,13 @@ class ProxmoxHost(pulumi.ComponentResource):
             comment=None if spec.adopt_existing else "Guest bridge (managed by Pulumi)",
             opts=pulumi.ResourceOptions.merge(
                 child,
-                pulumi.ResourceOptions(protect=True, import_=f"{node}:{spec.name}" if spec.adopt_existing else None),
+                # Retained: removing the component (or the stack) must never delete the management
+                # bridge, or the host drops off the network.
+                pulumi.ResourceOptions(
+                    protect=True,
+                    retain_on_delete=True,
+                    import_=f"{node}:{spec.name}" if spec.adopt_existing else None,
+                ),
             ),
         )
         self.bridge_name = bridge.name

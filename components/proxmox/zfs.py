@@ -361,7 +361,9 @@ class ZfsPool(pulumi.ComponentResource):
         # uncapped). Deleting first keeps the host in the configured state.
         undo_first = pulumi.ResourceOptions(delete_before_replace=True)
 
-        # Unregistering a storage only edits /etc/pve/storage.cfg, but VMs reference it: protect it.
+        # Unregistering a storage only edits /etc/pve/storage.cfg, but VMs and backups reference it:
+        # protect it, and keep it when the component is removed.
+        keep = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
         storage = pve.storage.Zfspool(
             f"{name}-vm-storage",
             resource_id=args["vm_storage_id"],
@@ -370,7 +372,7 @@ class ZfsPool(pulumi.ComponentResource):
             nodes=[args["node_name"]],
             thin_provision=True,
             blocksize="16k",
-            opts=pulumi.ResourceOptions.merge(after_datasets, pulumi.ResourceOptions(protect=True)),
+            opts=pulumi.ResourceOptions.merge(after_datasets, keep),
         )
         self.vm_storage_id = storage.resource_id
 
@@ -383,7 +385,7 @@ class ZfsPool(pulumi.ComponentResource):
                 contents=["backup"],
                 nodes=[args["node_name"]],
                 create_base_path=False,
-                opts=pulumi.ResourceOptions.merge(after_datasets, pulumi.ResourceOptions(protect=True)),
+                opts=pulumi.ResourceOptions.merge(after_datasets, keep),
             )
 
         remote.Command(

@@ -75,6 +75,8 @@ def test_bridge_is_adopted_and_protected(record):
     bridge = rec.get("proxmoxve:network/linux/bridge:Bridge", "host-vmbr0")
     assert bridge.parent == rec.get("homelab:proxmox:ProxmoxHost", "host").urn
     assert bridge.protect
+    # Removing the component must not delete the management bridge: the host would drop off the LAN.
+    assert bridge.retain_on_delete
     assert bridge.id == "pve:vmbr0"  # imported: the installer always creates vmbr0
     assert bridge.inputs["name"] == "vmbr0"
     assert bridge.inputs["address"] == "192.168.68.51/24"

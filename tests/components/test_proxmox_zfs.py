@@ -69,7 +69,8 @@ def test_pool_and_datasets_are_protected_and_retained(record):
         ("proxmoxve:storage/zfspool:Zfspool", "tank-vm-storage"),
         ("proxmoxve:storage/directory:Directory", "tank-backup-storage"),
     ]:
-        assert rec.get(type_, name).protect
+        # VMs and backups reference the storage definitions: removing the component keeps them.
+        assert rec.get(type_, name).protect and rec.get(type_, name).retain_on_delete, name
 
 
 def test_no_delete_step_can_destroy_data(record):
