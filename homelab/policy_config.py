@@ -60,7 +60,11 @@ def _host_config(stack: str, root: Path | None) -> dict[str, Any]:
     host = {key: ledger[key] for key in ("hostMemoryMb", "reservedMb", "otherStacksMb")}
     return {
         _policy("BUD-01"): host,
-        _policy("BUD-06"): {**host, "modeTargetsMb": ledger["modeTargetsMb"]},
+        _policy("BUD-06"): {
+            "reservedMb": host["reservedMb"],
+            "otherStacksMb": host["otherStacksMb"],
+            "modeTargetsMb": ledger["modeTargetsMb"],
+        },
     }
 
 

@@ -47,8 +47,8 @@ def guest_memory_mb(guest: PolicyResource) -> float:
     return number(get(guest.props, "memory.dedicated"), PVE_DEFAULT_MEMORY_MB)
 
 
-HOST_CONFIG: Mapping[str, Mapping[str, Any]] = {
-    "hostMemoryMb": {"type": "number", "default": 65536, "description": "Physical memory of the host (MiB)."},
+# What every mode adds besides this stack's guests (BUD-01 and BUD-06 total a mode the same way).
+LEDGER_CONFIG: Mapping[str, Mapping[str, Any]] = {
     "reservedMb": {
         "type": "number",
         "default": 12288,
@@ -99,7 +99,8 @@ def _guests(args: StackValidationArgs) -> list[PolicyResource]:
     fix="lower `memory_mb` of a guest in that mode or take the guest out of the mode (`modes` in the stack "
     "config, which sets its `mode-*` tags); then regenerate the policy config (`make policy-config`).",
     config={
-        **HOST_CONFIG,
+        "hostMemoryMb": {"type": "number", "default": 65536, "description": "Physical memory of the host (MiB)."},
+        **LEDGER_CONFIG,
         "modes": {
             "type": "array",
             "items": {"type": "string"},
@@ -135,7 +136,7 @@ def host_memory_cap(args: StackValidationArgs, report: StackReport, config: Conf
     level=EnforcementLevel.ADVISORY,
     severity=Severity.MEDIUM,
     config={
-        **HOST_CONFIG,
+        **LEDGER_CONFIG,
         "modeTargetsMb": {
             "type": "object",
             "additionalProperties": {"type": "number"},
