@@ -10,7 +10,6 @@ from components.cloudflare.connector import CloudflaredConnector
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessSettings, Tunnel
-from homelab import simulate
 from homelab.engine import Recording, run_program
 
 CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
@@ -88,9 +87,12 @@ def test_access_sits_on_each_admin_rule_not_top_level(tunnel: Recording) -> None
     assert "originRequest" not in config
     by_host = {(i.get("hostname"), i.get("path")): i for i in config["ingresses"]}
     omni = by_host[("omni.example.net", None)]["originRequest"]["access"]
-    # The application's `aud` (as the provider computes it) is what cloudflared checks.
-    aud = simulate.fake_hex("aud:cloud-access-omni", 64)
-    assert omni == {"audTags": [aud], "teamName": "homelab", "required": True}
+    # The application's `aud` (computed by the provider) is what cloudflared checks: the rule takes
+    # it from the application's output, not from a value of its own.
+    app = tunnel.get(APP, "cloud-access-omni")
+    assert app.urn in tunnel.get(CONFIG, "cloud-config").property_dependencies["config"]
+    assert omni.keys() == {"audTags", "teamName", "required"}
+    assert (omni["teamName"], omni["required"], len(omni["audTags"])) == ("homelab", True, 1)
     assert "access" not in by_host[("auth.example.net", None)].get("originRequest", {})
 
 

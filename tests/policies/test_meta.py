@@ -38,36 +38,30 @@ def test_ids_and_names_are_unique_and_well_formed() -> None:
     assert [i for i, n in Counter(ids).items() if n > 1] == []
     assert [i for i, n in Counter(names).items() if n > 1] == []
     for rule in RULES:
-        assert rule.name.startswith(f"{rule.id.lower()}-"), rule.name
         assert any(f"-{verb}-" in rule.name for verb in VERBS), f"{rule.name}: no verb of {VERBS}"
 
 
-def test_rules_state_their_nfr_topic_and_fix() -> None:
+def test_rules_state_their_nfr_and_fix() -> None:
+    # `resource_rule` / `stack_rule` refuse an unknown NFR or topic at import; graph checks are
+    # plain records, so they are checked here.
+    for check in GRAPH_CHECKS:
+        assert check.nfr in NFR_TITLES, check.id
+        assert check.topic in TOPICS, check.id
     for rule in [*RULES, *GRAPH_CHECKS]:
         description = rule.policy.description if hasattr(rule, "policy") else rule.description  # type: ignore[union-attr]
-        assert rule.nfr in NFR_TITLES, rule.id
-        assert rule.topic in TOPICS, rule.id
         assert rule.nfr in description, f"{rule.id}: description must name {rule.nfr}"
         assert description.endswith(")") or description.endswith("."), rule.id
         assert len(rule.fix) > 20 and rule.fix.endswith("."), f"{rule.id}: the fix says how, as a sentence"
 
 
-def test_policy_metadata_and_config_schema() -> None:
+def test_enforcement_levels_and_config_keys() -> None:
+    # What the decorators build from these (tags, remediation, the exemptions schema, defaults) is
+    # not re-checked here; what a rule's author writes is.
     for rule in RULES:
-        policy = rule.policy
-        assert policy.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY), rule.id
-        assert policy.severity is not None, rule.id
-        assert f"nfr:{rule.nfr}" in (policy.tags or []) and f"id:{rule.id}" in (policy.tags or []), rule.id
-        assert policy.remediation_steps == rule.fix
-        schema = policy.config_schema
-        assert schema is not None and "exemptions" in schema.properties, rule.id
+        assert rule.policy.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY), rule.id
+        schema = rule.policy.config_schema
+        assert schema is not None
         for key, prop in schema.properties.items():
             assert "default" in prop, f"{rule.id}.{key}: every limit has a default"
             assert prop.get("description"), f"{rule.id}.{key}: every limit says what it is"
             assert re.fullmatch(r"[a-z][A-Za-z0-9]*", key), f"{rule.id}.{key}: camelCase config keys"
-        assert rule.defaults == {k: v["default"] for k, v in schema.properties.items()}
-
-
-def test_every_violation_message_names_its_rule() -> None:
-    for case in CASES:
-        assert all(e.startswith(f"[{case.rule}] ") for e in case.expected), case.id

@@ -149,8 +149,8 @@ def test_config_contract_is_pinned_and_never_newer_than_the_os():
     cluster["kubernetes_version"] = "1.34.1"
     cluster["image_sha256"]["v1.11.3"] = "0" * 63 + "1"
     upgraded = run_stack("dev", overrides={"cluster": cluster})
-    apply = upgraded.get("talos:machine/configurationApply:ConfigurationApply", "talos-dev-cp-1-config")
-    assert apply is not None
+    applies = upgraded.by_type("talos:machine/configurationApply:ConfigurationApply")
+    assert [a.name for a in applies] == ["talos-dev-cp-1-config"]
     secrets = upgraded.get("talos:machine/secrets:Secrets", "talos-secrets")
     assert secrets.inputs["talosVersion"] == "v1.10"
     cluster["config_contract"] = "v1.12"
