@@ -201,6 +201,10 @@ def guests(*memory_and_tags: tuple[float, tuple[str, ...]]) -> Callable[[Config]
     return build
 
 
+def starts_on_boot(*tags: str) -> Callable[[Config], Args]:
+    return lambda config: resource_args(VM, vm(list(tags), onBoot=True), config=config)
+
+
 HOST = {"reservedMb": 12288, "otherStacksMb": {}}
 
 OVERRIDES: list[Override] = [
@@ -388,6 +392,9 @@ OVERRIDES: list[Override] = [
         {"normal": 16384},
         "over its 16.0 GiB target",
     ),
+    # BUD-07
+    Override("BUD-07", "bootModes", "pass", starts_on_boot("mode-testing"), ["normal", "testing"], "starts on boot"),
+    Override("BUD-07", "bootModes", "violate", starts_on_boot("mode-normal"), ["testing"], "starts on boot"),
     # BUD-02
     Override("BUD-02", "allowedShapes", "pass", shape("VM.Standard.E4.Flex"), ["VM.Standard.E4.Flex"], "E4.Flex"),
     Override("BUD-02", "allowedShapes", "violate", shape("VM.Standard.A1.Flex"), ["VM.Standard.E2.1.Micro"], "A1"),
