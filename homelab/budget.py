@@ -41,6 +41,7 @@ class AlwaysFreeUsage:
     rows: tuple[QuotaRow, ...]
     within_quota: bool
     problems: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def stack_output(recording: Recording, name: str) -> tuple[Any, str | None]:
@@ -90,8 +91,12 @@ def always_free_usage(recording: Recording) -> AlwaysFreeUsage | None:
         if isinstance(figures, Mapping) and "used" in figures and "quota" in figures
     )
     problems = value.get("problems") or []
+    warnings = value.get("warnings") or []
     return AlwaysFreeUsage(
-        rows=rows, within_quota=bool(value.get("within_quota", True)), problems=tuple(str(p) for p in problems)
+        rows=rows,
+        within_quota=bool(value.get("within_quota", True)),
+        problems=tuple(str(p) for p in problems),
+        warnings=tuple(str(w) for w in warnings),
     )
 
 
@@ -124,4 +129,5 @@ def budget_lines(recording: Recording) -> list[str]:
         for row in usage.rows:
             lines.append(f"    {row.item:<24} {number(row.used):>5} / {number(row.quota)}")
         lines.extend(f"    problem: {p}" for p in usage.problems)
+        lines.extend(f"    warning: {w}" for w in usage.warnings)
     return lines

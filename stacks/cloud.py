@@ -123,9 +123,23 @@ def cloud_layout(config: CloudConfig) -> Layout:
     management = config.management
     return Layout(
         machines=(
-            Machine(MANAGEMENT_NAME, A1_FLEX, management.ocpus, management.memory_gb, management.boot_volume_gb),
+            Machine(
+                MANAGEMENT_NAME,
+                A1_FLEX,
+                management.ocpus,
+                management.memory_gb,
+                management.boot_volume_gb,
+                keeps_boot_volume=ManagementVm.KEEPS_BOOT_VOLUME,
+            ),
             *(
-                Machine(name, A1_FLEX, node.ocpus, node.memory_gb, node.boot_volume_gb)
+                Machine(
+                    name,
+                    A1_FLEX,
+                    node.ocpus,
+                    node.memory_gb,
+                    node.boot_volume_gb,
+                    keeps_boot_volume=OciTalosSubstrate.KEEPS_BOOT_VOLUME,
+                )
                 for name, node in sorted(config.cluster.nodes.items())
             ),
         ),
@@ -214,6 +228,7 @@ def build() -> None:
         "compartment_id": compartment,
         "vcn_cidr": str(config.network.vcn_cidr),
         "subnet_cidr": str(config.network.subnet_cidr),
+        "bastion_subnet_cidr": str(config.network.bastion_subnet_cidr),
         "dns_label": config.network.dns_label,
         "admin_cidrs": [str(c) for c in config.network.admin_cidrs],
         "freeform_tags": freeform_tags(stack, "network"),

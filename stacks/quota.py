@@ -44,6 +44,9 @@ class Machine:
     ocpus: float
     memory_gb: float
     boot_volume_gb: int
+    keeps_boot_volume: bool = False
+    """The boot volume outlives the instance (it holds data): a replaced instance leaves it behind,
+    counted against the same block storage until it is reclaimed."""
 
 
 @dataclass(frozen=True)
@@ -63,16 +66,22 @@ class Usage:
     block_storage_gb: int
     e2_micro_instances: int
     network_load_balancers: int
+    block_storage_while_replacing_gb: int
+    """Block storage right after the instance with the largest kept boot volume is replaced: its old
+    boot volume is still there (and billed, or blocking the launch) until it is reclaimed."""
 
 
 def usage(layout: Layout) -> Usage:
     a1 = [m for m in layout.machines if m.shape == A1_FLEX]
+    block = sum(m.boot_volume_gb for m in layout.machines) + sum(layout.block_volumes_gb.values())
+    kept = [m.boot_volume_gb for m in layout.machines if m.keeps_boot_volume]
     return Usage(
         a1_ocpus=sum(m.ocpus for m in a1),
         a1_memory_gb=sum(m.memory_gb for m in a1),
-        block_storage_gb=sum(m.boot_volume_gb for m in layout.machines) + sum(layout.block_volumes_gb.values()),
+        block_storage_gb=block,
         e2_micro_instances=sum(1 for m in layout.machines if m.shape == E2_MICRO),
         network_load_balancers=layout.network_load_balancers,
+        block_storage_while_replacing_gb=block + max(kept, default=0),
     )
 
 
@@ -98,6 +107,21 @@ def problems(layout: Layout, quota: AlwaysFreeQuota) -> list[str]:
     return found
 
 
+def warnings(layout: Layout, quota: AlwaysFreeQuota) -> list[str]:
+    """What a replacement would leave over the quota: each instance whose boot volume is kept.
+
+    Not a problem of the layout (nothing is replaced by an ordinary `up`), but the operator must
+    reclaim the old boot volume before or right after replacing such an instance.
+    """
+    used = usage(layout).block_storage_gb
+    return [
+        f"replacing {m.name} keeps its {m.boot_volume_gb} GB boot volume: {used + m.boot_volume_gb} GB of "
+        f"{quota.block_storage_gb} GB until it is reclaimed (cloud runbook: reclaiming a kept boot volume)"
+        for m in layout.machines
+        if m.keeps_boot_volume and used + m.boot_volume_gb > quota.block_storage_gb
+    ]
+
+
 def fits(layout: Layout, quota: AlwaysFreeQuota) -> bool:
     return not problems(layout, quota)
 
@@ -111,8 +135,13 @@ def summary(layout: Layout, quota: AlwaysFreeQuota) -> dict[str, Any]:
         "block_storage_gb": {"used": used.block_storage_gb, "quota": quota.block_storage_gb},
         "e2_micro_instances": {"used": used.e2_micro_instances, "quota": quota.e2_micro_instances},
         "network_load_balancers": {"used": used.network_load_balancers, "quota": quota.network_load_balancers},
+        "block_storage_while_replacing_gb": {
+            "used": used.block_storage_while_replacing_gb,
+            "quota": quota.block_storage_gb,
+        },
         "within_quota": fits(layout, quota),
         "problems": problems(layout, quota),
+        "warnings": warnings(layout, quota),
     }
 
 

@@ -3,6 +3,7 @@
 The linters run as the same executables `make setup` installs next to the interpreter running the tests.
 """
 
+import json
 import re
 import subprocess
 import sysconfig
@@ -212,3 +213,23 @@ def test_every_real_pulumi_run_applies_the_stack_policy_pack() -> None:
                 assert "--policy-pack policies" in step["run"], where
                 assert '--policy-pack-config "policies/config/$STACK.json"' in step["run"], where
     assert runs == 3
+
+
+SHORT_LIVED_TYPES = {"oci:Bastion/session:Session"}
+"""Resources whose cloud object expires by design: their disappearance is not drift."""
+
+
+def test_drift_leaves_short_lived_access_out_of_the_refresh(previewed: Any) -> None:
+    (step,) = (s for _, s in steps(load(WORKFLOW_DIR / "drift.yml")) if "pulumi refresh" in s.get("run", ""))
+    script = step["run"]
+    # Every short-lived type the cloud stack registers is excluded by type, whatever its URN.
+    registered = {r.type for r in previewed("cloud").recording.resources} & SHORT_LIVED_TYPES
+    assert registered == SHORT_LIVED_TYPES
+    excluded = set(json.loads(re.search(r"short_lived='(?P<types>[^']*)'", script)["types"]))  # type: ignore[index]
+    assert excluded == SHORT_LIVED_TYPES
+    assert '"${excludes[@]}"' in script
+    refresh = script[script.index("pulumi refresh") : script.index("pulumi preview")]
+    assert "--preview-only" in refresh and "--expect-no-changes" in refresh
+    # The preview itself no longer refreshes: a refresh there would drop the expired session again.
+    preview = script[script.index("pulumi preview") :]
+    assert "--refresh" not in preview and "--expect-no-changes" in preview

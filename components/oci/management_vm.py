@@ -74,6 +74,9 @@ def _secret_lines(values: Sequence[str]) -> str:
 class ManagementVm(pulumi.ComponentResource):
     """The management VM, its data volume and the in-place deployment of its Compose project."""
 
+    KEEPS_BOOT_VOLUME = False
+    """Its boot volume holds nothing that is not rebuilt: it is deleted with the instance."""
+
     instance_id: pulumi.Output[str]
     private_ip: pulumi.Output[str]
     public_ip: pulumi.Output[str]
@@ -112,7 +115,7 @@ class ManagementVm(pulumi.ComponentResource):
                 # Everything on the boot volume is rebuilt by cloud-init and the commands below; the
                 # data lives on the retained volume. So the VM may be replaced (a new login key does
                 # that) and its boot volume goes with it instead of staying behind as a billed orphan.
-                "holds_data": False,
+                "holds_data": self.KEEPS_BOOT_VOLUME,
             },
             opts=child,
         )
@@ -152,12 +155,16 @@ class ManagementVm(pulumi.ComponentResource):
         secret_lines = pulumi.Output.secret(secret_values.apply(_secret_lines))
         secrets_digest = pulumi.Output.secret(secret_lines.apply(content_hash))
 
-        # Sessions expire (3 h at most): a new one is opened whenever there is something to apply.
+        # Sessions expire (3 h at most, and OCI then deletes them): a new one is opened whenever a
+        # remote step has something to run, i.e. whenever the content of any step changes; a new
+        # instance or key replaces it through its target and key. The drift job leaves sessions out
+        # of its refresh, so an expired one is not drift.
+        steps_digest = content_hash(PREPARE_SCRIPT + INSTALL_SECRETS_SCRIPT + compose_up_script(STAGED_COMPOSE))
         session = oci_bastion.Session(
             f"{name}-session",
             bastion_id=args["bastion_id"],
             display_name=pulumi.Output.all(compose_sha, secrets_digest).apply(
-                lambda hashes: f"{name}-{content_hash(hashes[0] + hashes[1])[:16]}"
+                lambda hashes: f"{name}-{content_hash(hashes[0] + hashes[1] + steps_digest)[:16]}"
             ),
             key_type="PUB",
             key_details={"public_key_content": args["ssh_public_key"]},

@@ -4,6 +4,8 @@ Users never reach the VCN directly: they come through Cloudflare Tunnel, whose c
 What the VCN admits from outside is therefore only what administrators need, from the admin CIDRs
 in config: the Talos API (50000) and the Kubernetes API (6443) of the CLOUD nodes, and sessions of
 the OCI Bastion service (which then reaches the management VM's SSH on its private address). The
+Bastion's endpoint sits in a subnet of its own: every address of the node subnet is pinned by
+config, and an address OCI picks (the Bastion's) could otherwise take one before its owner exists. The
 VCN's default security list, which OCI creates open to SSH from anywhere, is taken over and emptied
 of world ingress. The one conceivable exception, Omni's SideroLink WireGuard port, is off unless
 the stack asks for it, and then it is a single, named NSG rule.
@@ -39,6 +41,10 @@ class AlwaysFreeNetworkArgs(TypedDict):
     freeform_tags: dict[str, str]
     bastion_name: str
     """Name of the OCI Bastion (letters and digits only)."""
+    bastion_subnet_cidr: str
+    """A small subnet of its own for the Bastion's private endpoint, whose address OCI picks: kept
+    out of `subnet_cidr`, where every address is pinned by config (nodes, management VM, load
+    balancer), so nothing OCI allocates can take a pinned address before its owner exists."""
     omni_wireguard_port: NotRequired[int]
     """Open this UDP port to the world on the management VM (Omni SideroLink). Off when absent."""
 
@@ -227,11 +233,47 @@ class AlwaysFreeNetwork(pulumi.ComponentResource):
             freeform_tags=tags,
             opts=child,
         )
+        bastion_cidr = args["bastion_subnet_cidr"]
+        if ipaddress.ip_network(bastion_cidr).overlaps(ipaddress.ip_network(subnet_cidr)):
+            raise ValueError(f"AlwaysFreeNetwork {name!r}: bastion subnet {bastion_cidr} overlaps {subnet_cidr}")
+        # The Bastion endpoint only ever opens SSH to the node subnet; nothing reaches it from outside
+        # the Bastion service, and it has no route out of the VCN.
+        bastion_list = oci_core.SecurityList(
+            f"{name}-bastion-security-list",
+            compartment_id=compartment_id,
+            vcn_id=vcn.id,
+            display_name=f"{name}-bastion",
+            ingress_security_rules=[],
+            egress_security_rules=[
+                {
+                    "protocol": TCP,
+                    "destination": subnet_cidr,
+                    "destination_type": "CIDR_BLOCK",
+                    "tcp_options": {"min": SSH_PORT, "max": SSH_PORT},
+                    "description": "Bastion sessions to SSH in the node subnet",
+                }
+            ],
+            freeform_tags=tags,
+            opts=child,
+        )
+        bastion_subnet = oci_core.Subnet(
+            f"{name}-bastion-subnet",
+            compartment_id=compartment_id,
+            vcn_id=vcn.id,
+            cidr_block=bastion_cidr,
+            display_name=f"{name}-bastion",
+            dns_label="bastion",
+            security_list_ids=[bastion_list.id],
+            prohibit_public_ip_on_vnic=True,
+            prohibit_internet_ingress=True,
+            freeform_tags=tags,
+            opts=child,
+        )
         bastion = oci_bastion.Bastion(
             f"{name}-bastion",
             bastion_type="STANDARD",
             compartment_id=compartment_id,
-            target_subnet_id=subnet.id,
+            target_subnet_id=bastion_subnet.id,
             name=args["bastion_name"],
             client_cidr_block_allow_lists=sorted(args["admin_cidrs"]),
             max_session_ttl_in_seconds=10800,

@@ -112,6 +112,9 @@ class OciTalosSubstrate:
     platform = "oracle"
     architecture = "arm64"
     delivers_config_at_boot = True
+    KEEPS_BOOT_VOLUME = True
+    """A node's boot volume holds etcd and local volumes: it is kept when the instance is terminated
+    (and counted in the quota ledger until reclaimed)."""
 
     def __init__(self, name: str, args: OciTalosSubstrateArgs) -> None:
         self.name = name
@@ -210,7 +213,7 @@ class OciTalosSubstrate:
                     "public_ip": True,
                     "reserved_public_ip": key in a.reserved_public_ip,
                     # etcd and local volumes live on the boot disk.
-                    "holds_data": True,
+                    "holds_data": self.KEEPS_BOOT_VOLUME,
                     "depends_on": [compatibility],
                 },
                 opts=oci,

@@ -82,6 +82,10 @@ class NetworkSettings(ConfigModel):
 
     vcn_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.0.0/16")
     subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.1.0/24")
+    """The node subnet: every address used in it is pinned by this config."""
+    bastion_subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.2.0/28")
+    """The OCI Bastion's endpoint, whose address OCI allocates: a subnet of its own, so it can never
+    take an address pinned in `subnet_cidr` before that address's instance exists."""
     dns_label: str = "homelab"
     admin_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(min_length=1)
     """Where the administrators are (home /32): the only sources of Talos (50000), Kubernetes (6443)
@@ -301,6 +305,16 @@ def check_cloud_config(config: CloudConfig) -> None:
     if not network.subnet_cidr.subnet_of(network.vcn_cidr):
         raise ConfigError(
             f"{NAMESPACE}:network.subnet_cidr: {network.subnet_cidr} is not inside vcn_cidr {network.vcn_cidr}"
+        )
+    if not network.bastion_subnet_cidr.subnet_of(network.vcn_cidr):
+        raise ConfigError(
+            f"{NAMESPACE}:network.bastion_subnet_cidr: {network.bastion_subnet_cidr} is not inside vcn_cidr "
+            f"{network.vcn_cidr}"
+        )
+    if network.bastion_subnet_cidr.overlaps(network.subnet_cidr):
+        raise ConfigError(
+            f"{NAMESPACE}:network.bastion_subnet_cidr: {network.bastion_subnet_cidr} overlaps subnet_cidr "
+            f"{network.subnet_cidr}; OCI picks the Bastion's address, so it must live outside the pinned subnet"
         )
     subnet = network.subnet_cidr
     # OCI keeps the first two and the last address of every subnet for itself.

@@ -80,3 +80,16 @@ def test_compose_up_is_triggered_by_content_and_never_takes_services_down(manage
 def test_commands_use_the_given_command_provider(management: Recording, name: str) -> None:
     record = management.named(name)
     assert record.provider is not None and "::command::" in record.provider
+
+
+def test_a_changed_remote_step_opens_a_fresh_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    from homelab.engine import run_program
+    from tests.test_compose import _management_program
+
+    def session_name() -> str:
+        recording = run_program(_management_program, project="homelab", stack="test")
+        return recording.get("oci:Bastion/session:Session", "mgmt-session").inputs["displayName"]
+
+    before = session_name()
+    monkeypatch.setattr("components.oci.management_vm.PREPARE_SCRIPT", "set -eu\ntrue\n")
+    assert session_name() != before

@@ -21,6 +21,7 @@ def _program(**extra: int) -> None:
         "compartment_id": "ocid1.compartment.oc1..aaaaaaaatest0000000000000000000",
         "vcn_cidr": "10.20.0.0/16",
         "subnet_cidr": "10.20.1.0/24",
+        "bastion_subnet_cidr": "10.20.2.0/28",
         "dns_label": "homelab",
         "admin_cidrs": ["203.0.113.10/32", "198.51.100.0/29"],
         "freeform_tags": {"managed-by": "pulumi", "stack": "test", "role": "network"},
@@ -123,6 +124,7 @@ def _world_admin() -> None:
             "compartment_id": "c",
             "vcn_cidr": "10.0.0.0/16",
             "subnet_cidr": "10.0.1.0/24",
+            "bastion_subnet_cidr": "10.0.2.0/28",
             "dns_label": "x",
             "admin_cidrs": ["0.0.0.0/0"],
             "freeform_tags": {},
@@ -134,3 +136,39 @@ def _world_admin() -> None:
 def test_world_admin_cidr_is_refused() -> None:
     with pytest.raises(ValueError, match="whole internet"):
         run(_world_admin)
+
+
+def test_the_bastion_endpoint_lives_outside_the_pinned_node_subnet(network: Recording) -> None:
+    subnets = {s.name: s for s in network.by_type("oci:Core/subnet:Subnet")}
+    assert subnets["net-subnet"].inputs["cidrBlock"] == "10.20.1.0/24"
+    bastion_subnet = subnets["net-bastion-subnet"]
+    assert bastion_subnet.inputs["cidrBlock"] == "10.20.2.0/28"
+    assert bastion_subnet.inputs["prohibitPublicIpOnVnic"] is True
+    bastion = network.get("oci:Bastion/bastion:Bastion", "net-bastion")
+    assert bastion.inputs["targetSubnetId"] == bastion_subnet.id
+    bastion_list = network.get(SECURITY_LIST, "net-bastion-security-list").inputs
+    assert bastion_list["ingressSecurityRules"] == []
+    assert [(r["destination"], r["tcpOptions"]) for r in bastion_list["egressSecurityRules"]] == [
+        ("10.20.1.0/24", {"min": 22, "max": 22})
+    ]
+
+
+def _overlapping_bastion() -> None:
+    AlwaysFreeNetwork(
+        "bad",
+        {
+            "compartment_id": "c",
+            "vcn_cidr": "10.0.0.0/16",
+            "subnet_cidr": "10.0.1.0/24",
+            "bastion_subnet_cidr": "10.0.1.240/28",
+            "dns_label": "x",
+            "admin_cidrs": ["203.0.113.10/32"],
+            "freeform_tags": {},
+            "bastion_name": "x",
+        },
+    )
+
+
+def test_a_bastion_subnet_inside_the_node_subnet_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"overlaps 10\.0\.1\.0/24"):
+        run(_overlapping_bastion)

@@ -12,7 +12,7 @@ import pytest
 from homelab.engine import Recording
 from homelab.stackrun import run_stack
 from stacks.config.base import ConfigError
-from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, Layout, fits, problems, summary
+from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, Layout, Machine, fits, problems, summary, warnings
 from tests.stacks.helpers import count_registrations, section
 
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -74,6 +74,12 @@ def test_always_free_usage_is_a_plain_summary_within_quota(cloud: Recording) -> 
     assert usage.value["a1_ocpus"] == {"used": 2, "quota": 2.0}
     assert usage.value["a1_memory_gb"] == {"used": 12, "quota": 12.0}
     assert usage.value["block_storage_gb"] == {"used": 200, "quota": 200}
+    # cloud-1's boot volume (etcd) is kept when it is replaced; the management VM's is not.
+    assert usage.value["block_storage_while_replacing_gb"] == {"used": 300, "quota": 200}
+    assert usage.value["warnings"] == [
+        "replacing cloud-1 keeps its 100 GB boot volume: 300 GB of 200 GB until it is reclaimed "
+        "(cloud runbook: reclaiming a kept boot volume)"
+    ]
     instances = cloud.by_type("oci:Core/instance:Instance")
     assert sum(i.inputs["shapeConfig"]["ocpus"] for i in instances) == 2
     assert sum(i.inputs["shapeConfig"]["memoryInGbs"] for i in instances) == 12
@@ -88,6 +94,21 @@ def test_prd_original_layout_fails_the_default_quota_and_the_default_layout_pass
     ]
     assert summary(PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota(a1_ocpus=4, a1_memory_gb=24))["within_quota"]
     assert cloud.outputs["always_free_usage"].value["within_quota"]
+
+
+def test_the_ledger_counts_only_the_boot_volumes_that_are_kept() -> None:
+    quota = AlwaysFreeQuota()
+    kept = Machine("node", "VM.Standard.A1.Flex", 1, 6, 50, keeps_boot_volume=True)
+    disposable = Machine("vm", "VM.Standard.A1.Flex", 1, 6, 100)
+    layout = Layout(machines=(kept, disposable), block_volumes_gb={"data": 50})
+    assert summary(layout, quota)["block_storage_while_replacing_gb"] == {"used": 250, "quota": 200}
+    assert warnings(layout, quota) == [
+        "replacing node keeps its 50 GB boot volume: 250 GB of 200 GB until it is reclaimed "
+        "(cloud runbook: reclaiming a kept boot volume)"
+    ]
+    # Room for the kept volume: no warning, and the layout itself was never a problem.
+    roomy = Layout(machines=(kept, disposable))
+    assert warnings(roomy, quota) == [] and fits(layout, quota)
 
 
 def test_a_third_ocpu_shows_in_the_summary() -> None:
@@ -118,6 +139,31 @@ def test_instances_are_hardened(cloud: Recording) -> None:
         assert instance.inputs["instanceOptions"]["areLegacyImdsEndpointsDisabled"] is True
         assert instance.inputs["isPvEncryptionInTransitEnabled"] is True
         assert instance.inputs["shape"] == "VM.Standard.A1.Flex"
+
+
+def test_every_address_in_the_node_subnet_is_pinned(cloud: Recording) -> None:
+    (node_subnet,) = (s for s in cloud.by_type("oci:Core/subnet:Subnet") if s.inputs["cidrBlock"] == "10.20.1.0/24")
+    pinned = {
+        "oci:Core/instance:Instance": lambda r: r.inputs["createVnicDetails"].get("privateIp"),
+        "oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer": lambda r: r.inputs.get(
+            "assignedPrivateIpv4"
+        ),
+    }
+    users = []
+    for record in cloud.resources:
+        in_subnet = node_subnet.id in (
+            record.inputs.get("subnetId"),
+            record.inputs.get("targetSubnetId"),
+            (record.inputs.get("createVnicDetails") or {}).get("subnetId"),
+        )
+        if in_subnet:
+            users.append(record.name)
+            # Anything OCI would give an address of its choosing (the Bastion) lives elsewhere.
+            assert record.type in pinned, record.name
+            assert pinned[record.type](record), record.name
+    assert len(users) == 3  # the management VM, the node, the API load balancer
+    bastion = cloud.by_type("oci:Bastion/bastion:Bastion")[0]
+    assert bastion.inputs["targetSubnetId"] != node_subnet.id
 
 
 def test_boot_volumes_are_kept_exactly_where_they_hold_data(cloud: Recording) -> None:
@@ -195,6 +241,14 @@ def _broken(name: str, change: Mapping[str, Any]) -> dict[str, Any]:
         (
             _broken("network", {"admin_cidrs": ["0.0.0.0/0"]}),
             "homelab:network.admin_cidrs: 0.0.0.0/0 admits far more than an administrator's network",
+        ),
+        (
+            _broken("network", {"bastion_subnet_cidr": "10.20.1.240/28"}),
+            "homelab:network.bastion_subnet_cidr: 10.20.1.240/28 overlaps subnet_cidr 10.20.1.0/24",
+        ),
+        (
+            _broken("network", {"bastion_subnet_cidr": "10.30.0.0/28"}),
+            "homelab:network.bastion_subnet_cidr: 10.30.0.0/28 is not inside vcn_cidr 10.20.0.0/16",
         ),
         (
             _broken("management", {"address": "10.30.0.5"}),
