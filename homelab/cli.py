@@ -6,7 +6,11 @@
     homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
     homelab vendor [--check]
 
-Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid config or usage.
+Each stack is previewed in two views (see docs/decisions/0001-offline-preview.md): as a first preview
+(every id and computed output unknown) and as an update against simulated provider state.
+
+Exit codes: 0 clean, 1 a mandatory policy violation in either view, 2 the preview could not complete
+(invalid config or usage, a provider check failed, or the two views registered different resources).
 """
 
 import argparse
@@ -24,7 +28,7 @@ from homelab.engine import ProviderCheckError
 from homelab.graph_checks import GRAPH_CHECKS
 from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
 from homelab.policy_eval import PackConfigError, evaluate, load_pack_config
-from homelab.render import StackResult, json_document, text_report
+from homelab.render import StackResult, ViewResult, json_document, text_report, view_mismatch
 from homelab.report import group_by_nfr, render_markdown
 from homelab.simulate import SimulationError
 from homelab.stackrun import project_root, run_stack
@@ -47,9 +51,14 @@ def preview_stack(stack: str, root: Path | None = None) -> StackResult:
     try:
         # The same file the real CLI is given with --policy-pack-config (see README).
         config = result.config = load_pack_config(config_path(stack, root))
+        # The update view (against simulated provider state), then the first preview; both must
+        # register the same resources.
         result.recording = run_stack(stack, root)
         result.findings = evaluate(result.recording, RULES, config)
         result.groups = group_by_nfr(result.findings, RULES, GRAPH_CHECKS, config, result.recording)
+        first = run_stack(stack, root, view="first-preview")
+        result.first_preview = ViewResult(first, evaluate(first, RULES, config))
+        result.mismatch = view_mismatch(first, result.recording)
     except (pulumi.RunError, PackConfigError) as exc:
         # Config errors are pulumi.RunErrors: one line that names the key, never a traceback.
         result.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -150,6 +159,10 @@ def cmd_vendor(args: argparse.Namespace) -> int:
 
 
 def _verdict(result: StackResult) -> str:
+    if result.mismatch:
+        return "views differ"
+    if result.error is not None and result.error.startswith("provider check failed"):
+        return "provider check failed"
     return {EXIT_OK: "ok", EXIT_VIOLATION: "blocked by policy", EXIT_INVALID: "invalid config"}[result.exit_code]
 
 

@@ -293,6 +293,17 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _with_unknowns(value: Any, replacement: str) -> Any:
+    """`value` with the SDK's `Unknown` placeholders (and the wire sentinel) replaced."""
+    if isinstance(value, pulumi.output.Unknown) or value == UNKNOWN:
+        return replacement
+    if isinstance(value, dict):
+        return {k: _with_unknowns(v, replacement) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_unknowns(v, replacement) for v in value]
+    return value
+
+
 def _leaves(value: Any) -> Iterator[Any]:
     if isinstance(value, Mapping):
         for item in value.values():
@@ -322,18 +333,19 @@ class OfflineMocks(mocks.Mocks):
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         if args.typ == STACK_REFERENCE_TYPE:
             return self._stack_reference(args)
-        inputs = dict(args.inputs)
+        inputs = _with_unknowns(dict(args.inputs), UNKNOWN)
+        if self.first_preview and args.custom and not args.typ.startswith("pulumi:providers:"):
+            # A create during the first preview: inputs echoed, everything the provider computes
+            # unknown. (The simulation runs only to learn which outputs are computed.)
+            computed = simulate.resource_state(args.typ, args.name, _with_unknowns(inputs, ""))
+            return "", {**inputs, **{key: UNKNOWN for key in computed if key not in inputs}}
         state = simulate.resource_state(args.typ, args.name, inputs)
         if self.preview:
             # Measurements are only made by a real run: never invented, in either view.
             for key in simulate.measured_outputs(args.typ):
                 state[key] = UNKNOWN
-        if not self.first_preview or not args.custom or args.typ.startswith("pulumi:providers:"):
-            resource_id = args.resource_id or simulate.resource_id(args.typ, args.name, inputs)
-            return resource_id, state
-        # A create during the first preview: inputs echoed, everything the provider computes unknown.
-        computed = {key: UNKNOWN for key in state if key not in inputs}
-        return "", {**inputs, **computed}
+        resource_id = args.resource_id or simulate.resource_id(args.typ, args.name, inputs)
+        return resource_id, state
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         # A provider reference is `<urn>::<id>`; lookups answer for the region the provider is configured for.

@@ -14,6 +14,7 @@ from typing import Any
 
 from homelab.engine import RecordedResource, Recording
 from homelab.findings import GraphCheck
+from homelab.wire import UNKNOWN
 from policies.rules.data import STATEFUL_TAGS, data_bearing, must_retain
 
 # Inputs that carry credentials and must be secret on the wire, by resource type. Most SDKs wrap
@@ -78,6 +79,14 @@ def _present(resource: RecordedResource, path: str) -> bool:
     return _value(resource, path) not in (None, "", {}, [])
 
 
+def _unknown(value: Any) -> bool:
+    """True if the value holds no text yet (unknown during a first preview). The SDK sends an
+    unknown value without its secret wrapper, so secretness cannot be judged until it is known; the
+    update view, where it is known, decides."""
+    leaves = [text for _, text in _strings(value, "")]
+    return value == UNKNOWN or (bool(leaves) and all(text == UNKNOWN for text in leaves))
+
+
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         yield path, value
@@ -93,7 +102,8 @@ def _plaintext_sensitive_inputs(recording: Recording) -> Iterator[tuple[str, Rec
     for resource in recording.resources:
         flagged: set[str] = set()
         for path in SENSITIVE_INPUTS.get(resource.type, ()):
-            if _present(resource, path) and not resource.is_secret(path):
+            value = _value(resource, path)
+            if _present(resource, path) and not resource.is_secret(path) and not _unknown(value):
                 flagged.add(path)
                 yield f"{resource.type} '{resource.name}' sends `{path}` in plain text.", resource
         for path, text in _strings(dict(resource.inputs), ""):

@@ -6,6 +6,12 @@ unknown value raises, enforcement levels come from the pack config or the policy
 config-schema defaults are applied by the engine. This module does the same with the same SDK
 functions, so a rule behaves identically offline and under `pulumi preview --policy-pack`.
 
+Resource policies receive each registration's *inputs* (`AnalyzeResource` runs before the provider
+is asked anything); stack policies receive each resource's *outputs* (`AnalyzeStack` gets the
+resource's state: inputs after `Check` plus what the provider computed). In a first preview those
+outputs are unknown wherever the provider has not answered, and a policy that touches one is
+reported as not evaluated ("can't run policy ... during preview"), never as a pass.
+
 Some facts a Python policy cannot see (`retainOnDelete`, whether a value was secret on the wire)
 are checked by graph checks (`homelab.graph_checks`) and reported like rules.
 """
@@ -125,12 +131,15 @@ class _Props:
     wrapped copy per resource gives the same results for a fraction of the time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, outputs: bool = False) -> None:
         self._cache: dict[str, Any] = {}
+        self._outputs = outputs
 
     def __call__(self, resource: RecordedResource) -> Any:
         if resource.urn not in self._cache:
-            self._cache[resource.urn] = unknown_checking_proxy(deserialize_properties(dict(resource.wire)))
+            # Outputs of a custom resource are its state; a component's are its registration.
+            wire = resource.outputs_wire if self._outputs and resource.custom else resource.wire
+            self._cache[resource.urn] = unknown_checking_proxy(deserialize_properties(dict(wire)))
         return self._cache[resource.urn]
 
 
@@ -198,6 +207,7 @@ def evaluate(
     config = config or PackConfig(levels={}, properties={})
     by_urn = recording.by_urn()
     props = _Props()
+    outputs = _Props(outputs=True)
     findings: list[Finding] = []
     stack_resources: list[PolicyResource] | None = None
 
@@ -261,7 +271,7 @@ def evaluate(
                     cannot_run(error)
         elif isinstance(policy, StackValidationPolicy):
             if stack_resources is None:
-                stack_resources = _stack_resources(recording, props)
+                stack_resources = _stack_resources(recording, outputs)
             stack_args = StackValidationArgs(stack_resources, policy_config)
 
             def report_stack(message: str, urn: str | None = None) -> None:

@@ -31,8 +31,37 @@ FALLBACK_INPUTS = ("name", "displayName", "hostname", "fileName", "endpoint")
 
 
 @dataclass
+class ViewResult:
+    """One more view of a stack: the program run as in a first preview, and the pack on it."""
+
+    recording: Recording
+    findings: list[Finding] = field(default_factory=list)
+
+    def not_evaluated(self) -> dict[str, list[Finding]]:
+        """Rule id -> its "can't run during preview" findings (rules that met an unknown value)."""
+        out: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            if finding.kind == "cannot-run":
+                out.setdefault(finding.rule_id, []).append(finding)
+        return out
+
+
+def view_mismatch(first: Recording, update: Recording) -> list[str]:
+    """Resources (type + name) registered in one view only: the program creates them inside an
+    `apply` (or a conditional) on a value unknown in a first preview, so a real preview cannot show
+    them and the policy gate never judges them before `pulumi up` creates them."""
+    in_first = {(r.type, r.name) for r in first.resources}
+    in_update = {(r.type, r.name) for r in update.resources}
+    return [
+        *(f"{t} '{n}' is registered only in the update view" for t, n in sorted(in_update - in_first)),
+        *(f"{t} '{n}' is registered only in the first preview" for t, n in sorted(in_first - in_update)),
+    ]
+
+
+@dataclass
 class StackResult:
-    """The outcome of previewing one stack."""
+    """The outcome of previewing one stack: the update view (against simulated provider state) in
+    `recording`/`findings`/`groups`, and the first preview in `first_preview`."""
 
     stack: str
     recording: Recording | None = None
@@ -43,12 +72,19 @@ class StackResult:
     """The policy-pack config the findings were evaluated with."""
     error: str | None = None
     seconds: float = 0.0
+    first_preview: ViewResult | None = None
+    mismatch: list[str] = field(default_factory=list)
+    """Resources registered in one view only (an error: see `view_mismatch`)."""
+
+    @property
+    def all_findings(self) -> list[Finding]:
+        return [*self.findings, *(self.first_preview.findings if self.first_preview else [])]
 
     @property
     def exit_code(self) -> int:
-        if self.error is not None:
+        if self.error is not None or self.mismatch:
             return 2
-        return 1 if any(f.blocking for f in self.findings) else 0
+        return 1 if any(f.blocking for f in self.all_findings) else 0
 
 
 def _get(inputs: Mapping[str, Any], path: str) -> Any:
@@ -129,7 +165,7 @@ def output_lines(recording: Recording) -> list[str]:
         if out.secret:
             shown = MASK
         elif not out.known:
-            shown = "(known after apply)"
+            shown = "(known after up)"
         else:
             shown = _scalar(out.value) if not isinstance(out.value, dict | list) else json.dumps(out.value)
             if len(shown) > 160:
@@ -142,7 +178,7 @@ def finding_line(finding: Finding) -> str:
     where = f" ({finding.resource_type}: {finding.resource_name})" if finding.resource_name else ""
     tag = "MANDATORY" if finding.level == "mandatory" else "advisory"
     if finding.kind == "cannot-run":
-        tag = "cannot run"
+        tag = "not evaluated"
     return f"    {tag:<10} {finding.message}{where}"
 
 
@@ -181,10 +217,45 @@ def text_report(result: StackResult) -> str:
         lines.extend(budget)
     lines.append("Policy (by NFR)")
     lines.extend(policy_lines(result.groups))
-    mandatory = sum(1 for f in result.findings if f.blocking)
-    advisory = sum(1 for f in result.findings if not f.blocking)
-    lines.append(f"Result: {mandatory} mandatory violation(s), {advisory} advisory finding(s)")
+    lines.extend(view_lines(result))
+    mandatory = sum(1 for f in result.all_findings if f.blocking)
+    advisory = sum(1 for f in result.all_findings if f.kind == "violation" and not f.blocking)
+    lines.append(f"Result: {mandatory} mandatory violation(s), {advisory} advisory finding(s) across both views")
     return "\n".join(lines) + "\n"
+
+
+def _counts(findings: Sequence[Finding]) -> str:
+    mandatory = sum(1 for f in findings if f.blocking)
+    advisory = sum(1 for f in findings if f.kind == "violation" and not f.blocking)
+    return f"{mandatory} mandatory, {advisory} advisory"
+
+
+def view_lines(result: StackResult) -> list[str]:
+    """The two views side by side: what each one ran on, and what it found."""
+    recording = result.recording
+    assert recording is not None
+    lines = ["Views (what each proves: docs/decisions/0001-offline-preview.md)"]
+    first = result.first_preview
+    if first is not None:
+        skipped = first.not_evaluated()
+        lines.append(
+            f"  first preview (nothing exists yet; ids and computed outputs unknown): "
+            f"{len(first.recording.resources)} resources, {_counts(first.findings)}, "
+            f"{len(skipped)} rule(s) not evaluated during preview"
+        )
+        for finding in first.findings:
+            if finding.kind == "violation":
+                lines.append(finding_line(finding))
+        for rule_id, findings in sorted(skipped.items()):
+            times = f" ({len(findings)} resources)" if len(findings) > 1 else ""
+            reason = findings[0].message.split(": ", 1)[-1]
+            lines.append(f"    not evaluated [{rule_id}] {reason}{times}")
+    lines.append(
+        f"  update (against simulated provider state, not real state): "
+        f"{len(recording.resources)} resources, {_counts(result.findings)} (listed under Policy)"
+    )
+    lines.extend(f"    VIEW MISMATCH {m}" for m in result.mismatch)
+    return lines
 
 
 def resource_json(resource: RecordedResource) -> dict[str, Any]:
@@ -215,7 +286,7 @@ def stack_json(result: StackResult) -> dict[str, Any]:
     }
     recording = result.recording
     if recording is None:
-        document.update(resources=[], outputs={}, placeholders=[], findings=[])
+        document.update(resources=[], outputs={}, placeholders=[], findings=[], views={}, viewMismatch=[])
         return document
     document["resources"] = [resource_json(r) for r in recording.resources]
     document["outputs"] = {
@@ -224,7 +295,33 @@ def stack_json(result: StackResult) -> dict[str, Any]:
     }
     document["placeholders"] = sorted(recording.placeholders)
     document["findings"] = [f.to_json() for f in result.findings]
+    document["views"] = views_json(result)
+    document["viewMismatch"] = list(result.mismatch)
     return document
+
+
+def views_json(result: StackResult) -> dict[str, Any]:
+    """Both views: `update` is the one `resources`/`findings` above describe."""
+    recording = result.recording
+    assert recording is not None
+    views: dict[str, Any] = {
+        "update": {
+            "description": "preview against simulated provider state: computed outputs are simulations",
+            "resources": len(recording.resources),
+            "findings": [f.to_json() for f in result.findings],
+            "notEvaluated": sorted({f.rule_id for f in result.findings if f.kind == "cannot-run"}),
+        }
+    }
+    first = result.first_preview
+    if first is not None:
+        views["firstPreview"] = {
+            "description": "first preview: every custom resource is a create, its id and computed outputs unknown",
+            "resources": len(first.recording.resources),
+            "findings": [f.to_json() for f in first.findings],
+            "notEvaluated": sorted(first.not_evaluated()),
+            "unknownOutputs": sorted(k for k, v in first.recording.outputs.items() if not v.known),
+        }
+    return views
 
 
 def json_document(results: Sequence[StackResult]) -> dict[str, Any]:

@@ -92,7 +92,12 @@ def mutate(
             edit(inputs)
         secret_paths = tuple(options.pop("secret_paths", resource.secret_paths))
         wire = _wire(inputs, secret_paths)
-        resources.append(replace(resource, inputs=inputs, wire=wire, secret_paths=secret_paths, **options))
+        # The resource's state echoes its inputs (stack rules read the state), plus what it computed.
+        computed = {k: v for k, v in resource.outputs_wire.items() if k not in resource.wire}
+        outputs = {**computed, **wire}
+        resources.append(
+            replace(resource, inputs=inputs, wire=wire, outputs_wire=outputs, secret_paths=secret_paths, **options)
+        )
     assert found, f"no resource {name!r} in the {recording.stack} graph"
     return Recording(recording.project, recording.stack, resources, dict(recording.outputs))
 
@@ -114,6 +119,7 @@ def adding(recording: Recording, type_: str, name: str, inputs: Mapping[str, Any
         custom=True,
         parent=owner.urn,
         wire=copy.deepcopy(dict(inputs)),
+        outputs_wire=copy.deepcopy(dict(inputs)),
         inputs=copy.deepcopy(dict(inputs)),
         secret_paths=(),
         dependencies=(),
