@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from stacks.config.base import ConfigError
+
 if TYPE_CHECKING:
     from stacks.config.homelab import ClusterConfig, ProdConfig
 
@@ -147,10 +149,18 @@ class HostLedger:
         }
 
 
-def guests_from_output(value: Any) -> tuple[Guest, ...]:
-    """Parse another stack's exported `host_guests` (a list of plain dicts)."""
+def guests_from_output(value: Any, source: str = "dev") -> tuple[Guest, ...]:
+    """Parse another stack's exported `host_guests` (a list of plain dicts).
+
+    A referenced stack that does not export it reads as `None` (exactly like a real
+    `StackReference`): that is an error, never "no guests", or the ledger would silently ignore
+    every VM of that stack.
+    """
     if value is None:
-        return ()
+        raise ConfigError(
+            f"homelab:capacity.dev_stack: stack {source!r} exports no `host_guests`; the host's memory "
+            "ledger needs its guests (run `pulumi up` on it first, or name the right stack)"
+        )
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
         raise ValueError(f"host_guests must be a list of guests, got {type(value).__name__}")
     return tuple(Guest.from_dict(item) for item in value)

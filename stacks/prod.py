@@ -44,7 +44,7 @@ def dataset_specs(zfs: ZfsConfig) -> dict[str, DatasetSpec]:
 
 
 def _capacity(config: ProdConfig, dev_guests: Any) -> dict[str, Any]:
-    ledger = ledger_for(config, guests_from_output(dev_guests))
+    ledger = ledger_for(config, guests_from_output(dev_guests, config.capacity.dev_stack))
     ledger.check()
     return ledger.summary()
 

@@ -12,6 +12,7 @@ from stacks.capacity import (
     ledger_from_stack_files,
     policy_config_for,
 )
+from stacks.config.base import ConfigError
 
 RESERVED = (Reservation("proxmox", 4096), Reservation("zfs-arc", 8192))
 PROD = (
@@ -42,7 +43,8 @@ def test_a_mode_over_the_host_is_an_error_naming_the_mode():
 
 def test_guests_round_trip_through_a_stack_output():
     assert guests_from_output(guests_as_output(DEV)) == DEV
-    assert guests_from_output(None) == ()
+    with pytest.raises(ConfigError, match="exports no `host_guests`"):
+        guests_from_output(None)
     with pytest.raises(ValueError, match="unknown host mode"):
         guests_from_output([{"name": "x", "stack": "dev", "memory_mb": 1, "cores": 1, "modes": ["party"]}])
 
