@@ -1,9 +1,10 @@
 """What the OCI provider (pulumi_oci 5.5.0) would answer: computed ids, addresses and lookups."""
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
-from homelab.simulate import fake_hex, fake_ocid, invoke, resource_output
+from homelab.simulate import fake_hex, fake_ocid, invoke, invoke_with_provider, resource_output
 
 REGION = "eu-paris-1"
 NAMESPACE = "axofflinens1"
@@ -57,19 +58,27 @@ def _session(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"state": "ACTIVE"}
 
 
-@invoke("oci:Identity/getAvailabilityDomains:getAvailabilityDomains")
-def _availability_domains(args: dict[str, Any]) -> dict[str, Any]:
+# Commercial regions with three availability domains; every other region has one. The lookup
+# answers for the region the provider is configured for, so config that names an availability
+# domain the region lacks fails offline exactly as it would against the real API.
+THREE_AD_REGIONS = frozenset({"us-ashburn-1", "us-phoenix-1", "eu-frankfurt-1", "uk-london-1"})
+
+
+@invoke_with_provider("oci:Identity/getAvailabilityDomains:getAvailabilityDomains")
+def _availability_domains(args: dict[str, Any], provider: Mapping[str, Any]) -> dict[str, Any]:
     compartment = args.get("compartmentId", "")
+    region = str(provider.get("region") or REGION)
+    count = 3 if region in THREE_AD_REGIONS else 1
     return {
         "compartmentId": compartment,
-        "id": fake_ocid("adlist", compartment),
+        "id": fake_ocid("adlist", compartment + region),
         "availabilityDomains": [
             {
-                "id": fake_ocid("availabilitydomain", str(n)),
-                "name": f"Offl:EU-PARIS-1-AD-{n}",
+                "id": fake_ocid("availabilitydomain", f"{region}{n}"),
+                "name": f"Offl:{region.upper()}-AD-{n}",
                 "compartmentId": compartment,
             }
-            for n in (1, 2, 3)
+            for n in range(1, count + 1)
         ],
     }
 
