@@ -22,7 +22,7 @@ from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
 from components.oci.provider import OciProviderArgs, command_provider, oci_provider
 from components.oci.tags import freeform_tags
-from components.oci.talos_substrate import OciTalosSubstrate, OciTalosSubstrateArgs
+from components.oci.talos_substrate import OciTalosSubstrate
 from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
@@ -342,20 +342,15 @@ def build() -> None:
         opts=pulumi.ResourceOptions(providers=[oci]),
     )
     substrate = OciTalosSubstrate(
-        "cloud",
-        OciTalosSubstrateArgs(
-            compartment_id=compartment,
-            availability_domain=ad,
-            subnet_id=network.subnet_id,
-            nsg_ids=[network.talos_nsg_id],
-            object_storage_namespace=object_storage_namespace(compartment, oci),
-            bucket_name=cluster_settings.image_bucket,
-            freeform_tags=freeform_tags(stack, "talos-node"),
-            oci_provider=oci,
-            command_provider=commands,
-            reserved_public_ip=frozenset(k for k, n in cluster_settings.nodes.items() if n.reserved_public_ip),
-            region=oci_settings.region,
-        ),
+        compartment_id=compartment,
+        availability_domain=ad,
+        subnet_id=network.subnet_id,
+        nsg_ids=(network.talos_nsg_id,),
+        object_storage_namespace=object_storage_namespace(compartment, oci),
+        bucket_name=cluster_settings.image_bucket,
+        freeform_tags=freeform_tags(stack, "talos-node"),
+        reserved_public_ip=frozenset(k for k, n in cluster_settings.nodes.items() if n.reserved_public_ip),
+        region=oci_settings.region,
     )
     nodes = {
         name: TalosNode(
@@ -412,8 +407,5 @@ def build() -> None:
     pulumi.export("authentik_bootstrap_token", pulumi.Output.secret(bootstrap_token))
     pulumi.export("omni_url", f"https://{services.omni_hostname}")
     pulumi.export("management_private_ip", vm.private_ip)
-    pulumi.export(
-        "cloud_node_public_ips",
-        {key: node.public_ip for key, node in substrate.nodes.items()},
-    )
+    pulumi.export("cloud_node_public_ips", talos.node_public_ips)
     pulumi.export("bastion_id", network.bastion_id)

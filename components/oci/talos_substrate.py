@@ -22,6 +22,8 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import ClassVar
 
 import pulumi
 import pulumi_oci.core as oci_core
@@ -35,23 +37,11 @@ from components.talos.substrate import BootImage, TalosNode
 OCI_NTP = "169.254.169.254"
 
 
-@dataclass(frozen=True)
-class OciTalosSubstrateArgs:
-    compartment_id: pulumi.Input[str]
-    availability_domain: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
-    nsg_ids: Sequence[pulumi.Input[str]]
-    object_storage_namespace: pulumi.Input[str]
-    bucket_name: str
-    freeform_tags: dict[str, str]
-    oci_provider: pulumi.ProviderResource
-    command_provider: pulumi.ProviderResource
-    reserved_public_ip: frozenset[str] = field(default_factory=frozenset)
-    """Node names that keep a reserved public IP (stable egress, FR-014); the others get an
-    ephemeral one for egress."""
-    region: pulumi.Input[str] | None = None
-    """The OCI region of the bucket, for the OCI CLI that uploads the image (default: the CLI's own
-    configuration). The CLI authenticates with its configuration file or `OCI_CLI_*` variables."""
+def whole_gb(mb: int, what: str) -> int:
+    """OCI sizes memory in whole GB: the cluster's MB figure must be one, never silently rounded."""
+    if mb % 1024:
+        raise ValueError(f"OciTalosSubstrate: {what} is {mb} MB, not a whole number of GB")
+    return mb // 1024
 
 
 def image_metadata(talos_version: str) -> str:
@@ -106,20 +96,42 @@ echo "object=$OBJECT uploaded sha256=$(sha256sum "$work/image.oci" | cut -d' ' -
 unless the bucket already holds it. Idempotent: re-running it after a success changes nothing."""
 
 
+@dataclass(frozen=True)
 class OciTalosSubstrate:
-    """The `TalosSubstrate` of the CLOUD cluster."""
+    """Places the CLOUD cluster's Talos nodes as A1.Flex instances: the `TalosSubstrate` of OCI.
 
-    platform = "oracle"
-    architecture = "arm64"
-    delivers_config_at_boot = True
-    KEEPS_BOOT_VOLUME = True
+    Frozen settings, like `ProxmoxTalosSubstrate`: no providers (the OCI and command providers flow
+    from `TalosCluster`'s `opts` to every resource parented to it), no state of its own. Each node's
+    machine (its `AlwaysFreeNode`, which exposes `public_ip`) is what `create_machines` returns, so
+    per-node outputs come back through `TalosCluster.node_public_ips`.
+    """
+
+    compartment_id: pulumi.Input[str]
+    availability_domain: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    nsg_ids: Sequence[pulumi.Input[str]]
+    object_storage_namespace: pulumi.Input[str]
+    bucket_name: str
+    freeform_tags: Mapping[str, str]
+    reserved_public_ip: frozenset[str] = frozenset()
+    """Node names that keep a reserved public IP (stable egress, FR-014); the others get an
+    ephemeral one for egress."""
+    region: pulumi.Input[str] | None = None
+    """The OCI region of the bucket, for the OCI CLI that uploads the image (default: the CLI's own
+    configuration). The CLI authenticates with its configuration file or `OCI_CLI_*` variables."""
+    platform: str = field(default="oracle", init=False)
+    architecture: str = field(default="arm64", init=False)
+    delivers_config_at_boot: bool = field(default=True, init=False)
+
+    KEEPS_BOOT_VOLUME: ClassVar[bool] = True
     """A node's boot volume holds etcd and local volumes: it is kept when the instance is terminated
     (and counted in the quota ledger until reclaimed)."""
 
-    def __init__(self, name: str, args: OciTalosSubstrateArgs) -> None:
-        self.name = name
-        self.args = args
-        self.nodes: dict[str, AlwaysFreeNode] = {}
+    def __post_init__(self) -> None:
+        # Settings, not state: copies the caller cannot change behind the substrate's back.
+        object.__setattr__(self, "freeform_tags", MappingProxyType(dict(self.freeform_tags)))
+        object.__setattr__(self, "nsg_ids", tuple(self.nsg_ids))
+        object.__setattr__(self, "reserved_public_ip", frozenset(self.reserved_public_ip))
 
     def config_patches(self, node: TalosNode) -> list[str]:  # noqa: ARG002 (the protocol passes the node)
         return [json.dumps({"machine": {"time": {"servers": [OCI_NTP]}}}, sort_keys=True)]
@@ -130,94 +142,94 @@ class OciTalosSubstrate:
         image: BootImage,
         nodes: Mapping[str, TalosNode],
         machine_configurations: Mapping[str, pulumi.Output[str]],
-    ) -> dict[str, pulumi.CustomResource]:
-        a = self.args
-        name = self.name
-        oci = pulumi.ResourceOptions(parent=cluster, provider=a.oci_provider)
+    ) -> dict[str, pulumi.Resource]:
+
+        name = cluster.pulumi_resource_name
+        # Providers come from the cluster's `opts` (resolved by package for every child).
+        oci = pulumi.ResourceOptions(parent=cluster)
         version = image.talos_version
 
         # Imported images are rebuilt from the Image Factory at will, but the bucket's name is global
         # to the namespace and its versions are the audit trail of what booted.
         bucket = oci_objectstorage.Bucket(
             f"{name}-talos-images",
-            compartment_id=a.compartment_id,
-            namespace=a.object_storage_namespace,
-            name=a.bucket_name,
+            compartment_id=self.compartment_id,
+            namespace=self.object_storage_namespace,
+            name=self.bucket_name,
             access_type="NoPublicAccess",
             versioning="Enabled",
             storage_tier="Standard",
-            freeform_tags=a.freeform_tags,
+            freeform_tags=dict(self.freeform_tags),
             opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
         )
         object_name = image.schematic_id.apply(lambda schematic: f"talos-{version}-{schematic[:12]}-oracle-arm64.oci")
         environment: dict[str, pulumi.Input[str]] = {
             "IMAGE_URL": image.disk_image_url,
-            "NAMESPACE": a.object_storage_namespace,
+            "NAMESPACE": self.object_storage_namespace,
             "BUCKET": bucket.name,
             "OBJECT": object_name,
             "IMAGE_METADATA": image_metadata(version),
         }
-        if a.region is not None:
-            environment["OCI_CLI_REGION"] = a.region
+        if self.region is not None:
+            environment["OCI_CLI_REGION"] = self.region
         # Runs once per object name; no `delete`: the versioned bucket keeps what booted.
         upload = local.Command(
             f"{name}-talos-image-upload",
             create=UPLOAD_IMAGE_SCRIPT,
             environment=environment,
             triggers=[object_name],
-            opts=pulumi.ResourceOptions(parent=cluster, provider=a.command_provider),
+            opts=oci,
         )
         custom_image = oci_core.Image(
             f"{name}-talos-image",
-            compartment_id=a.compartment_id,
+            compartment_id=self.compartment_id,
             display_name=object_name.apply(lambda object_: object_.removesuffix(".oci")),
             launch_mode="PARAVIRTUALIZED",
             image_source_details={
                 "source_type": "objectStorageTuple",
-                "namespace_name": a.object_storage_namespace,
+                "namespace_name": self.object_storage_namespace,
                 "bucket_name": bucket.name,
                 "object_name": object_name,
                 "operating_system": "Talos",
                 "operating_system_version": version,
             },
-            freeform_tags=a.freeform_tags,
+            freeform_tags=dict(self.freeform_tags),
             opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(depends_on=[upload])),
         )
         # Imported images are not A1-compatible until told so.
         compatibility = oci_core.ShapeManagement(
             f"{name}-talos-image-a1",
-            compartment_id=a.compartment_id,
+            compartment_id=self.compartment_id,
             image_id=custom_image.id,
             shape_name=A1_FLEX,
             opts=oci,
         )
 
-        machines: dict[str, pulumi.CustomResource] = {}
+        machines: dict[str, pulumi.Resource] = {}
         for key, node in sorted(nodes.items()):
             user_data = machine_configurations[key].apply(lambda text: base64.b64encode(text.encode()).decode())
             instance = AlwaysFreeNode(
                 f"{name}-{key}",
                 {
-                    "compartment_id": a.compartment_id,
-                    "availability_domain": a.availability_domain,
-                    "subnet_id": a.subnet_id,
+                    "compartment_id": self.compartment_id,
+                    "availability_domain": self.availability_domain,
+                    "subnet_id": self.subnet_id,
                     "image_id": custom_image.id,
                     "ocpus": node.cores,
-                    "memory_gb": node.memory_mb // 1024,
+                    "memory_gb": whole_gb(node.memory_mb, f"node {key} memory"),
                     "boot_volume_gb": node.disk_gb,
                     "private_ip": node.address,
                     "hostname_label": key,
-                    "freeform_tags": a.freeform_tags,
-                    "nsg_ids": a.nsg_ids,
+                    "freeform_tags": dict(self.freeform_tags),
+                    "nsg_ids": list(self.nsg_ids),
                     "user_data": pulumi.Output.secret(user_data),
                     "public_ip": True,
-                    "reserved_public_ip": key in a.reserved_public_ip,
+                    "reserved_public_ip": key in self.reserved_public_ip,
                     # etcd and local volumes live on the boot disk.
                     "holds_data": self.KEEPS_BOOT_VOLUME,
                     "depends_on": [compatibility],
                 },
                 opts=oci,
             )
-            self.nodes[key] = instance
-            machines[key] = instance.instance
+            machines[key] = instance
         return machines

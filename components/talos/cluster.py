@@ -164,8 +164,11 @@ class TalosCluster(pulumi.ComponentResource):
     node_addresses: pulumi.Output[dict[str, str]]
     kubeconfig: pulumi.Output[str]
     talosconfig: pulumi.Output[str]
-    machines: dict[str, pulumi.CustomResource]
+    machines: Mapping[str, pulumi.Resource]
     """The substrate's machine per node (for `depends_on` by consumers)."""
+    node_public_ips: pulumi.Output[dict[str, str]]
+    """Public address per node, for the nodes whose machine has one (cloud instances); empty for
+    machines on a private network (Proxmox VMs)."""
     ready: pulumi.Output[str]
     """Resolves once the Talos health check passed; consumers that need the API depend on it."""
 
@@ -335,6 +338,12 @@ class TalosCluster(pulumi.ComponentResource):
         )
         self.talosconfig = pulumi.Output.secret(talosconfig.talos_config)
         self.node_addresses = pulumi.Output.from_input({key: node.address for key, node in nodes.items()})
+        public_ips: dict[str, pulumi.Output[str]] = {
+            key: address
+            for key, machine in self.machines.items()
+            if isinstance(address := getattr(machine, "public_ip", None), pulumi.Output)
+        }
+        self.node_public_ips = pulumi.Output.all(**public_ips) if public_ips else pulumi.Output.from_input({})
 
         self.register_outputs(
             {
@@ -342,6 +351,7 @@ class TalosCluster(pulumi.ComponentResource):
                 "installer_image": self.installer_image,
                 "endpoint": self.endpoint,
                 "node_addresses": self.node_addresses,
+                "node_public_ips": self.node_public_ips,
                 "kubeconfig": self.kubeconfig,
                 "talosconfig": self.talosconfig,
                 "ready": self.ready,

@@ -6,6 +6,7 @@ to put a machine with a Talos boot image somewhere: a Proxmox VM booting the noc
 OCI A1.Flex instance booting an imported Oracle image with the machine configuration as user data.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -84,10 +85,13 @@ class TalosSubstrate(Protocol):
         image: BootImage,
         nodes: dict[str, TalosNode],
         machine_configurations: dict[str, pulumi.Output[str]],
-    ) -> dict[str, pulumi.CustomResource]:
+    ) -> Mapping[str, pulumi.Resource]:
         """Create the boot image resources and one machine per node, all parented to `cluster`.
 
-        Returns the machine of each node, keyed like `nodes`. Changing `image` after creation must not
+        Returns the machine of each node, keyed like `nodes`: a resource (a VM, or a component around
+        an instance) that `TalosCluster` waits for. A machine with a `public_ip` output (OCI) has it
+        collected into `TalosCluster.node_public_ips`. Providers are not the substrate's business:
+        they reach its resources through `cluster`'s `opts`. Changing `image` after creation must not
         replace a machine: upgrades go through the Talos API.
         """
         ...

@@ -1,6 +1,7 @@
 """`OciTalosSubstrate`: the CLOUD cluster's nodes on A1.Flex behind `TalosCluster`."""
 
 import base64
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -9,12 +10,22 @@ import pulumi_command
 import pulumi_oci
 import pytest
 
-from components.oci.talos_substrate import OciTalosSubstrate, OciTalosSubstrateArgs
+from components.oci.talos_substrate import OciTalosSubstrate
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.substrate import TalosNode
 from homelab.engine import Recording, run_program
 
 NODE = TalosNode("cloud-1", "controlplane", "10.20.1.20", 1, 8192, 100)
+SUBSTRATE = OciTalosSubstrate(
+    compartment_id="ocid1.compartment.oc1..aaaaaaaatest0000000000000000000",
+    availability_domain="Offl:EU-PARIS-1-AD-1",
+    subnet_id="ocid1.subnet.oc1..aaaaaaaatest000000000000000000",
+    nsg_ids=("ocid1.networksecuritygroup.oc1..aaaaaaaatest",),
+    object_storage_namespace="axofflinens1",
+    bucket_name="homelab-talos-images",
+    freeform_tags={"managed-by": "pulumi", "stack": "test", "role": "talos-node"},
+    reserved_public_ip=frozenset({"cloud-1"}),
+)
 
 
 def run(program: Callable[[], None]) -> Recording:
@@ -24,22 +35,8 @@ def run(program: Callable[[], None]) -> Recording:
 def _program() -> None:
     oci = pulumi_oci.Provider("oci", region="eu-paris-1")
     commands = pulumi_command.Provider("command")
-    substrate = OciTalosSubstrate(
-        "cloud",
-        OciTalosSubstrateArgs(
-            compartment_id="ocid1.compartment.oc1..aaaaaaaatest0000000000000000000",
-            availability_domain="Offl:EU-PARIS-1-AD-1",
-            subnet_id="ocid1.subnet.oc1..aaaaaaaatest000000000000000000",
-            nsg_ids=["ocid1.networksecuritygroup.oc1..aaaaaaaatest"],
-            object_storage_namespace="axofflinens1",
-            bucket_name="homelab-talos-images",
-            freeform_tags={"managed-by": "pulumi", "stack": "test", "role": "talos-node"},
-            oci_provider=oci,
-            command_provider=commands,
-            reserved_public_ip=frozenset({"cloud-1"}),
-        ),
-    )
-    TalosCluster(
+    substrate = SUBSTRATE
+    talos = TalosCluster(
         "cloud",
         {
             "cluster_name": "homelab-cloud",
@@ -51,6 +48,7 @@ def _program() -> None:
         },
         opts=pulumi.ResourceOptions(providers=[talos_provider("talos"), oci, commands]),
     )
+    pulumi.export("node_public_ips", talos.node_public_ips)
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +125,54 @@ def test_reserved_ip_for_comet_egress(cluster: Recording) -> None:
 
 
 def test_substrate_declares_oracle_arm64_and_the_ntp_patch() -> None:
-    substrate = OciTalosSubstrate.__new__(OciTalosSubstrate)
-    assert (OciTalosSubstrate.platform, OciTalosSubstrate.architecture) == ("oracle", "arm64")
-    assert OciTalosSubstrate.delivers_config_at_boot
-    patch = json.loads(substrate.config_patches(NODE)[0])
+    assert (SUBSTRATE.platform, SUBSTRATE.architecture) == ("oracle", "arm64")
+    assert SUBSTRATE.delivers_config_at_boot
+    patch = json.loads(SUBSTRATE.config_patches(NODE)[0])
     assert patch == {"machine": {"time": {"servers": ["169.254.169.254"]}}}
+
+
+def test_the_substrate_is_frozen_settings_without_providers() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SUBSTRATE.bucket_name = "other"  # type: ignore[misc]
+    fields = {f.name for f in dataclasses.fields(OciTalosSubstrate)}
+    assert not {f for f in fields if "provider" in f}
+    assert not [name for name, value in vars(SUBSTRATE).items() if isinstance(value, dict | list)]
+
+
+def test_every_child_uses_the_providers_the_cluster_was_given(cluster: Recording) -> None:
+    for record in cluster.resources:
+        if record.custom and record.type.split(":")[0] in ("oci", "command"):
+            package = record.type.split(":")[0]
+            assert record.provider is not None and f"::{package}::" in record.provider, record.name
+
+
+def test_per_node_public_ips_come_back_through_the_cluster(cluster: Recording) -> None:
+    ips = cluster.outputs["node_public_ips"]
+    assert not ips.secret
+    # The reserved address (FR-014), not an ephemeral one.
+    address = cluster.get("oci:Core/publicIp:PublicIp", "cloud-cloud-1-public-ip")
+    assert set(ips.value) == {"cloud-1"}
+    assert address.inputs["lifetime"] == "RESERVED"
+
+
+def test_memory_that_is_not_whole_gb_is_refused_not_rounded() -> None:
+    odd = TalosNode("cloud-1", "controlplane", "10.20.1.20", 1, 8000, 100)
+
+    def program() -> None:
+        TalosCluster(
+            "cloud",
+            {
+                "cluster_name": "homelab-cloud",
+                "endpoint_host": odd.address,
+                "talos_version": "v1.11.5",
+                "kubernetes_version": "1.34.1",
+                "nodes": {odd.name: odd},
+                "substrate": SUBSTRATE,
+            },
+            opts=pulumi.ResourceOptions(
+                providers=[talos_provider("talos"), pulumi_oci.Provider("oci"), pulumi_command.Provider("command")]
+            ),
+        )
+
+    with pytest.raises(ValueError, match="8000 MB, not a whole number of GB"):
+        run(program)
