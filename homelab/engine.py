@@ -122,6 +122,8 @@ class Recording:
     view: View = "update"
     check_failures: list[str] = field(default_factory=list)
     """Provider `Check` failures (and remote-component expansion failures), as the CLI words them."""
+    notes: list[str] = field(default_factory=list)
+    """What this run could not imitate (a remote component it cannot expand, say), for the reader."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -174,6 +176,7 @@ class RecordingMonitor(mocks.MockMonitor):
         self.component_outputs: dict[str, Mapping[str, Any]] = {}
         self.invokes: list[str] = []
         self.check_failures: list[str] = []
+        self.notes: list[str] = []
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -233,9 +236,19 @@ class RecordingMonitor(mocks.MockMonitor):
     def _expand(self, request: Any, component: RecordedResource) -> list[RecordedResource]:
         """Register what the component's provider would register in its `Construct`."""
         if request.type not in remote.EXPANDED_TYPES:
+            with self._lock:
+                self.notes.append(
+                    f"{request.type} '{request.name}' is a remote component the offline engine does not expand: "
+                    "the children its provider registers are not shown and no rule judges them"
+                )
             return []
         if any(v == UNKNOWN for v in _leaves(component.wire)):
             # The provider cannot read manifests it does not know yet: it warns and registers none.
+            with self._lock:
+                self.notes.append(
+                    f"{request.type} '{request.name}': required inputs are unknown; its children are not "
+                    "registered in this view (the provider warns: preview is incomplete)"
+                )
             return []
         try:
             children = remote.expand(request.type, request.name, component.inputs, self.workdir)
@@ -463,6 +476,7 @@ def run_program(
         recording.component_outputs = dict(monitor.component_outputs)
         recording.invokes = list(monitor.invokes)
         recording.check_failures = list(monitor.check_failures)
+        recording.notes = list(monitor.notes)
     if recording.check_failures:
         raise ProviderCheckError(recording.check_failures)
     return recording

@@ -206,6 +206,8 @@ def text_report(result: StackResult) -> str:
     lines = [f"{header}  {len(recording.resources)} resources ({custom} custom) in {result.seconds:.1f} s"]
     if recording.placeholders:
         lines.append("  offline stand-ins for secrets: " + ", ".join(sorted(recording.placeholders)))
+    notes = [*recording.notes, *(result.first_preview.recording.notes if result.first_preview else [])]
+    lines.extend(f"  not imitated offline: {note}" for note in dict.fromkeys(notes))
     lines.append("Resources")
     lines.append(f"  pulumi:pulumi:Stack  {recording.project}-{recording.stack}")
     lines.extend("  " + line for line in resource_tree(recording))
@@ -310,6 +312,7 @@ def views_json(result: StackResult) -> dict[str, Any]:
             "resources": len(recording.resources),
             "findings": [f.to_json() for f in result.findings],
             "notEvaluated": sorted({f.rule_id for f in result.findings if f.kind == "cannot-run"}),
+            "notes": list(recording.notes),
         }
     }
     first = result.first_preview
@@ -320,6 +323,7 @@ def views_json(result: StackResult) -> dict[str, Any]:
             "findings": [f.to_json() for f in first.findings],
             "notEvaluated": sorted(first.not_evaluated()),
             "unknownOutputs": sorted(k for k, v in first.recording.outputs.items() if not v.known),
+            "notes": list(first.recording.notes),
         }
     return views
 

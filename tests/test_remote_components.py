@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumiverse_talos as talos
 import pytest
 
 from homelab.engine import ProviderCheckError, Recording, run_program
 from homelab.policy_eval import evaluate
+from homelab.render import view_mismatch
 from policies.rules.hygiene import known_types_only
 from tests.policies.previews import preview
 
@@ -151,3 +153,29 @@ def test_the_real_stacks_record_the_gateway_api_crds_with_their_real_tokens() ->
     # The files are not committed: without `make vendor` the lock's index stands in, labelled so.
     assert all(c.origin is not None and c.origin.split()[0] in ("file", "lock") for c in crds)
     assert not [f for f in preview("dev").findings if f.rule_id == "OPS-04"]
+
+
+def test_a_remote_component_the_engine_cannot_expand_is_named_not_hidden() -> None:
+    def program() -> None:
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        k8s.helm.v4.Chart("chart", chart="oci://example.invalid/chart", opts=pulumi.ResourceOptions(provider=provider))
+
+    recording = run_program(program, project="homelab", stack="test")
+    assert recording.notes == [
+        "kubernetes:helm.sh/v4:Chart 'chart' is a remote component the offline engine does not expand: "
+        "the children its provider registers are not shown and no rule judges them"
+    ]
+
+
+def test_a_config_file_with_an_unknown_path_registers_no_children_in_the_first_preview(tmp_path: Path) -> None:
+    (tmp_path / "widgets.yaml").write_text(MANIFEST, encoding="utf-8")
+
+    def program() -> None:
+        schematic = talos.imagefactory.Schematic("schematic", schematic="customization: {}\n")
+        k8s.yaml.v2.ConfigFile("widgets", file=schematic.id.apply(lambda _: "widgets.yaml"))
+
+    first = run_program(program, project="homelab", stack="test", workdir=tmp_path, view="first-preview")
+    update = run_program(program, project="homelab", stack="test", workdir=tmp_path)
+    assert not first.children_of(first.get("kubernetes:yaml/v2:ConfigFile", "widgets"))
+    assert "preview is incomplete" in first.notes[0]
+    assert len(view_mismatch(first, update)) == 5
