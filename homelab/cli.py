@@ -5,6 +5,7 @@
     homelab policy-config STACK
     homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
     homelab vendor [--check]
+    homelab known-hosts STACK [--file FILE]       (homelab/known_hosts.py)
 
 Each stack is previewed in two views (see docs/decisions/0001-offline-preview.md): as a first preview
 (every id and computed output unknown) and as an update against simulated provider state.
@@ -23,7 +24,7 @@ from pathlib import Path
 import pulumi
 
 from components.manifests import ManifestLockError
-from homelab import state_backend
+from homelab import known_hosts, state_backend
 from homelab.engine import ProviderCheckError
 from homelab.graph_checks import GRAPH_CHECKS
 from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_policy_config)
 
     state_backend.add_parser(commands)
+    known_hosts.add_parser(commands)
     vendored = commands.add_parser(
         "vendor", help="download the pinned upstream manifests and verify them against vendor/manifests.lock.yaml"
     )

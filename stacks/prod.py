@@ -13,7 +13,7 @@ from components.k8s.storage import NfsMediaStorage
 from components.proxmox.backups import DrillSettings, GuestBackups, Retention
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
-from components.proxmox.provider import proxmox_provider, ssh_connection
+from components.proxmox.provider import host_command_provider, proxmox_provider, ssh_connection
 from components.proxmox.zfs import DatasetSpec, NfsSettings, SnapshotPolicy, ZfsPool, ZfsPoolArgs
 from components.talos.cluster import talos_provider
 from stacks.backups import protection_rows, protections
@@ -70,7 +70,8 @@ def build() -> None:
     connection = proxmox_connection(config.proxmox)
     proxmox = proxmox_provider("proxmox", connection, secrets.require_secret("proxmoxApiToken"), ssh_key)
     ssh = ssh_connection(connection, ssh_key)
-    on_proxmox = pulumi.ResourceOptions(providers=[proxmox])
+    # Host commands (package installs, ZFS, passthrough) need the command provider explicitly.
+    on_proxmox = pulumi.ResourceOptions(providers=[proxmox, host_command_provider("command")])
     node = config.proxmox.node_name
     host_cfg = config.host
 
@@ -147,7 +148,7 @@ def build() -> None:
             ),
             "drill": DrillSettings(**backups.drill.model_dump()),
         },
-        opts=pulumi.ResourceOptions(providers=[proxmox], depends_on=[pool]),
+        opts=pulumi.ResourceOptions.merge(on_proxmox, pulumi.ResourceOptions(depends_on=[pool])),
     )
 
     talos, k8s_provider, cni = talos_on_proxmox(

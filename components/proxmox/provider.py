@@ -7,6 +7,7 @@ from the stack, so no resource can silently talk to a different endpoint read fr
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_command
 import pulumi_proxmoxve as pve
 from pulumi_command import remote
 
@@ -41,7 +42,10 @@ def proxmox_provider(
 
     The API token authenticates API calls; the `ssh` block is required because importing a
     downloaded disk image into a VM (`disks[].file_id`) runs `qm disk import` over SSH, and with an
-    API token the provider does not fall back to a password.
+    API token the provider does not fall back to a password. The provider has no host-key setting:
+    it verifies the host against `~/.ssh/known_hosts` of the user running Pulumi and adds an unknown
+    host on first contact. `homelab known-hosts <stack>` writes the pinned key there first (the
+    deploy workflow runs it before `pulumi up`), which turns that first contact into a pin.
     """
     return pve.Provider(
         name,
@@ -71,3 +75,10 @@ def ssh_connection(connection: ProxmoxConnection, ssh_private_key: pulumi.Input[
         private_key=pulumi.Output.secret(ssh_private_key),
         host_key=connection.ssh_host_key,
     )
+
+
+def host_command_provider(name: str) -> pulumi_command.Provider:
+    """The explicit `pulumi_command` provider of the host commands (default providers are disabled:
+    a remote command without it fails at `pulumi up`). It holds no credential; each command carries
+    its own pinned SSH connection."""
+    return pulumi_command.Provider(name)

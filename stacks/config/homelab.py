@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from stacks.backups import HomeBackupsConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
@@ -25,6 +25,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PCI_ID = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{4}$")
 _PCI_PATH = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}$")
 _PVE_PRIVILEGE = re.compile(r"^[A-Z][A-Za-z]*(\.[A-Z][A-Za-z]*)+$")
+_SSH_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$")
 
 
 def _hostname(value: str) -> str:
@@ -77,7 +78,10 @@ class ProxmoxConfig(ConfigModel):
     ssh_address: IPv4
     ssh_username: str = "root"
     ssh_port: int = Field(default=22, ge=1, le=65535)
-    ssh_host_key: str | None = None
+    ssh_host_key: str = Field(pattern=_SSH_HOST_KEY.pattern)
+    """The host's SSH public key, `<type> <base64>` (`cat /etc/ssh/ssh_host_ed25519_key.pub` on the
+    host's console): every SSH connection (host commands, the provider's disk import) refuses any
+    other key (docs/runbooks/host-bring-up.md)."""
     insecure: bool = False
     """Skip TLS verification of the API (only for a host still on its self-signed certificate)."""
 
@@ -165,9 +169,13 @@ class GpuConfig(ConfigModel):
 
 
 class ApiConsumerConfig(ConfigModel):
+    """A least-privilege Proxmox identity for one consumer; create it only when something uses it."""
+
     user_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*@pve$")
     privileges: list[str] = Field(min_length=1)
     path: str = Field(default="/", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    """Where the role applies: `/storage/<id>` for a storage consumer (a CSI driver), never `/` for
+    anything beyond `*.Audit`."""
     comment: str = ""
 
     @field_validator("privileges")
@@ -176,6 +184,17 @@ class ApiConsumerConfig(ConfigModel):
         for item in value:
             if not _PVE_PRIVILEGE.match(item):
                 raise ValueError(f"{item!r} is not a Proxmox privilege name like VM.Audit")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _scoped(cls, value: str, info: ValidationInfo) -> str:
+        writes = sorted(p for p in info.data.get("privileges", []) if not p.endswith(".Audit"))
+        if value == "/" and writes:
+            raise ValueError(
+                f"grants {', '.join(writes)} on the whole host; scope it to what the consumer needs "
+                "(e.g. /storage/tank-vms)"
+            )
         return value
 
 

@@ -183,3 +183,43 @@ def test_host_commands_that_install_packages_or_touch_the_boot_chain_never_overl
             assert _waits_for(prod, a, b) or _waits_for(prod, b, a), f"{a.name} and {b.name} may run together"
     apt = prod.get("command:remote:Command", "host-apt")
     assert all(_waits_for(prod, c, apt) for c in serialized if c is not apt), "the index is fixed first"
+
+
+def test_no_unused_proxmox_api_credential_is_created(prod):
+    # No Proxmox CSI driver is deployed: a token with Datastore.Allocate/VM.Config.Disk from `/`
+    # would be a broad credential nothing uses.
+    for type_ in ("proxmoxve:user/token:Token", "proxmoxve:index/roleLegacy:RoleLegacy"):
+        assert prod.by_type(type_) == [], type_
+
+
+def test_a_write_privilege_on_the_whole_host_is_rejected():
+    host = section("prod", "host")
+    host["api_consumers"] = {
+        "csi": {"user_id": "kubernetes-csi@pve", "privileges": ["Datastore.Allocate", "VM.Audit"], "path": "/"}
+    }
+    with pytest.raises(ConfigError, match=r"^homelab:host\.api_consumers\.csi\.path: .*Datastore\.Allocate"):
+        run_stack("prod", overrides={"host": host})
+
+
+def test_every_ssh_connection_pins_the_host_key(prod):
+    pinned = section("prod", "proxmox")["ssh_host_key"]
+    commands = prod.by_type("command:remote:Command")
+    assert commands
+    for command in commands:
+        assert command.inputs["connection"]["hostKey"] == pinned, command.name
+
+
+def test_the_host_key_is_required():
+    proxmox = section("prod", "proxmox")
+    del proxmox["ssh_host_key"]
+    with pytest.raises(ConfigError, match=r"^homelab:proxmox\.ssh_host_key: "):
+        run_stack("prod", overrides={"proxmox": proxmox})
+
+
+def test_home_stack_resources_name_their_provider(prod, previewed):
+    # Default providers are disabled in every stack: a resource without an explicit provider
+    # (e.g. a remote command) would fail at `pulumi up`.
+    for recording in (prod, previewed("dev").recording):
+        for r in recording.resources:
+            if r.custom and not r.type.startswith("pulumi:providers:") and r.type != "pulumi:pulumi:StackReference":
+                assert r.provider, f"{r.type} {r.name}"
