@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup vendor preview test lint typecheck unit bench policy-config report snapshots clean
+.PHONY: setup vendor preview test lint typecheck unit bench mutate policy-config report snapshots clean
 
 # uv comes from PyPI like everything else; it is installed into .tools when the machine has none.
 .tools/bin/uv:
@@ -38,6 +38,11 @@ test: lint typecheck unit
 
 bench: setup
 	$(RUN) python -m homelab.bench
+
+# Break the code one small mutation at a time (tests/test_mutations.py, CODE_MUTATIONS) in a scratch
+# copy and report which mutations the tests miss. Not part of `make test`: it runs tests per mutation.
+mutate: setup
+	$(RUN) python -m tests.mutate
 
 # Regenerate policies/config/<stack>.json from the capacity ledger, the cloud config and the catalog.
 policy-config: setup

@@ -11,7 +11,7 @@ violation and no mandatory rule that cannot run.
 import copy
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -475,3 +475,205 @@ def test_unpinned_helm_release(prod: Preview) -> None:
 def test_unknown_resource_type(prod: Preview) -> None:
     recording = mutate(prod.recording, "gaming-vm", type="proxmoxve:index/vm:Vm")
     caught(prod, recording, "OPS-04", "gaming-vm")
+
+
+# --- code mutations (`make mutate`) ---------------------------------------------------------------
+#
+# The tests above break the recorded graph; `make mutate` (tests/mutate.py) breaks the code itself:
+# each mutation below is one small edit, applied alone to a scratch copy of the repository, after
+# which `tests` must fail. A mutation whose `old` text no longer occurs exactly once is reported as
+# stale by `make mutate`: update it with the code it mutates.
+
+
+@dataclass(frozen=True)
+class CodeMutation:
+    id: str
+    description: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+POLICY_TESTS = ("tests/policies", "tests/test_mutations.py")
+POOL_TESTS = ("tests/test_scripts.py", "tests/components/test_proxmox_zfs.py", "tests/stacks/test_prod.py")
+GRAPH_TESTS = ("tests/test_snapshots.py", "tests/test_mutations.py", "tests/stacks", "tests/components")
+CONFIG_TESTS = ("tests/test_config_fuzz.py", "tests/test_cli.py", "tests/stacks", "tests/test_mutations.py")
+
+
+def _flip(rule_file: str, id_: str, description: str, old: str) -> CodeMutation:
+    return CodeMutation(
+        id_, description, f"policies/rules/{rule_file}", old, old.replace(" > ", " >= ", 1), POLICY_TESTS
+    )
+
+
+CODE_MUTATIONS: tuple[CodeMutation, ...] = (
+    CodeMutation(
+        "net09-ignores-internal-cidrs",
+        "NET-09 ignores its internalCidrs config (reads the built-in private ranges)",
+        "policies/rules/network.py",
+        'allowed = [*config["adminCidrs"], *config["internalCidrs"]]',
+        'allowed = [*config["adminCidrs"], *PRIVATE_CIDRS]',
+        POLICY_TESTS,
+    ),
+    _flip(
+        "budget.py",
+        "bud04-backups-ge",
+        "BUD-04: `>` turned into `>=` on the volume-backup limit",
+        'if len(backups) > int(config["volumeBackups"]):',
+    ),
+    CodeMutation(
+        "pool-script-deleted-fi",
+        "a `fi` deleted from the ZFS pool script",
+        "components/proxmox/zfs.py",
+        '            "  fi",\n            "fi",\n            f"health=$(zpool list -H -o health {p})",',
+        '            "  fi",\n            f"health=$(zpool list -H -o health {p})",',
+        POOL_TESTS,
+    ),
+    _flip(
+        "budget.py", "bud04-storage-ge", "BUD-04: `>` turned into `>=` on the block-storage limit", "if total > limit:"
+    ),
+    _flip("budget.py", "bud03-ocpus-ge", "BUD-03: `>` turned into `>=` on the A1 OCPU limit", "if ocpus > ocpu_limit:"),
+    _flip(
+        "budget.py",
+        "bud03-micro-ge",
+        "BUD-03: `>` turned into `>=` on the E2.1.Micro count",
+        "if len(micro) > micro_limit:",
+    ),
+    _flip("budget.py", "bud01-host-ge", "BUD-01: `>` turned into `>=` on the host memory cap", "if total > cap:"),
+    _flip("budget.py", "bud06-target-ge", "BUD-06: `>` turned into `>=` on a mode target", "if total > target:"),
+    _flip(
+        "security.py",
+        "sec04-session-ge",
+        "SEC-04: `>` turned into `>=` on the session length",
+        'if hours is not None and hours > float(config["maxSessionHours"]):',
+    ),
+    CodeMutation(
+        "net04-ignores-allowlist",
+        "NET-04 ignores its allowedServices config",
+        "policies/rules/network.py",
+        'if name not in config["allowedServices"]:',
+        "if name not in []:",
+        POLICY_TESTS,
+    ),
+    CodeMutation(
+        "sec13-ignores-require-digest",
+        "SEC-13 ignores its requireDigest config",
+        "policies/rules/workloads.py",
+        'bool(config["requireDigest"])',
+        "False",
+        POLICY_TESTS,
+    ),
+    CodeMutation(
+        "sec09-ignores-pointer-pattern",
+        "SEC-09 ignores its allowedNamePattern config",
+        "policies/rules/workloads.py",
+        'pointer = re.compile(config["allowedNamePattern"])',
+        'pointer = re.compile(r"(?i)(_FILE|_PATH|_DIR|_URL|_ENDPOINT|_NAME|_REF)$")',
+        POLICY_TESTS,
+    ),
+    CodeMutation(
+        "dat01-ignores-guest-tags",
+        "DAT-01 ignores its guestTags config",
+        "policies/rules/data.py",
+        'lost = data_bearing(args.resource_type, args.props, config["guestTags"])',
+        "lost = data_bearing(args.resource_type, args.props)",
+        POLICY_TESTS,
+    ),
+    CodeMutation(
+        "zfs-pool-unprotected",
+        "`protect=True` dropped from the ZFS pool's data-bearing children",
+        "components/proxmox/zfs.py",
+        "pulumi.ResourceOptions(protect=True, retain_on_delete=True))",
+        "pulumi.ResourceOptions(retain_on_delete=True))",
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "mgmt-data-volume-unprotected",
+        "`protect=True` dropped from the management VM's data volume",
+        "components/oci/management_vm.py",
+        "opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),",
+        "opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),",
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "talos-vm-boot-media-not-ignored",
+        "`ignore_changes` on the Talos VMs' boot media removed (an image change would replace a VM)",
+        "components/proxmox/talos_vms.py",
+        "[*BOOT_MEDIA_FIELDS, ",
+        "[",
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "talos-secrets-version-not-ignored",
+        "`ignore_changes` on the Talos machine secrets removed (a new contract would regenerate the PKI)",
+        "components/talos/cluster.py",
+        'ignore_changes=["talosVersion"],',
+        "ignore_changes=[],",
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "talos-secrets-not-secret",
+        "the Talos machine secrets' outputs no longer kept secret",
+        "components/talos/cluster.py",
+        'additional_secret_outputs=["machineSecrets", "clientConfiguration"],',
+        "additional_secret_outputs=[],",
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "bastion-ssh-widened",
+        "SSH to the management VM widened from the Bastion's /32 to the world",
+        "components/oci/network.py",
+        'cidr=bastion.private_endpoint_ip_address.apply(lambda ip: f"{ip}/32"),',
+        'cidr=bastion.private_endpoint_ip_address.apply(lambda ip: "0.0.0.0/0"),',
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "admin-cidr-check-widened",
+        "admin CIDRs accepted up to /8 instead of /16",
+        "stacks/config/cloud.py",
+        "if cidr.prefixlen < 16:",
+        "if cidr.prefixlen < 8:",
+        CONFIG_TESTS,
+    ),
+    CodeMutation(
+        "oci-node-no-in-transit-encryption",
+        "in-transit encryption of the CLOUD nodes' volumes switched off",
+        "components/oci/node.py",
+        "            is_pv_encryption_in_transit_enabled=True,",
+        "            is_pv_encryption_in_transit_enabled=False,",
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "secrets-script-deleted-done",
+        "a `done` deleted from the management VM's secret installer",
+        "components/oci/compose.py",
+        "  changed=1\ndone\n",
+        "  changed=1\n",
+        ("tests/test_scripts.py", "tests/test_compose.py"),
+    ),
+    CodeMutation(
+        "secret-seed-not-secret",
+        "the cloud stack reads its secret seed (every derived password) as plain config",
+        "stacks/cloud.py",
+        'seed = secrets.require_secret("secretSeed")',
+        'seed = secrets.require("secretSeed")',
+        GRAPH_TESTS,
+    ),
+    CodeMutation(
+        "config-accepts-unknown-keys",
+        "stack config models accept unknown keys",
+        "stacks/config/base.py",
+        'model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)',
+        'model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False)',
+        CONFIG_TESTS,
+    ),
+    CodeMutation(
+        "referenced-stacks-before-own-config",
+        "a stack's own config no longer validated before its referenced stacks are previewed",
+        "homelab/stackrun.py",
+        "        check_stack_config(stack, config, stack_input.secret_keys)\n",
+        "        pass\n",
+        ("tests/test_cli.py",),
+    ),
+)

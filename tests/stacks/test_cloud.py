@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from homelab.engine import Recording
-from homelab.stackrun import run_stack
+from homelab.stackrun import check_stack_config, load_stack_input, run_stack
 from stacks.config.base import ConfigError
 from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, Layout, Machine, fits, problems, summary, warnings
 from tests.stacks.helpers import count_registrations, section
@@ -283,6 +283,20 @@ def test_bad_config_is_one_clear_error_and_registers_nothing(overrides: dict[str
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
     assert seen == []
+
+
+def test_admin_cidrs_at_the_width_limit() -> None:
+    # /16 is the widest network an administrator may be admitted from; one bit wider is refused.
+    stack_input = load_stack_input("cloud")
+
+    def check(cidr: str) -> None:
+        network = {**section("cloud", "network"), "admin_cidrs": [cidr]}
+        config = {**stack_input.config, "homelab:network": json.dumps(network)}
+        check_stack_config("cloud", config, stack_input.secret_keys)
+
+    check("198.51.0.0/16")
+    with pytest.raises(ConfigError, match=r"^homelab:network\.admin_cidrs: 198\.50\.0\.0/15 admits far more"):
+        check("198.50.0.0/15")
 
 
 NLB = "oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer"
