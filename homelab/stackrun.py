@@ -99,7 +99,8 @@ def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
         config[full] = _encode(value)
     for spec in secrets:
         full = f"{NAMESPACE}:{spec.key}"
-        if full not in config:
+        # An optional secret the stack file does not set stays unset, as in a real run.
+        if full not in config and spec.required:
             config[full] = spec.offline_value
             secret_keys.append(full)
             placeholders.append(full)

@@ -109,6 +109,65 @@ class HomeBackupsConfig(ConfigModel):
     drill: DrillConfig = DrillConfig()
 
 
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket_name(value: str) -> str:
+    # OCI accepts more (upper case, underscores), but a name must also work in a path-style S3 URL
+    # and at OVH: 3-63 lower-case letters, digits, dots and dashes.
+    if not _BUCKET.match(value) or ".." in value:
+        raise ValueError("must be 3-63 lower-case letters, digits, dots and dashes, starting and ending alphanumeric")
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+
+
+class OciBucketConfig(ConfigModel):
+    """`homelab:backups.oci_bucket` (cloud): the offsite bucket in OCI Object Storage."""
+
+    name: BucketName = "homelab-backups"
+    expected_gb: float = Field(default=8, gt=0, le=10_000)
+    """What the bucket is expected to hold at most (counted in the Always Free ledger: 20 GB in total)."""
+    issue_credentials: bool = True
+    """Issue the S3 credentials (a Customer Secret Key of the stack's OCI user) the backup writers use."""
+
+
+class OvhTargetConfig(ConfigModel):
+    """`homelab:backups.ovh` (cloud): an OVH Object Storage bucket (S3 API) as the cloud's offsite.
+
+    The bucket is created by the operator (OVH console, or `homelab state-backend init --endpoint`);
+    its credentials are the secrets `ovhS3AccessKey` / `ovhS3SecretKey`.
+    """
+
+    endpoint: str = Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?$")
+    region: str = Field(pattern=r"^[a-z0-9-]+$")
+    bucket: BucketName
+    expected_gb: float = Field(gt=0, le=100_000)
+    free_gb: float = Field(default=0, ge=0)
+    """OVH's free allowance is unverified: 0 counts every GB as paid (the budget rule checks it)."""
+    price_per_gb_month: float = Field(default=0.007, ge=0)
+
+
+class VolumeBackupConfig(ConfigModel):
+    """`homelab:backups.volume_backups` (cloud): weekly OCI volume backups of the volumes holding data."""
+
+    enabled: bool = True
+    free_backups: int = Field(default=5, ge=0, le=100)
+    """Volume backups Always Free includes."""
+    day_of_week: Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"] = "SUNDAY"
+    hour_of_day: int = Field(default=3, ge=0, le=23)
+
+
+class CloudBackupsConfig(ConfigModel):
+    """`homelab:backups` of the cloud stack: the offsite layer."""
+
+    classes: dict[DataClass, ClassPolicy] = Field(default_factory=dict)
+    oci_bucket: OciBucketConfig = OciBucketConfig()
+    ovh: OvhTargetConfig | None = None
+    volume_backups: VolumeBackupConfig = VolumeBackupConfig()
+
+
 def class_policies(overrides: Mapping[DataClass, ClassPolicy] | None = None) -> dict[DataClass, ClassPolicy]:
     return {**DEFAULT_CLASSES, **(overrides or {})}
 

@@ -16,6 +16,7 @@ from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessSettings, Tunnel, zone_id
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.oci.api_endpoint import TalosApiEndpoint
+from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
@@ -27,6 +28,7 @@ from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
+from stacks.backups import Offsite, protection_rows, protections, retention_days
 from stacks.catalog import Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
@@ -66,6 +68,18 @@ SECRETS: tuple[SecretSpec, ...] = (
         ),
     ),
     SecretSpec(
+        "ovhS3AccessKey",
+        "the access key of the OVH Object Storage user (only with homelab:backups.ovh)",
+        required=False,
+        placeholder="offlineplaceholderovhaccesskey0",
+    ),
+    SecretSpec(
+        "ovhS3SecretKey",
+        "the secret key of the OVH Object Storage user (only with homelab:backups.ovh)",
+        required=False,
+        placeholder="offlineplaceholderovhsecretkey00000000000",
+    ),
+    SecretSpec(
         "omniEtcdPrivateKey",
         "the ASCII-armored GPG private key Omni encrypts its etcd with (`gpg --export-secret-key --armor`)",
         placeholder=(
@@ -78,6 +92,8 @@ SECRETS: tuple[SecretSpec, ...] = (
 )
 
 MANAGEMENT_NAME = "oci-mgmt"
+TALOS_IMAGE_ARCHIVE_GB = 1
+"""Upper bound of the Talos OCI image archive kept in the image bucket (counted in the ledger)."""
 _DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
     "authentik_secret_key": 48,
     "authentik_bootstrap_password": 24,
@@ -146,6 +162,10 @@ def cloud_layout(config: CloudConfig) -> Layout:
         block_volumes_gb={f"{MANAGEMENT_NAME}-data": management.data_volume_gb},
         # The CLOUD cluster's admin entry point (`TalosApiEndpoint`).
         network_load_balancers=1,
+        object_storage_gb={
+            config.cluster.image_bucket: TALOS_IMAGE_ARCHIVE_GB,
+            config.backups.oci_bucket.name: config.backups.oci_bucket.expected_gb,
+        },
     )
 
 
@@ -194,7 +214,79 @@ def load() -> CloudConfig:
     """The stack's config, validated: every check that needs no resource, before any is registered."""
     config = load_config(CloudConfig, SECRETS)
     check_cloud_config(config)
+    _check_backup_credentials(config)
+    _check_backup_budget(config)
     return config
+
+
+def _check_backup_budget(config: CloudConfig) -> None:
+    """Backups count against Always Free like everything else: the bucket must fit the object storage left."""
+    layout = cloud_layout(config)
+    others = sum(v for k, v in layout.object_storage_gb.items() if k != config.backups.oci_bucket.name)
+    free = config.quota.object_storage_gb - others
+    if config.backups.oci_bucket.expected_gb > free:
+        raise ConfigError(
+            f"homelab:backups.oci_bucket.expected_gb: {config.backups.oci_bucket.expected_gb:g} GB does not fit the "
+            f"{free:g} GB of Always Free object storage left ({config.quota.object_storage_gb:g} GB in total)"
+        )
+
+
+def _check_backup_credentials(config: CloudConfig) -> None:
+    """A backup target without credentials is an error naming its key (before anything registers)."""
+    secrets = pulumi.Config("homelab")
+    has = {key: secrets.get_secret(key) is not None for key in ("ovhS3AccessKey", "ovhS3SecretKey")}
+    if config.backups.ovh is not None and not all(has.values()):
+        missing = ", ".join(k for k, v in has.items() if not v)
+        raise ConfigError(
+            f"homelab:backups.ovh: the OVH target has no credentials; set {missing} with `pulumi config set --secret`"
+        )
+
+
+def _offsite(
+    config: CloudConfig,
+    *,
+    compartment: str,
+    namespace: pulumi.Output[str],
+    oci: pulumi.ProviderResource,
+    stack: str,
+    data_volume_id: pulumi.Output[str],
+) -> None:
+    """The offsite layer: the OCI backup bucket (and its S3 credentials), weekly volume backups."""
+    backups = config.backups
+    critical = backups.classes.get("critical")
+    keep = retention_days((critical.offsite_keep if critical else None) or "30d")
+    bucket_args = {
+        "compartment_id": compartment,
+        "namespace": namespace,
+        "bucket_name": backups.oci_bucket.name,
+        "keep_days": keep,
+        "freeform_tags": freeform_tags(stack, "backups"),
+    }
+    if backups.oci_bucket.issue_credentials:
+        bucket_args["credentials_user_id"] = config.oci.user_ocid
+    bucket = OffsiteBucket("offsite", bucket_args, opts=pulumi.ResourceOptions(providers=[oci]))  # type: ignore[arg-type]
+    if backups.volume_backups.enabled:
+        VolumeBackups(
+            "volumes",
+            {
+                "compartment_id": compartment,
+                "volume_ids": {f"{MANAGEMENT_NAME}-data": data_volume_id},
+                "free_backups": backups.volume_backups.free_backups,
+                "freeform_tags": freeform_tags(stack, "backups"),
+                "day_of_week": backups.volume_backups.day_of_week,
+                "hour_of_day": backups.volume_backups.hour_of_day,
+            },
+            opts=pulumi.ResourceOptions(providers=[oci]),
+        )
+    endpoint = namespace.apply(lambda ns: f"https://{ns}.compat.objectstorage.{config.oci.region}.oraclecloud.com")
+    pulumi.export("offsite_bucket", {"name": bucket.bucket_name, "endpoint": endpoint, "region": config.oci.region})
+    if bucket.access_key_id is not None and bucket.secret_access_key is not None:
+        pulumi.export(
+            "offsite_s3_credentials",
+            pulumi.Output.secret(
+                {"access_key_id": bucket.access_key_id, "secret_access_key": bucket.secret_access_key}
+            ),
+        )
 
 
 def build() -> None:
@@ -409,3 +501,18 @@ def build() -> None:
     pulumi.export("management_private_ip", vm.private_ip)
     pulumi.export("cloud_node_public_ips", talos.node_public_ips)
     pulumi.export("bastion_id", network.bastion_id)
+
+    _offsite(
+        config,
+        compartment=compartment,
+        namespace=object_storage_namespace(compartment, oci),
+        oci=oci,
+        stack=stack,
+        data_volume_id=vm.data_volume_id,
+    )
+    built = frozenset(
+        {"primary", "bucket-version"} | ({"volume-backup"} if config.backups.volume_backups.enabled else set())
+    )
+    offsite = Offsite(ovh_bucket=config.backups.ovh is not None, home_mirror=False)
+    rows = protection_rows(protections(catalog, offsite, config.backups.classes, location="cloud", built=built))
+    pulumi.export("backup_protection", rows)

@@ -33,6 +33,8 @@ class AlwaysFreeQuota(ConfigModel):
     min_boot_volume_gb: int = Field(default=50, ge=50, le=32_768)
     e2_micro_instances: int = Field(default=2, ge=0, le=10)
     network_load_balancers: int = Field(default=1, ge=0, le=10)
+    object_storage_gb: float = Field(default=20, ge=0, le=100_000)
+    """Object Storage (Standard, Infrequent Access and Archive together)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Layout:
     block_volumes_gb: Mapping[str, int] = field(default_factory=dict)
     """Extra block volumes (not boot volumes), keyed by name."""
     network_load_balancers: int = 0
+    object_storage_gb: Mapping[str, float] = field(default_factory=dict)
+    """Buckets, keyed by name, at the most each is expected to hold."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Usage:
     block_storage_while_replacing_gb: int
     """Block storage right after the instance with the largest kept boot volume is replaced: its old
     boot volume is still there (and billed, or blocking the launch) until it is reclaimed."""
+    object_storage_gb: float = 0
 
 
 def usage(layout: Layout) -> Usage:
@@ -82,6 +87,7 @@ def usage(layout: Layout) -> Usage:
         e2_micro_instances=sum(1 for m in layout.machines if m.shape == E2_MICRO),
         network_load_balancers=layout.network_load_balancers,
         block_storage_while_replacing_gb=block + max(kept, default=0),
+        object_storage_gb=sum(layout.object_storage_gb.values()),
     )
 
 
@@ -99,6 +105,8 @@ def problems(layout: Layout, quota: AlwaysFreeQuota) -> list[str]:
         found.append(f"E2.1.Micro: {used.e2_micro_instances} used, {quota.e2_micro_instances} free")
     if used.network_load_balancers > quota.network_load_balancers:
         found.append(f"network load balancers: {used.network_load_balancers} used, {quota.network_load_balancers} free")
+    if used.object_storage_gb > quota.object_storage_gb:
+        found.append(f"object storage: {used.object_storage_gb:g} GB used, {quota.object_storage_gb:g} GB free")
     found.extend(
         f"{m.name}: boot volume {m.boot_volume_gb} GB is below the {quota.min_boot_volume_gb} GB minimum"
         for m in layout.machines
@@ -139,6 +147,7 @@ def summary(layout: Layout, quota: AlwaysFreeQuota) -> dict[str, Any]:
             "used": used.block_storage_while_replacing_gb,
             "quota": quota.block_storage_gb,
         },
+        "object_storage_gb": {"used": used.object_storage_gb, "quota": quota.object_storage_gb},
         "within_quota": fits(layout, quota),
         "problems": problems(layout, quota),
         "warnings": warnings(layout, quota),

@@ -212,10 +212,72 @@ def buckets_versioned_private(args: ResourceValidationArgs, report: Report, conf
         report(f"bucket '{args.name}' is public ({access}).")
 
 
+_DAYS_PER_UNIT = {"DAYS": 1, "YEARS": 365}
+
+
+@stack_rule(
+    id="DAT-07",
+    slug="backup-enforce-retention",
+    nfr="NFR-005",
+    topic="data",
+    description="Every backup target says how long it keeps backups: vzdump jobs prune old archives, "
+    "backup buckets (freeform tag role=backups) have a lifecycle policy that deletes objects and previous versions, "
+    "no sooner than `minKeepDays`, and every volume backup schedule has a retention (NFR-005, FR-024).",
+    fix="set `prune_backups` on the vzdump job; give the backup bucket an ObjectLifecyclePolicy with enabled DELETE "
+    "rules for `objects` and `previous-object-versions` of at least minKeepDays days; set `retention_seconds` on "
+    "each volume backup schedule.",
+    config={
+        "minKeepDays": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 7,
+            "description": "The shortest retention a backup bucket may apply to objects or previous versions.",
+        }
+    },
+)
+def backup_retention_set(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    for job in of_type(args.resources, {reg.PVE_BACKUP_JOB}):
+        if not mapping(get(job.props, "pruneBackups")) and not get(job.props, "maxfiles"):
+            report(f"vzdump job '{job.name}' never prunes: every archive is kept until the storage is full.", job.urn)
+    policies = {str(get(p.props, "bucket")): p for p in of_type(args.resources, {reg.OCI_LIFECYCLE_POLICY})}
+    minimum = int(config["minKeepDays"])
+    for bucket in of_type(args.resources, {reg.OCI_BUCKET}):
+        if mapping(get(bucket.props, "freeformTags")).get("role") != "backups":
+            continue
+        policy = policies.get(str(get(bucket.props, "name")))
+        if policy is None:
+            report(f"backup bucket '{bucket.name}' has no lifecycle policy: it keeps every backup forever.", bucket.urn)
+            continue
+        deletes = [
+            r
+            for r in items(get(policy.props, "rules"))
+            if is_true(get(r, "isEnabled")) and get(r, "action") == "DELETE"
+        ]
+        for target in ("objects", "previous-object-versions"):
+            days = [
+                int(get(r, "timeAmount", 0)) * _DAYS_PER_UNIT.get(str(get(r, "timeUnit")), 1)
+                for r in deletes
+                if get(r, "target", "objects") == target
+            ]
+            if not days:
+                report(f"backup bucket '{bucket.name}' never deletes {target}.", bucket.urn)
+            elif min(days) < minimum:
+                report(
+                    f"backup bucket '{bucket.name}' deletes {target} after {min(days)} days, "
+                    f"under the {minimum}-day minimum.",
+                    bucket.urn,
+                )
+    for policy in of_type(args.resources, {reg.OCI_VOLUME_BACKUP_POLICY}):
+        for schedule in items(get(policy.props, "schedules")):
+            if int(get(schedule, "retentionSeconds", 0) or 0) <= 0:
+                report(f"volume backup policy '{policy.name}' has a schedule without retention.", policy.urn)
+
+
 RULES: tuple[Rule, ...] = (
     data_is_protected,
     stateful_vm_locked,
     storage_classes_retain,
     backups_encrypted,
     buckets_versioned_private,
+    backup_retention_set,
 )

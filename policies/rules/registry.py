@@ -42,6 +42,9 @@ OCI_VOLUME = "oci:Core/volume:Volume"
 OCI_BOOT_VOLUME = "oci:Core/bootVolume:BootVolume"
 OCI_BACKUP_TYPES = frozenset({"oci:Core/volumeBackup:VolumeBackup", "oci:Core/bootVolumeBackup:BootVolumeBackup"})
 OCI_BUCKET = "oci:ObjectStorage/bucket:Bucket"
+OCI_LIFECYCLE_POLICY = "oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy"
+OCI_VOLUME_BACKUP_POLICY = "oci:Core/volumeBackupPolicy:VolumeBackupPolicy"
+PVE_BACKUP_JOB = "proxmoxve:backup/job:Job"
 OCI_NLB = "oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer"
 
 # --- Cloudflare (v6 tokens; the v5 DNS token is matched too) --------------------------------------
@@ -87,7 +90,7 @@ KNOWN_TYPES: Mapping[str, str] = {
     "proxmoxve:storage/zfspool:Zfspool": "Proxmox storage backed by a ZFS dataset",
     "proxmoxve:storage/pbs:Pbs": "Proxmox Backup Server storage",
     "proxmoxve:storage/directory:Directory": "Proxmox storage backed by a host directory",
-    "proxmoxve:backup/job:Job": "vzdump backup job (schedule, guests, retention)",
+    PVE_BACKUP_JOB: "vzdump backup job (schedule, guests, retention)",
     "proxmoxve:index/roleLegacy:RoleLegacy": "Proxmox API role",
     "proxmoxve:index/userLegacy:UserLegacy": "Proxmox API user",
     "proxmoxve:user/token:Token": "Proxmox API token",
@@ -116,6 +119,9 @@ KNOWN_TYPES: Mapping[str, str] = {
     "oci:Core/image:Image": "OCI custom image",
     "oci:Core/shapeManagement:ShapeManagement": "OCI image shape compatibility",
     "oci:Core/volume:Volume": "OCI block volume",
+    OCI_VOLUME_BACKUP_POLICY: "OCI volume backup policy (schedule and retention)",
+    "oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment": "OCI volume backup policy assignment",
+    OCI_LIFECYCLE_POLICY: "OCI Object Storage lifecycle policy (retention of objects and versions)",
     "oci:Core/volumeAttachment:VolumeAttachment": "OCI block volume attachment",
     "oci:Core/bootVolume:BootVolume": "OCI boot volume",
     "oci:Core/publicIp:PublicIp": "OCI public IP",

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from stacks.backups import CloudBackupsConfig
 from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.homelab import CiliumConfig
@@ -292,6 +293,7 @@ class CloudConfig(ConfigModel):
     catalog: CatalogConfig
     cilium: CiliumConfig
     quota: AlwaysFreeQuota = Field(default_factory=AlwaysFreeQuota)
+    backups: CloudBackupsConfig = Field(default_factory=CloudBackupsConfig)
     rotation: dict[DerivedSecret, int] = Field(default_factory=dict)
     """Bump a derived secret's generation to rotate it (see docs/decisions/derived-secrets.md)."""
 

@@ -1615,3 +1615,99 @@ case(
     "public network load balancer 'subject' has no network security group.",
 )
 case("NET-12", "unknown", "nsgs", lambda: R(NLB, {**NLB_PROPS, "networkSecurityGroupIds": UNKNOWN}), cannot_run=True)
+
+# --- DAT-07 ------------------------------------------------------------------------------------
+BACKUP_JOB = "proxmoxve:backup/job:Job"
+LIFECYCLE = "oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy"
+VOLUME_BACKUP_POLICY = "oci:Core/volumeBackupPolicy:VolumeBackupPolicy"
+BACKUP_BUCKET = {**BUCKET_PROPS, "name": "homelab-backups", "freeformTags": {"role": "backups"}}
+
+
+def lifecycle(objects_days: Any = 30, versions_days: Any = 30, bucket: Any = "homelab-backups") -> Res:
+    rules = [
+        {
+            "name": "a",
+            "action": "DELETE",
+            "target": "objects",
+            "isEnabled": True,
+            "timeAmount": str(objects_days),
+            "timeUnit": "DAYS",
+        },
+        {
+            "name": "b",
+            "action": "DELETE",
+            "target": "previous-object-versions",
+            "isEnabled": True,
+            "timeAmount": str(versions_days),
+            "timeUnit": "DAYS",
+        },
+        {
+            "name": "c",
+            "action": "ABORT",
+            "target": "multipart-uploads",
+            "isEnabled": True,
+            "timeAmount": "1",
+            "timeUnit": "DAYS",
+        },
+    ]
+    return Res(LIFECYCLE, "lifecycle", {"namespace": "n", "bucket": bucket, "rules": rules})
+
+
+def backup_stack(*extra: Res, config: Mapping[str, Any] | None = None, bucket: Mapping[str, Any] = BACKUP_BUCKET):
+    return S([Res(BUCKET, "offsite-bucket", bucket, protect=True), *extra], config=config)
+
+
+JOB = Res(
+    BACKUP_JOB,
+    "vzdump",
+    {"resourceId": "homelab-guests", "storage": "tank-backups", "pruneBackups": {"keep-daily": "7"}},
+)
+case("DAT-07", "pass", "bucket-with-lifecycle", lambda: backup_stack(lifecycle(), JOB))
+case("DAT-07", "pass", "not-a-backup-bucket", lambda: backup_stack(bucket=BUCKET_PROPS))
+# Boundary: exactly the minimum passes, one day under it does not.
+case("DAT-07", "pass", "boundary-at-minimum", lambda: backup_stack(lifecycle(7, 7)))
+case(
+    "DAT-07",
+    "violate",
+    "boundary-under-minimum",
+    lambda: backup_stack(lifecycle(30, 6)),
+    "backup bucket 'offsite-bucket' deletes previous-object-versions after 6 days, under the 7-day minimum.",
+)
+# Config override: a stricter minimum.
+case(
+    "DAT-07",
+    "violate",
+    "override-min-keep-days",
+    lambda: backup_stack(lifecycle(30, 30), config={"minKeepDays": 60}),
+    "backup bucket 'offsite-bucket' deletes objects after 30 days, under the 60-day minimum.",
+    "backup bucket 'offsite-bucket' deletes previous-object-versions after 30 days, under the 60-day minimum.",
+)
+case(
+    "DAT-07",
+    "violate",
+    "no-lifecycle-no-prune",
+    lambda: backup_stack(Res(BACKUP_JOB, "vzdump", {"resourceId": "j", "storage": "s"})),
+    "vzdump job 'vzdump' never prunes: every archive is kept until the storage is full.",
+    "backup bucket 'offsite-bucket' has no lifecycle policy: it keeps every backup forever.",
+)
+case(
+    "DAT-07",
+    "violate",
+    "volume-backup-without-retention",
+    lambda: backup_stack(
+        lifecycle(),
+        Res(
+            VOLUME_BACKUP_POLICY,
+            "weekly",
+            {"schedules": [{"backupType": "FULL", "period": "ONE_WEEK", "retentionSeconds": 0}]},
+        ),
+    ),
+    "volume backup policy 'weekly' has a schedule without retention.",
+)
+case(
+    "DAT-07",
+    "unknown",
+    "bucket-name",
+    lambda: backup_stack(lifecycle(), bucket={**BACKUP_BUCKET, "name": UNKNOWN}),
+    cannot_run=True,
+)

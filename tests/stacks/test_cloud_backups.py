@@ -1,0 +1,70 @@
+"""The cloud stack's offsite layer: backup bucket, volume backups, quota ledger, bad input."""
+
+import pytest
+
+from homelab.stackrun import run_stack
+from stacks.config import ConfigError
+from tests.policies.previews import preview
+from tests.stacks.helpers import count_registrations
+
+
+def test_offsite_bucket_volume_backups_and_secret_credentials():
+    recording = preview("cloud").recording
+    bucket = recording.get("oci:ObjectStorage/bucket:Bucket", "offsite-bucket")
+    assert bucket.inputs["name"] == "homelab-backups" and bucket.protect
+    policy = recording.get("oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy", "offsite-lifecycle")
+    # The critical class's offsite retention (30 days by default) drives the lifecycle.
+    assert {r["timeAmount"] for r in policy.inputs["rules"] if r["action"] == "DELETE"} == {"30"}
+    assignment = recording.get(
+        "oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment", "volumes-oci-mgmt-data"
+    )
+    volume = recording.get("oci:Core/volume:Volume", "oci-mgmt-data")
+    assert volume.urn in assignment.dependencies
+    assert recording.outputs["offsite_s3_credentials"].secret
+    offsite = recording.outputs["offsite_bucket"]
+    assert not offsite.secret and offsite.value["name"] == "homelab-backups"
+
+
+def test_backups_are_counted_in_the_always_free_ledger():
+    usage = preview("cloud").recording.outputs["always_free_usage"].value
+    assert usage["object_storage_gb"] == {"used": 9, "quota": 20}
+    assert usage["within_quota"]
+
+
+def test_protection_view_is_honest_about_missing_layers():
+    rows = {r["holder"]: r for r in preview("cloud").recording.outputs["backup_protection"].value}
+    assert rows["authentik"]["copies"] == ["primary@oci", "volume-backup@oci"]
+    assert rows["authentik"]["three_two_one"] is False
+    assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci"]
+
+
+@pytest.mark.parametrize(
+    ("backups", "expected"),
+    [
+        (
+            {"oci_bucket": {"expected_gb": 19.5}},
+            "homelab:backups.oci_bucket.expected_gb: 19.5 GB does not fit the 19 GB of Always Free object storage left",
+        ),
+        ({"oci_bucket": {"name": "Homelab_Backups"}}, "homelab:backups.oci_bucket.name: must be 3-63 lower-case"),
+        (
+            {
+                "ovh": {
+                    "endpoint": "https://s3.gra.io.cloud.ovh.net",
+                    "region": "gra",
+                    "bucket": "homelab-offsite",
+                    "expected_gb": 100,
+                }
+            },
+            "homelab:backups.ovh: the OVH target has no credentials; set ovhS3AccessKey, ovhS3SecretKey",
+        ),
+        (
+            {"classes": {"critical": {"local_keep": "14d", "offsite": True, "offsite_keep": "soon"}}},
+            "homelab:backups.classes.critical.offsite_keep",
+        ),
+    ],
+)
+def test_bad_backup_config_names_the_key_and_registers_nothing(backups, expected):
+    with count_registrations() as seen, pytest.raises(ConfigError) as error:
+        run_stack("cloud", overrides={"backups": backups})
+    assert expected in str(error.value)
+    assert seen == []
