@@ -37,10 +37,12 @@ from tests.policies.cases import (
     access_policy,
     access_stack,
     admin_ingress,
+    backup_stack,
     claim,
     deployment,
     ingress,
     instance,
+    lifecycle,
     micro,
     namespace,
     node_stack,
@@ -523,7 +525,14 @@ BOUNDARIES: list[Boundary] = [
     Boundary("BUD-03", "microInstances", micros, 2, 1),
     Boundary("BUD-04", "blockStorageGb", block_storage, 200, 100),
     Boundary("BUD-04", "volumeBackups", backups, 5, 2),
+    # A minimum: at the limit passes, one day under it violates.
+    Boundary("DAT-07", "minKeepDays", lambda days, config: kept_for(days)(config), 7, 30, step=-1),
 ]
+
+
+def kept_for(days: float) -> Callable[[Config], Args]:
+    """A backup bucket whose lifecycle deletes objects and previous versions after `days`."""
+    return lambda config: backup_stack(lifecycle(int(days), int(days)), config=config)
 
 
 def using(build: Callable[[float, Config], Args], amount: float) -> Callable[[Config], Args]:
@@ -542,6 +551,8 @@ OVERRIDES += [
     Override("BUD-04", "blockStorageGb", "violate", using(block_storage, 200), 150, "totals 200 GB"),
     Override("BUD-04", "volumeBackups", "pass", using(backups, 7), 10, "7 volume backups"),
     Override("BUD-04", "volumeBackups", "violate", using(backups, 5), 4, "5 volume backups"),
+    Override("DAT-07", "minKeepDays", "pass", kept_for(3), 3, "after 3 days, under the 7-day minimum"),
+    Override("DAT-07", "minKeepDays", "violate", kept_for(30), 60, "under the 60-day minimum"),
 ]
 
 
