@@ -113,7 +113,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if result.error is not None or result.recording is None:
         print(f"homelab: {stack}: {result.error}", file=sys.stderr)
         return EXIT_INVALID
-    markdown = render_markdown(stack, result.recording, result.findings, RULES, GRAPH_CHECKS, config=result.config)
+    markdown = render_markdown(
+        stack,
+        result.recording,
+        result.findings,
+        RULES,
+        GRAPH_CHECKS,
+        config=result.config,
+        first_preview=result.first_preview.findings if result.first_preview else None,
+    )
     if args.output:
         Path(args.output).write_text(markdown, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -151,6 +159,9 @@ def cmd_vendor(args: argparse.Namespace) -> int:
         lines, problems = vendor(root, check_only=args.check)
     except ManifestLockError as exc:
         print(f"homelab: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except FileNotFoundError:
+        print(f"homelab: {root.name}: no vendor/manifests.lock.yaml", file=sys.stderr)
         return EXIT_INVALID
     for line in lines:
         print(line)

@@ -225,6 +225,25 @@ def _findings_table(groups: Sequence[NfrGroup]) -> list[str]:
     return ["| rule | level | kind | resource | message |", "|---|---|---|---|---|", *lines, ""]
 
 
+def _first_preview(findings: Sequence[Finding]) -> list[str]:
+    skipped = sorted({f.rule_id for f in findings if f.kind == "cannot-run"})
+    lines = [
+        "## First preview",
+        "",
+        "The tables below judge the update view (a preview against *simulated* provider state). In a first "
+        "preview nothing exists yet: ids and computed outputs are unknown, and "
+        + (
+            f"{len(skipped)} rule(s) cannot be evaluated: {', '.join(skipped)} (they decide at `pulumi up`)."
+            if skipped
+            else "every rule can be evaluated."
+        ),
+    ]
+    violations = [f for f in findings if f.kind == "violation"]
+    if violations:
+        lines += ["", *(f"- {f.level}: {_cell(f.message)}" for f in violations)]
+    return lines
+
+
 def render_markdown(
     stack: str,
     recording: Recording,
@@ -233,10 +252,12 @@ def render_markdown(
     graph_checks: Iterable[GraphCheck] = (),
     *,
     config: PackConfig | None = None,
+    first_preview: Sequence[Finding] | None = None,
 ) -> str:
-    """The Markdown compliance report of one stack's offline preview."""
+    """The Markdown compliance report of one stack's offline preview: the update view (against
+    simulated provider state) in full, and what the first preview adds (`first_preview` findings)."""
     groups = group_by_nfr(findings, rules, graph_checks, config, recording)
-    blocking = [f for f in findings if f.blocking]
+    blocking = [f for f in [*findings, *(first_preview or [])] if f.blocking]
     advisory = [f for f in findings if f.kind == "violation" and f.level == "advisory"]
     cannot = [f for f in findings if f.kind == "cannot-run"]
     verdict = "FAIL" if blocking else "PASS"
@@ -255,6 +276,8 @@ def render_markdown(
     for group in groups:
         counts = f"{sum(r.status == 'pass' for r in group.rules)}/{len(group.rules)} pass"
         lines.append(f"| {group.nfr} | {_cell(group.title)} | {_BADGE[group.status]} | {counts} |")
+    if first_preview is not None:
+        lines += ["", *_first_preview(first_preview)]
     lines += ["", "## Budgets", "", *_host_capacity(recording), *_always_free(recording)]
     lines += _data_protection(recording)
     for group in groups:

@@ -11,9 +11,12 @@ import pytest
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from homelab.engine import Recording, StackOutputs, View, run_program
+from homelab.findings import Finding
 from homelab.policy_eval import evaluate
 from homelab.render import StackResult, json_document, text_report, view_mismatch
+from homelab.report import render_markdown
 from homelab.stackrun import outputs_from, run_stack
+from policies.rules import RULES
 from policies.rules.base import Rule, resource_rule, stack_rule
 from stacks.config.base import ConfigError
 
@@ -184,3 +187,15 @@ def test_prod_fails_loudly_when_dev_does_not_export_its_guests(previewed: Callab
     without = StackOutputs({k: v for k, v in served.values.items() if k != "host_guests"}, served.secret_names)
     with pytest.raises(ConfigError, match=r"homelab:capacity\.dev_stack: stack 'dev' exports no `host_guests`"):
         run_stack("prod", references={"dev": without, "cloud": outputs_from(cloud)})
+
+
+def test_the_compliance_report_fails_on_a_first_preview_violation(previewed: Callable[[str], StackResult]) -> None:
+    dev = previewed("dev")
+    assert dev.recording is not None and dev.first_preview is not None
+    clean = render_markdown(
+        "dev", dev.recording, dev.findings, RULES, first_preview=dev.first_preview.findings, config=dev.config
+    )
+    assert "**PASS**" in clean and "3 rule(s) cannot be evaluated: SEC-02, SEC-06, SEC-16" in clean
+    blocking = Finding("SEC-99", "sec-99-test", "NFR-006", "security", "mandatory", "violation", "[SEC-99] bad")
+    failed = render_markdown("dev", dev.recording, dev.findings, RULES, first_preview=[blocking], config=dev.config)
+    assert "**FAIL**: 1 mandatory violation(s)" in failed and "- mandatory: [SEC-99] bad" in failed
