@@ -4,8 +4,14 @@ Each entry says where a service runs (`prod`: the PROD cluster at home, `cloud`:
 the CLOUD cluster on OCI), how users authenticate (`sso` Tier 1 behind Authentik, `native` Tier 2
 with the app's own accounts, `admin` for the group `admin` only, `public` for what must answer
 before anyone is logged in), its hostname, its internal upstream and its health probe. Tunnel
-ingress, DNS records and Cloudflare Access applications are derived from it, so adding a service is
-one entry in `SEED` (or, for a stack-specific service, one entry under `homelab:catalog.services`).
+ingress, DNS records, Cloudflare Access applications and the Authentik applications are derived
+from it, so adding a service is one entry in `SEED` (or, for a stack-specific service, one entry
+under `homelab:catalog.services`).
+
+`sso` says which Authentik provider gates an app: `oidc` (the app logs users in itself against
+Authentik; `redirect_uris` are its callback paths, matched strictly), `proxy` (Authentik's outpost
+sits in front and the tunnel routes the hostname to it, never to the app; `open_paths` are passed
+through to the app's own login, e.g. CalDAV clients) or `saml` (Omni).
 
 The catalog lives in code because entries are reviewed like code and typed; the stack config can
 add services, change fields of a seeded one or disable it, and the whole result is validated once.
@@ -26,9 +32,15 @@ Location = Literal["prod", "cloud"]
 Tier = Literal["sso", "native", "admin", "public"]
 DataClass = Literal["critical", "important", "media"]
 """What losing a service's data costs (FR-025); drives every backup target (stacks/backups.py)."""
+SsoKind = Literal["oidc", "proxy", "saml"]
 
 ADMIN_GROUP = "admin"
 FAMILY_GROUP = "family"
+PENDING_GROUP = "pending"
+GROUPS = (ADMIN_GROUP, FAMILY_GROUP)
+"""The groups a service can admit; `pending` (sign-ups awaiting approval) admits to nothing."""
+IDENTITY_SLUGS = ("cloudflare-access",)
+"""Authentik application slugs the identity layer itself uses (a service may not take them)."""
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -54,6 +66,15 @@ class Service(ConfigModel):
     health_path: str = "/"
     data_class: DataClass | None = None
     """`critical`, `important` or `media` for a service that holds data; None for a stateless one."""
+    sso: SsoKind | None = None
+    """The Authentik provider that gates the app (required for tier `sso`)."""
+    redirect_uris: tuple[str, ...] = ()
+    """OIDC callbacks: paths under the hostname (`/auth/callback`), full https URLs under the
+    catalog domain, loopback URLs of a CLI (`http://localhost:8085/...`) or a mobile app's scheme
+    (`app.immich:///oauth-callback`)."""
+    open_paths: tuple[str, ...] = ()
+    """Proxy-gated apps: path prefixes the outpost passes without an Authentik login (clients that
+    cannot follow a browser login, authenticated by the app itself)."""
 
     @field_validator("name")
     @classmethod
@@ -107,6 +128,9 @@ class ServiceOverride(ConfigModel):
     groups: tuple[str, ...] | None = None
     health_path: str | None = None
     data_class: DataClass | None = None
+    sso: SsoKind | None = None
+    redirect_uris: tuple[str, ...] | None = None
+    open_paths: tuple[str, ...] | None = None
 
 
 class CatalogConfig(ConfigModel):
@@ -164,22 +188,32 @@ SEED: tuple[Service, ...] = (
             upstream="http://authentik-server:9000", health_path="/-/health/live/", data_class="critical"),
     Service(name="authentik-admin", location="cloud", tier="admin", hostname="auth", path="/if/admin",
             upstream="http://authentik-server:9000", groups=_ADMIN, health_path="/-/health/live/"),
+    # Authentik's system API (version, workers, settings): admins only. The rest of /api/v3 serves
+    # every user's login and settings pages, and is authorised by Authentik itself.
+    Service(name="authentik-api", location="cloud", tier="admin", hostname="auth", path="/api/v3/admin",
+            upstream="http://authentik-server:9000", groups=_ADMIN, health_path="/-/health/live/"),
     Service(name="omni", location="cloud", tier="admin", hostname="omni",
-            upstream="http://omni:8080", groups=_ADMIN, health_path="/healthz", data_class="critical"),
+            upstream="http://omni:8080", groups=_ADMIN, health_path="/healthz", data_class="critical", sso="saml"),
     # CLOUD cluster (PRD 4.1): family services that must stay up when the house is offline.
     Service(name="nextcloud", location="cloud", tier="sso", hostname="cloud",
             upstream=_svc("nextcloud", "nextcloud", 8080), groups=_FAMILY, health_path="/status.php",
-            data_class="critical"),
+            data_class="critical", sso="oidc", redirect_uris=("/apps/user_oidc/code",)),
     Service(name="immich", location="cloud", tier="sso", hostname="photos",
             upstream=_svc("immich-server", "immich", 2283), groups=_FAMILY, health_path="/api/server/ping",
-            data_class="critical"),
+            data_class="critical", sso="oidc",
+            redirect_uris=("app.immich:///oauth-callback", "/auth/login", "/user-settings")),
     Service(name="vaultwarden", location="cloud", tier="sso", hostname="vault",
             upstream=_svc("vaultwarden", "vaultwarden", 80), groups=_FAMILY, health_path="/alive",
-            data_class="critical"),
+            data_class="critical", sso="oidc", redirect_uris=("/identity/connect/oidc-signin",)),
+    # No OIDC: Baïkal's web admin behind the proxy outpost; CalDAV/CardDAV clients cannot follow a
+    # browser login, so the DAV endpoints keep Baïkal's own authentication.
     Service(name="baikal", location="cloud", tier="sso", hostname="dav",
-            upstream=_svc("baikal", "baikal", 80), groups=_FAMILY, health_path="/", data_class="critical"),
+            upstream=_svc("baikal", "baikal", 80), groups=_FAMILY, health_path="/", data_class="critical",
+            sso="proxy", open_paths=("/dav.php", "/.well-known/caldav", "/.well-known/carddav")),
+    # n8n's OIDC is Enterprise-only: the proxy outpost in front, n8n's own login behind it.
     Service(name="n8n", location="cloud", tier="sso", hostname="n8n",
-            upstream=_svc("n8n", "n8n", 5678), groups=_FAMILY, health_path="/healthz", data_class="important"),
+            upstream=_svc("n8n", "n8n", 5678), groups=_FAMILY, health_path="/healthz", data_class="important",
+            sso="proxy"),
     Service(name="navidrome", location="cloud", tier="native", hostname="music",
             upstream=_svc("navidrome", "navidrome", 4533), groups=_FAMILY, health_path="/ping", data_class="media"),
     Service(name="mealie", location="cloud", tier="native", hostname="recipes",
@@ -203,10 +237,10 @@ SEED: tuple[Service, ...] = (
             upstream=_svc("romm", "romm", 8080), groups=_FAMILY, health_path="/api/heartbeat", data_class="media"),
     Service(name="argocd", location="prod", tier="admin", hostname="argocd",
             upstream=_svc("argocd-server", "argocd", 80), groups=_ADMIN, health_path="/healthz",
-            data_class="important"),
+            data_class="important", sso="oidc", redirect_uris=("/auth/callback", "http://localhost:8085/auth/callback")),
     Service(name="grafana", location="prod", tier="admin", hostname="grafana",
             upstream=_svc("kube-prometheus-stack-grafana", "monitoring", 80), groups=_ADMIN,
-            health_path="/api/health", data_class="important"),
+            health_path="/api/health", data_class="important", sso="oidc", redirect_uris=("/login/generic_oauth",)),
     Service(name="prometheus", location="prod", tier="admin", hostname="prometheus",
             upstream=_svc("kube-prometheus-stack-prometheus", "monitoring", 9090), groups=_ADMIN,
             health_path="/-/healthy", data_class="important"),
@@ -278,6 +312,59 @@ def _merge(seed: Iterable[Service], overrides: Mapping[str, ServiceOverride]) ->
     return list(merged.values())
 
 
+def redirect_uri(service: Service, uri: str) -> str:
+    """A redirect URI as Authentik matches it: a path is taken under the service's hostname."""
+    return f"https://{service.hostname}{uri}" if uri.startswith("/") else uri
+
+
+def _redirect_problem(uri: str, domain: str) -> str | None:
+    if uri.startswith("/"):
+        return None if not any(c in uri for c in " ?#*") else f"{uri!r} must be a plain path"
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.scheme == "https":
+        if host == domain or host.endswith(f".{domain}"):
+            return None
+        return f"{uri!r} is outside the catalog domain {domain!r}"
+    if parts.scheme == "http":
+        # RFC 8252: a native client's loopback listener (Argo CD's CLI); anything else must be https.
+        return None if host in ("localhost", "127.0.0.1") else f"{uri!r} must use https"
+    if re.match(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$", parts.scheme):
+        return None  # a mobile app's private-use scheme (reverse-DNS, RFC 8252 7.1)
+    return f"{uri!r} is neither a path, an https URL under {domain!r} nor an app scheme"
+
+
+def _identity_problem(s: Service, domain: str) -> tuple[str, str] | None:
+    """The first identity-layer inconsistency of one service, as (key, message)."""
+    unknown = [g for g in s.groups if g not in GROUPS]
+    if unknown:
+        return "groups", f"group {unknown[0]!r} does not exist (known: {', '.join(GROUPS)})"
+    if s.name in IDENTITY_SLUGS:
+        return "name", f"slug {s.name!r} is already used by the identity layer"
+    if s.tier == "sso" and s.sso not in ("oidc", "proxy"):
+        return "sso", "a Tier-1 (sso) app needs its provider kind: oidc or proxy"
+    if s.tier in ("native", "public") and s.sso is not None:
+        return "sso", f"a {s.tier!r} service has no Authentik gate; remove sso or change the tier"
+    if s.sso == "oidc" and not s.redirect_uris:
+        return "redirect_uris", "an OIDC app needs at least one redirect URI"
+    if s.sso != "oidc" and s.redirect_uris:
+        return "redirect_uris", "only OIDC apps have redirect URIs"
+    if s.sso != "proxy" and s.open_paths:
+        return "open_paths", "only proxy-gated apps have open paths"
+    if s.sso == "proxy" and s.location != "cloud":
+        return "location", "a proxy-gated app must run in `cloud` (the outpost runs on the management VM)"
+    if s.sso is not None and s.path is not None:
+        return "path", "an Authentik-gated app owns its whole hostname (no path)"
+    for uri in s.redirect_uris:
+        problem = _redirect_problem(uri, domain)
+        if problem is not None:
+            return "redirect_uris", problem
+    for path in s.open_paths:
+        if not path.startswith("/") or any(c in path for c in " ?#*^$") or path.rstrip("/") == "":
+            return "open_paths", f"{path!r} must be an absolute path prefix other than '/'"
+    return None
+
+
 def build_catalog(
     domain: str,
     overrides: Mapping[str, ServiceOverride] | None = None,
@@ -298,6 +385,9 @@ def build_catalog(
             )
         if s.tier == "admin" and ADMIN_GROUP not in s.groups:
             raise _error(f"{s.name}.groups", f"an admin service must be limited to group {ADMIN_GROUP!r}")
+        problem = _identity_problem(s, domain)
+        if problem is not None:
+            raise _error(f"{s.name}.{problem[0]}", problem[1])
         key = (s.hostname, s.path)
         if key in seen:
             where = s.hostname + (s.path or "")

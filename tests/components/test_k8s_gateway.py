@@ -212,6 +212,8 @@ def test_adding_a_service_adds_exactly_one_route(seeded: Recording) -> None:
             hostname="paper",
             upstream="http://paperless.paperless.svc.cluster.local:8000",
             groups=("family",),
+            sso="oidc",
+            redirect_uris=("/accounts/oidc/authentik/login/callback/",),
         ),
         # A second service in an existing namespace adds a route, not a grant.
         "immich-api": ServiceOverride(
