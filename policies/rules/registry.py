@@ -142,6 +142,44 @@ KNOWN_TYPES: Mapping[str, str] = {
     "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": "Cloudflare Access application",
     "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy": "Cloudflare Access policy",
     "cloudflare:index/zeroTrustAccessIdentityProvider:ZeroTrustAccessIdentityProvider": "Access identity provider",
+    # Authentik (identity layer of the cloud stack; SEC-20..SEC-24 cover applications, gates and MFA)
+    **{
+        f"authentik:index/{t[0].lower() + t[1:]}:{t}": what
+        for t, what in {
+            "Group": "Authentik group",
+            "User": "Authentik user (service account)",
+            "Token": "Authentik API token",
+            "RbacRole": "Authentik RBAC role",
+            "RbacPermissionRole": "Authentik RBAC permission of a role",
+            "Flow": "Authentik flow",
+            "FlowStageBinding": "Authentik stage bound to a flow",
+            "PolicyBinding": "Authentik policy/group binding",
+            "PolicyPassword": "Authentik password policy",
+            "PolicyEventMatcher": "Authentik event matcher policy",
+            "EventRule": "Authentik notification rule",
+            "EventTransport": "Authentik notification transport",
+            "Brand": "Authentik brand (flows per domain)",
+            "Blueprint": "Authentik blueprint (embedded outpost providers)",
+            "Application": "Authentik application",
+            "ProviderOauth2": "Authentik OAuth2/OIDC provider",
+            "ProviderProxy": "Authentik proxy provider",
+            "ProviderSaml": "Authentik SAML provider",
+            "PropertyMappingProviderSaml": "Authentik SAML attribute mapping",
+            "StagePrompt": "Authentik prompt stage",
+            "StagePromptField": "Authentik prompt field",
+            "StageUserWrite": "Authentik user-write stage",
+            "StageUserLogin": "Authentik login stage",
+            "StageUserLogout": "Authentik logout stage",
+            "StageDeny": "Authentik deny stage",
+            "StageInvitation": "Authentik invitation stage",
+            "StageIdentification": "Authentik identification stage",
+            "StagePassword": "Authentik password stage",
+            "StageEmail": "Authentik e-mail stage",
+            "StageAuthenticatorTotp": "Authentik TOTP enrolment stage",
+            "StageAuthenticatorWebauthn": "Authentik WebAuthn enrolment stage",
+            "StageAuthenticatorValidate": "Authentik MFA validation stage",
+        }.items()
+    },
     # Kubernetes
     "kubernetes:core/v1:Namespace": "Kubernetes namespace",
     "kubernetes:core/v1:Secret": "Kubernetes secret",
@@ -171,7 +209,7 @@ KNOWN_TYPES: Mapping[str, str] = {
 }
 
 # Providers the program may configure (`pulumi:providers:<package>`).
-KNOWN_PROVIDER_PACKAGES = frozenset({"proxmoxve", "talos", "oci", "cloudflare", "kubernetes", "command"})
+KNOWN_PROVIDER_PACKAGES = frozenset({"proxmoxve", "talos", "oci", "cloudflare", "kubernetes", "command", "authentik"})
 
 # Component tokens of provider SDKs (remote or multi-language components); our own components
 # (`homelab:*`) are known by construction: they register nothing a provider manages themselves.

@@ -1,0 +1,1 @@
+"""Authentik configuration (pulumi_authentik 2025.8.1): the identity layer of the `cloud` stack."""
