@@ -11,13 +11,14 @@ import hmac
 
 import pulumi
 
+from components.authentik.specs import OUTPOST_ORIGIN
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
-from components.cloudflare.tunnel import AccessSettings, Tunnel, zone_id
+from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
-from components.oci.compose import ComposeImages, ManagementServices
+from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
@@ -29,9 +30,11 @@ from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
 from stacks.backups import Offsite, protection_rows, protections, retention_days
-from stacks.catalog import Catalog, Location, Service, build_catalog
+from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
+from stacks.config.identity import IdentitySettings
+from stacks.identity import ACCESS_CLIENT, IdentityPlan, identity_plan
 from stacks.quota import A1_FLEX, Layout, Machine, summary
 
 __all__ = ["SECRETS", "build", "cloud_layout", "derive_secret", "load"]
@@ -104,7 +107,7 @@ _DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
 }
 
 
-def derive_secret(seed: str, purpose: DerivedSecret, generation: int, length: int) -> bytes:
+def derive_secret(seed: str, purpose: str, generation: int, length: int) -> bytes:
     """HKDF-expand style derivation (HMAC-SHA256 over a purpose label and a counter).
 
     One random seed, set once as a Pulumi secret, yields independent per-install values; bumping a
@@ -175,6 +178,8 @@ def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[T
     directly."""
 
     def origin(service: Service) -> tuple[str, str | None]:
+        if service.sso == "proxy":
+            return OUTPOST_ORIGIN, None  # the outpost, never the app (it forwards after the login)
         # The same test decides the Gateway's routes (`_gateway_routes`), so both always agree.
         in_cluster = is_cluster_service_url(service.upstream)
         if gateway is not None and in_cluster:
@@ -192,6 +197,8 @@ def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[T
                 service=target,
                 admin=service.is_admin,
                 http_host_header=host_header,
+                # A Tier-1 hostname resolves only once its Authentik application exists.
+                deferred_dns=service.tier == "sso",
             )
         )
     return routes
@@ -330,10 +337,36 @@ def build() -> None:
         network_args["omni_wireguard_port"] = omni.wireguard_port
     network = AlwaysFreeNetwork("cloud", network_args, opts=pulumi.ResourceOptions(providers=[oci]))
 
+    # Identity (docs/runbooks/identity.md): what Authentik must hold, from the catalog. Client
+    # secrets are derived from the seed, so Cloudflare Access can be told its secret before
+    # Authentik exists.
+    plan = identity_plan(
+        catalog,
+        config.identity,
+        config.cloudflare.team_name,
+        config.cluster.gateway_port,
+        lambda slug, generation: _token(
+            pulumi.Output.secret(seed.apply(lambda v: derive_secret(v, f"oidc/{slug}", generation, 32)))
+        ),
+    )
+    access_client = next(c for c in plan.oidc if c.slug == ACCESS_CLIENT)
+    authentik_host = catalog.by_name("authentik").hostname
+    idp = AccessIdentityProvider(
+        "authentik-idp",
+        {
+            "account_id": config.cloudflare.account_id,
+            "issuer": f"https://{authentik_host}/application/o/{ACCESS_CLIENT}/",
+            "client_id": access_client.slug,
+            "client_secret": access_client.client_secret,
+        },
+        opts=pulumi.ResourceOptions(providers=[cloudflare]),
+    )
+
     # Tunnels first: the management VM's Compose project needs the cloud tunnel's token.
     access = AccessSettings(
         team_name=config.cloudflare.team_name,
-        admin_emails=tuple(config.cloudflare.admin_emails),
+        identity_provider_id=idp.id,
+        admin_group=ADMIN_GROUP,
         session_duration=config.cloudflare.session_duration,
     )
     zone = zone_id(config.catalog.domain, cloudflare)
@@ -376,6 +409,7 @@ def build() -> None:
         omni_name=omni.name,
         omni_initial_users=tuple(omni.initial_users),
         omni_wireguard_port=omni.wireguard_port if omni.wireguard_public else None,
+        outpost_upstreams=tuple((catalog.by_name(app.slug).hostname, first_control_plane) for app in plan.proxy),
     )
     bootstrap_token = _token(_derived(seed, config, "authentik_bootstrap_token"))
     vm = ManagementVm(
@@ -488,6 +522,18 @@ def build() -> None:
         opts=pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
     )
 
+    _identity(
+        plan,
+        catalog=catalog,
+        bootstrap_token=bootstrap_token,
+        vm=vm,
+        tunnels=tunnels,
+        cloudflare=cloudflare,
+        zone=zone,
+        services=services,
+        settings=config.identity,
+    )
+
     pulumi.export("kubeconfig", talos.kubeconfig)
     pulumi.export("talosconfig", talos.talosconfig)
     pulumi.export("kubernetes_endpoint", talos.endpoint)
@@ -516,3 +562,57 @@ def build() -> None:
     offsite = Offsite(ovh_bucket=config.backups.ovh is not None, home_mirror=False)
     rows = protection_rows(protections(catalog, offsite, config.backups.classes, location="cloud", built=built))
     pulumi.export("backup_protection", rows)
+
+
+def _identity(
+    plan: IdentityPlan,
+    *,
+    catalog: Catalog,
+    bootstrap_token: pulumi.Output[str],
+    vm: ManagementVm,
+    tunnels: dict[Location, Tunnel],
+    cloudflare: pulumi.ProviderResource,
+    zone: pulumi.Output[str],
+    services: ManagementServices,
+    settings: IdentitySettings,
+) -> None:
+    """Authentik's configuration, the Tier-1 hostnames it gates, Omni's start, and their exports."""
+    from components.authentik.identity import AuthentikIdentity, authentik_provider  # noqa: PLC0415 (this stack's SDK)
+
+    authentik_host = services.authentik_hostname
+    authentik = authentik_provider("authentik", f"https://{authentik_host}", bootstrap_token, vm.authentik_ready)
+    identity = AuthentikIdentity(
+        "authentik",
+        {
+            "authentik_host": authentik_host,
+            "mfa_for_all": settings.mfa_for_all,
+            "password_min_length": settings.password_min_length,
+            "oidc_clients": plan.oidc,
+            "proxy_apps": plan.proxy,
+            "saml_apps": plan.saml,
+            "service_accounts": plan.service_accounts,
+            "ready": [vm.authentik_ready],
+        },
+        opts=pulumi.ResourceOptions(providers=[authentik]),
+    )
+    for location, tunnel in tunnels.items():
+        tier1 = {s.name: (s.hostname, identity.gates[s.name]) for s in catalog.at(location) if s.tier == "sso"}
+        if tier1:
+            GatedRecords(
+                f"{location}-gated",
+                {
+                    "zone_id": zone,
+                    "cname_target": tunnel.cname_target,
+                    "gates": tier1,
+                    "comment": f"tunnel homelab-{location}; gated by Authentik; managed by Pulumi",
+                },
+                opts=pulumi.ResourceOptions(providers=[cloudflare]),
+            )
+    if any(app.slug == services.authentik_omni_slug for app in plan.saml):
+        omni_start = omni_start_script(services.omni_saml_metadata_url)
+        vm.start_deferred("omni", omni_start, identity.gates[services.authentik_omni_slug])
+
+    for client in plan.oidc:
+        if client.slug != ACCESS_CLIENT:
+            pulumi.export(f"oidc_{client.slug}", pulumi.Output.secret(identity.oidc[client.slug].as_output()))
+    pulumi.export("authentik_service_tokens", pulumi.Output.secret(identity.service_account_tokens))

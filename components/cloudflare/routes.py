@@ -21,6 +21,8 @@ class TunnelRoute:
     """Put Cloudflare Access (admin e-mails, MFA) in front of this route."""
     http_host_header: str | None = None
     """Host header sent to the origin (when the origin is a gateway routing by Host)."""
+    deferred_dns: bool = False
+    """The hostname's DNS record waits for a gate created later (see `GatedRecords`)."""
 
     @property
     def path_regex(self) -> str | None:

@@ -3,11 +3,15 @@
 One tunnel per connector location: its connector (cloudflared) dials out to Cloudflare, so no
 router or security list opens a port. Each route becomes an ingress rule and a proxied CNAME to
 `<tunnel-id>.cfargotunnel.com`; each admin route also gets a Cloudflare Access application whose
-policy admits the admin e-mails with MFA only, and cloudflared itself checks the Access token on
-that rule. The ingress list always ends with the `http_status:404` catch-all.
+policy admits members of the identity provider's admin group (Authentik, `groups` claim) who
+signed in with a second factor, and cloudflared itself checks the Access token on that rule. The
+ingress list always ends with the `http_status:404` catch-all.
+
+A route whose gate is created later (an Authentik application, after the management VM is up)
+has `deferred_dns`: its record is published by `GatedRecords` once the gate exists, never before.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
@@ -23,7 +27,10 @@ class AccessSettings:
 
     team_name: str
     """Zero Trust team name; cloudflared validates Access tokens issued for it."""
-    admin_emails: tuple[str, ...]
+    identity_provider_id: pulumi.Input[str]
+    """The Access identity provider (Authentik over OIDC) admins sign in with."""
+    admin_group: str
+    """Value of the identity provider's `groups` claim that admits a user."""
     session_duration: str = "12h"
 
 
@@ -79,7 +86,16 @@ class Tunnel(pulumi.ComponentResource):
                 account_id=account_id,
                 name=f"{args['tunnel_name']}: administrators with MFA",
                 decision="allow",
-                includes=[{"email": {"email": email}} for email in access.admin_emails],
+                # The group, as the identity provider asserts it: membership is managed in Authentik.
+                includes=[
+                    {
+                        "oidc": {
+                            "claim_name": "groups",
+                            "claim_value": access.admin_group,
+                            "identity_provider_id": access.identity_provider_id,
+                        }
+                    }
+                ],
                 # The identity provider must report a second factor (amr contains "mfa").
                 requires=[{"auth_method": {"auth_method": "mfa"}}],
                 session_duration=access.session_duration,
@@ -94,6 +110,8 @@ class Tunnel(pulumi.ComponentResource):
                     domain=route.access_domain,
                     destinations=[{"type": "public", "uri": route.access_domain}],
                     policies=[{"id": admins.id, "precedence": 1}],
+                    allowed_idps=[access.identity_provider_id],
+                    auto_redirect_to_identity=True,
                     session_duration=access.session_duration,
                     app_launcher_visible=False,
                     http_only_cookie_attribute=True,
@@ -134,9 +152,12 @@ class Tunnel(pulumi.ComponentResource):
 
         # One record per hostname, named after the route that owns the hostname's root.
         owners: dict[str, str] = {}
+        deferred = {r.hostname for r in routes if r.deferred_dns}
         for route in sorted(routes, key=lambda r: (r.path is not None, r.key)):
             owners.setdefault(route.hostname, route.key)
         for hostname, key in sorted(owners.items(), key=lambda item: item[1]):
+            if hostname in deferred:
+                continue  # published by GatedRecords once its gate exists
             cloudflare.DnsRecord(
                 f"{name}-dns-{key}",
                 zone_id=args["zone_id"],
@@ -146,7 +167,15 @@ class Tunnel(pulumi.ComponentResource):
                 proxied=True,
                 ttl=1,
                 comment=args.get("dns_comment", f"tunnel {args['tunnel_name']}; managed by Pulumi"),
-                opts=child,
+                # An admin hostname resolves only once its Access application guards it.
+                opts=pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions(
+                        depends_on=[
+                            applications[r.key] for r in routes if r.hostname == hostname and r.key in applications
+                        ]
+                    ),
+                ),
             )
         self.hostnames = pulumi.Output.from_input(sorted(owners))
 
@@ -173,3 +202,76 @@ def zone_id(domain: str, provider: pulumi.ProviderResource) -> pulumi.Output[str
         filter={"name": domain, "match": "all"}, opts=pulumi.InvokeOutputOptions(provider=provider)
     )
     return zone.zone_id
+
+
+class GatedRecordsArgs(TypedDict):
+    zone_id: pulumi.Input[str]
+    cname_target: pulumi.Input[str]
+    """The tunnel's `<tunnel-id>.cfargotunnel.com`."""
+    gates: Mapping[str, tuple[str, Sequence[pulumi.Resource]]]
+    """Route key -> (hostname, the resources that gate it)."""
+    comment: str
+
+
+class GatedRecords(pulumi.ComponentResource):
+    """Tunnel hostnames published only after their gate exists (DNS records depend on it)."""
+
+    def __init__(self, name: str, args: GatedRecordsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:cloudflare:GatedRecords", name, None, opts)
+        for key, (hostname, gate) in sorted(args["gates"].items()):
+            if not gate:
+                raise ValueError(f"GatedRecords {name!r}: hostname {hostname!r} ({key}) has no gate")
+            cloudflare.DnsRecord(
+                f"{name}-dns-{key}",
+                zone_id=args["zone_id"],
+                name=hostname,
+                type="CNAME",
+                content=args["cname_target"],
+                proxied=True,
+                ttl=1,
+                comment=args["comment"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(gate)),
+            )
+        self.register_outputs({"hostnames": sorted(h for h, _ in args["gates"].values())})
+
+
+class AccessIdentityProviderArgs(TypedDict):
+    account_id: pulumi.Input[str]
+    issuer: str
+    """The OIDC client's issuer, `https://<authentik>/application/o/<slug>/`."""
+    client_id: str
+    client_secret: pulumi.Input[str]
+
+
+class AccessIdentityProvider(pulumi.ComponentResource):
+    """Authentik as a generic OIDC identity provider of Cloudflare Access (groups claim, PKCE).
+
+    The client secret is derived by the caller, so this can exist before Authentik does; Access
+    logins work once Authentik holds the same client (`AuthentikIdentity`).
+    """
+
+    id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AccessIdentityProviderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:cloudflare:AccessIdentityProvider", name, None, opts)
+        issuer = args["issuer"]
+        base = issuer.split("/application/o/", 1)[0]
+        idp = cloudflare.ZeroTrustAccessIdentityProvider(
+            f"{name}-oidc",
+            account_id=args["account_id"],
+            name="Authentik",
+            type="oidc",
+            config={
+                "client_id": args["client_id"],
+                "client_secret": pulumi.Output.secret(args["client_secret"]),
+                "auth_url": f"{base}/application/o/authorize/",
+                "token_url": f"{base}/application/o/token/",
+                "certs_url": f"{issuer}jwks/",
+                "scopes": ["openid", "email", "profile"],
+                "claims": ["groups"],
+                "pkce_enabled": True,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.id = idp.id
+        self.register_outputs({"id": self.id})

@@ -21,6 +21,10 @@ DATA_DIR = "/srv/homelab"
 DATA_DEVICE = "/dev/oracleoci/oraclevdb"
 AUTHENTIK_UID = 1000
 SYSTEMD_UNIT = "homelab-compose.service"
+OMNI_DATA = "/_out"
+OMNI_PROFILE = "omni"
+"""Compose profile of Omni, off until its SAML application exists (`omni_start_script`)."""
+ENV_PATH = f"{PROJECT_DIR}/.env"
 
 SECRET_NAMES: tuple[str, ...] = (
     "authentik_bootstrap_password",
@@ -58,6 +62,9 @@ class ManagementServices:
     """Publish Omni's SideroLink WireGuard port (UDP) on the VM; None keeps it closed."""
     omni_wireguard_address: str | None = None
     """Public address machines dial for SideroLink; required when the port is published."""
+    outpost_upstreams: tuple[tuple[str, str], ...] = ()
+    """(hostname, address) pairs the embedded outpost in `authentik-server` resolves: a proxy-gated
+    app's public hostname points at the CLOUD cluster's Gateway, which routes by that Host header."""
 
     @property
     def omni_saml_metadata_url(self) -> str:
@@ -98,6 +105,13 @@ def _omni_command(s: ManagementServices) -> list[str]:
         "--event-sink-port=8091",
         f"--advertised-api-url=https://{s.omni_hostname}/",
         f"--initial-users={','.join(s.omni_initial_users)}",
+        # Omni >= 1.4 refuses to start without its SQLite store (machine logs, audit log, discovery
+        # state); the embedded etcd's path is pinned too, so both live on the data volume.
+        f"--sqlite-storage-path={OMNI_DATA}/secondary-storage/sqlite.db",
+        "--etcd-embedded=true",
+        f"--etcd-embedded-db-path={OMNI_DATA}/etcd/",
+        # Omni downloads this metadata at start-up and exits without it: it is started only after
+        # the Authentik SAML application exists (`OMNI_START_SCRIPT`, run by the cloud stack).
         "--auth-saml-enabled=true",
         f"--auth-saml-url={s.omni_saml_metadata_url}",
     ]
@@ -120,8 +134,10 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
         # SideroLink is a WireGuard interface inside the container, even when nothing is published.
         "cap_add": ["NET_ADMIN"],
         "devices": ["/dev/net/tun:/dev/net/tun"],
-        "volumes": [f"{DATA_DIR}/omni:/_out"],
+        "volumes": [f"{DATA_DIR}/omni:{OMNI_DATA}"],
         "secrets": ["omni_etcd_key"],
+        # Off until the SAML application it downloads at start exists (`omni_start_script`).
+        "profiles": [OMNI_PROFILE],
         "networks": ["edge"],
     }
     if s.omni_wireguard_port is not None:
@@ -178,6 +194,7 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
                 "volumes": authentik_volumes,
                 "depends_on": _healthy("postgresql", "redis"),
                 "networks": ["backend", "edge"],
+                **({"extra_hosts": [f"{h}:{a}" for h, a in s.outpost_upstreams]} if s.outpost_upstreams else {}),
             },
             "authentik-worker": {
                 "image": s.images.authentik,
@@ -203,7 +220,8 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
                 "read_only": True,
                 "security_opt": ["no-new-privileges:true"],
                 "cap_drop": ["ALL"],
-                "depends_on": ["authentik-server", "omni"],
+                # Not on omni: it is in a profile that starts later (`omni_start_script`).
+                "depends_on": ["authentik-server"],
                 "networks": ["edge"],
             },
         },
@@ -377,5 +395,51 @@ def compose_up_script(staged_path: str) -> str:
         + "done\n"
         + f'echo "not every service is running; see journalctl -u {SYSTEMD_UNIT}" >&2\n'
         + f"{compose} ps >&2\n"
+        + "exit 1\n"
+    )
+
+
+AUTHENTIK_READY_SCRIPT = f"""set -eu
+# Authentik migrates its database on first start: wait (10 minutes at most) until it answers.
+for _ in $(seq 1 120); do
+  if sudo docker compose -f {COMPOSE_PATH} exec -T authentik-server ak healthcheck >/dev/null 2>&1; then
+    exit 0
+  fi
+  sleep 5
+done
+echo "authentik-server did not become healthy" >&2
+exit 1
+"""
+"""Idempotent readiness gate: the Authentik configuration is applied only once the server answers."""
+
+
+def omni_start_script(metadata_url: str) -> str:
+    """Enable Omni's Compose profile once its SAML metadata is served, and wait until it runs.
+
+    Omni downloads the metadata at start and exits without it; with `--abort-on-container-exit`
+    that would stop the whole project (Authentik included) in a loop. So Omni sits in a profile the
+    unit leaves off until this script, run after the SAML application exists, turns it on in the
+    project's `.env` (read by every `docker compose` call, the unit's included). Idempotent: the
+    unit is restarted only when the profile was off.
+    """
+    compose = f"sudo docker compose -f {COMPOSE_PATH}"
+    return (
+        "set -eu\n"
+        + DATA_GUARD
+        + "ok=0\n"
+        + "for _ in $(seq 1 60); do\n"
+        + f"  if curl -fsS -o /dev/null '{metadata_url}'; then ok=1; break; fi\n"
+        + "  sleep 5\n"
+        + "done\n"
+        + 'if [ "$ok" != 1 ]; then echo "SAML metadata is not served; Omni would exit at start" >&2; exit 1; fi\n'
+        + f"if ! sudo grep -qx 'COMPOSE_PROFILES={OMNI_PROFILE}' {ENV_PATH} 2>/dev/null; then\n"
+        + f"  echo 'COMPOSE_PROFILES={OMNI_PROFILE}' | sudo tee {ENV_PATH} >/dev/null\n"
+        + f"  sudo systemctl restart {SYSTEMD_UNIT}\n"
+        + "fi\n"
+        + "for _ in $(seq 1 60); do\n"
+        + f"  if {compose} ps --status running --services | grep -qx omni; then exit 0; fi\n"
+        + "  sleep 5\n"
+        + "done\n"
+        + f'echo "omni is not running; see journalctl -u {SYSTEMD_UNIT}" >&2\n'
         + "exit 1\n"
     )

@@ -22,6 +22,7 @@ import pulumi_oci.core as oci_core
 from pulumi_command import remote
 
 from components.oci.compose import (
+    AUTHENTIK_READY_SCRIPT,
     DATA_DEVICE,
     INSTALL_SECRETS_SCRIPT,
     PREPARE_SCRIPT,
@@ -85,6 +86,7 @@ class ManagementVm(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ManagementVmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("homelab:oci:ManagementVm", name, None, opts)
+        self._name = name
         child = pulumi.ResourceOptions(parent=self)
         missing = sorted(set(SECRET_NAMES) - set(args["secrets"]))
         unknown = sorted(set(args["secrets"]) - set(SECRET_NAMES))
@@ -221,7 +223,7 @@ class ManagementVm(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(commands, pulumi.ResourceOptions(depends_on=[prepare])),
         )
         # No delete command on purpose: a replacement (new triggers) must never take the services down.
-        remote.Command(
+        compose_up = remote.Command(
             f"{name}-compose-up",
             connection=connection,
             create=compose_up_script(STAGED_COMPOSE),
@@ -233,6 +235,19 @@ class ManagementVm(pulumi.ComponentResource):
                 ),
             ),
         )
+
+        # What the Authentik configuration waits for (its provider and lookups depend on this).
+        self.authentik_ready = remote.Command(
+            f"{name}-authentik-ready",
+            connection=connection,
+            create=AUTHENTIK_READY_SCRIPT,
+            triggers=[compose_sha, secrets_digest, host],
+            opts=pulumi.ResourceOptions.merge(commands, pulumi.ResourceOptions(depends_on=[compose_up])),
+        )
+        self._connection = connection
+        self._commands = commands
+        self._triggers: list[pulumi.Input[str]] = [compose_sha, host]
+        self._compose_up = compose_up
 
         self.instance_id = node.instance_id
         self.private_ip = node.private_ip
@@ -247,4 +262,17 @@ class ManagementVm(pulumi.ComponentResource):
                 "data_volume_id": self.data_volume_id,
                 "compose_sha256": self.compose_sha256,
             }
+        )
+
+    def start_deferred(self, service: str, script: str, after: Sequence[pulumi.Resource]) -> remote.Command:
+        """Run `script` (which starts a profile-gated service, e.g. `compose.omni_start_script`) once
+        `after` exists; re-run whenever the Compose file changes or the VM is replaced."""
+        return remote.Command(
+            f"{self._name}-start-{service}",
+            connection=self._connection,
+            create=script,
+            triggers=self._triggers,
+            opts=pulumi.ResourceOptions.merge(
+                self._commands, pulumi.ResourceOptions(depends_on=[self._compose_up, *after])
+            ),
         )

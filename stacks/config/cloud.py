@@ -1,7 +1,8 @@
 """Typed configuration of the `cloud` stack (OCI Always Free + Cloudflare).
 
 Sections of `Pulumi.cloud.yaml`: `homelab:oci`, `homelab:network`, `homelab:management`,
-`homelab:cluster`, `homelab:cloudflare`, `homelab:catalog`, `homelab:quota`, `homelab:rotation`.
+`homelab:cluster`, `homelab:cloudflare`, `homelab:catalog`, `homelab:quota`, `homelab:rotation`,
+`homelab:identity`.
 Secrets are not part of the model; they are listed in `stacks.cloud.SECRETS`.
 """
 
@@ -15,6 +16,7 @@ from stacks.backups import CloudBackupsConfig
 from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.homelab import CiliumConfig
+from stacks.config.identity import IdentitySettings
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.quota import AlwaysFreeQuota
 
@@ -238,8 +240,6 @@ class CloudflareSettings(ConfigModel):
     account_id: str
     team_name: str
     """The Zero Trust team name (`<team>.cloudflareaccess.com`)."""
-    admin_emails: tuple[str, ...] = Field(min_length=1)
-    """Who passes Cloudflare Access in front of every admin hostname (with MFA)."""
     session_duration: str = "12h"
 
     @field_validator("account_id")
@@ -254,14 +254,6 @@ class CloudflareSettings(ConfigModel):
     def _team(cls, value: str) -> str:
         if not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", value):
             raise ValueError("must be the Zero Trust team name (a DNS label)")
-        return value
-
-    @field_validator("admin_emails")
-    @classmethod
-    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for email in value:
-            if not _EMAIL.match(email):
-                raise ValueError(f"{email!r} is not an e-mail address")
         return value
 
     @field_validator("session_duration")
@@ -296,6 +288,7 @@ class CloudConfig(ConfigModel):
     backups: CloudBackupsConfig = Field(default_factory=CloudBackupsConfig)
     rotation: dict[DerivedSecret, int] = Field(default_factory=dict)
     """Bump a derived secret's generation to rotate it (see docs/decisions/derived-secrets.md)."""
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
 
 def check_cloud_config(config: CloudConfig) -> None:

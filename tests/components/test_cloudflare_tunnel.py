@@ -40,7 +40,7 @@ def tunnel_program(routes: Sequence[TunnelRoute] = ROUTES) -> Callable[[], None]
                 "tunnel_name": "homelab-cloud",
                 "tunnel_secret": pulumi.Output.secret("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="),
                 "routes": list(routes),
-                "access": AccessSettings("homelab", ("admin@example.net",)),
+                "access": AccessSettings("homelab", identity_provider_id="idp-id", admin_group="admin"),
             },
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
@@ -112,9 +112,13 @@ def test_admin_routes_get_access_apps_with_mfa(tunnel: Recording) -> None:
     assert apps["cloud-access-authentik-admin"]["domain"] == "auth.example.net/if/admin"
     (policy,) = tunnel.by_type(POLICY)
     assert policy.inputs["decision"] == "allow"
-    assert policy.inputs["includes"] == [{"email": {"email": "admin@example.net"}}]
+    # The identity provider's group, never a list of addresses.
+    assert policy.inputs["includes"] == [
+        {"oidc": {"claimName": "groups", "claimValue": "admin", "identityProviderId": "idp-id"}}
+    ]
     assert policy.inputs["requires"] == [{"authMethod": {"authMethod": "mfa"}}]
     assert all(app["policies"] == [{"id": "cloud-admins-id", "precedence": 1}] for app in apps.values())
+    assert all(app["allowedIdps"] == ["idp-id"] and app["autoRedirectToIdentity"] for app in apps.values())
 
 
 def test_adding_a_route_adds_one_rule_one_record_and_one_access_app(tunnel: Recording) -> None:

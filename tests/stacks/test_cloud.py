@@ -209,6 +209,7 @@ def test_every_admin_hostname_has_access_with_mfa(cloud: Recording) -> None:
     domains = {a.inputs["domain"] for a in cloud.by_type(APP)}
     assert domains == {
         "auth.example.net/if/admin",
+        "auth.example.net/api/v3/admin",
         "omni.example.net",
         "argocd.example.net",
         "grafana.example.net",
@@ -392,9 +393,16 @@ ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 
 def test_cloud_tunnel_and_cluster_gateway_agree_route_for_route(cloud: Recording) -> None:
     ingresses = cloud.get(CONFIG, "cloud-config").inputs["config"]["ingresses"]
-    through_gateway = sorted(i["hostname"] for i in ingresses if (i.get("originRequest") or {}).get("httpHostHeader"))
+    through_gateway = [i["hostname"] for i in ingresses if (i.get("originRequest") or {}).get("httpHostHeader")]
+    # Proxy-gated apps reach the Gateway through Authentik's outpost, which resolves their hostname
+    # to the Gateway (the Compose file's extra_hosts), never straight from the tunnel.
+    through_outpost = [i["hostname"] for i in ingresses if i.get("service") == "http://authentik-server:9000"]
+    outpost_hosts = cloud.get("command:remote:CopyToRemote", "oci-mgmt-compose-file").inputs["source"]
+    for hostname in ("dav.example.net", "n8n.example.net"):
+        assert hostname in through_outpost
+        assert f"{hostname}:10.20.1.20" in json.dumps(outpost_hosts)
     routed = sorted(h for r in cloud.by_type(ROUTE) for h in r.inputs["spec"]["hostnames"])
-    assert through_gateway == routed
+    assert sorted([*through_gateway, "dav.example.net", "n8n.example.net"]) == routed
     assert len(routed) == 10
     gateway = cloud.get("homelab:k8s:CatalogGateway", "cloud")
     cilium_release = cloud.get("kubernetes:helm.sh/v3:Release", "cilium-release")
@@ -410,6 +418,8 @@ def test_adding_a_cloud_service_adds_exactly_one_gateway_route(cloud: Recording)
             "hostname": "paperless",
             "upstream": "http://paperless.paperless.svc.cluster.local:8000",
             "groups": ["family"],
+            "sso": "oidc",
+            "redirect_uris": ["/accounts/oidc/authentik/login/callback/"],
         }
     }
     with_paperless = preview({"catalog": catalog})
