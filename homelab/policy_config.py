@@ -6,8 +6,10 @@ the repository's own data, never from a hand-copied number:
 - `dev` / `prod`: the host capacity ledger (`stacks.capacity`): the other stack's guests per mode
   and the host reservations, so BUD-01/BUD-06 can total each host mode.
 - `cloud`: the admin CIDRs and VCN range of `Pulumi.cloud.yaml` (NET-09), the Always Free quota it
-  declares (BUD-03/BUD-04), and the catalog's non-admin routes, the only tunnel hostnames allowed
-  without Cloudflare Access (SEC-03). Admin services never appear there, whatever their tier says.
+  declares (BUD-03/BUD-04), and the catalog's native and public routes, the only tunnel hostnames
+  allowed without a gate (SEC-03). Admin services never appear there, whatever their tier says;
+  Tier-1 hostnames are listed with the kind of their Authentik gate (SEC-03, IDN-03), and the admin
+  applications with their group (IDN-02, IDN-05).
 
 Exemptions are the operator's decisions, not derived data: they live in `policies/exemptions.yaml`
 (stack -> rule id -> [{resource, reason}]) and are merged into each rule's `exemptions` list.
@@ -69,8 +71,10 @@ def _host_config(stack: str, root: Path | None) -> dict[str, Any]:
 
 
 def _cloud_config(root: Path | None) -> dict[str, Any]:
-    from stacks.catalog import build_catalog  # noqa: PLC0415 (cloud stack only)
+    from components.authentik.specs import OUTPOST_ORIGIN  # noqa: PLC0415 (cloud stack only)
+    from stacks.catalog import ADMIN_GROUP, build_catalog  # noqa: PLC0415 (cloud stack only)
     from stacks.config.cloud import CloudConfig  # noqa: PLC0415
+    from stacks.identity import ACCESS_CLIENT  # noqa: PLC0415 (cloud stack only)
 
     config = CloudConfig.model_validate(_sections("cloud", root))
     catalog = build_catalog(config.catalog.domain, config.catalog.services)
@@ -79,16 +83,22 @@ def _cloud_config(root: Path | None) -> dict[str, Any]:
         for route in (
             TunnelRoute(key=s.name, hostname=s.hostname, service=s.upstream, path=s.path)
             for s in catalog.services
-            if not s.is_admin
+            # Tier-1 apps are never public: Authentik gates them (IDN-03), admin apps Access (SEC-03).
+            if not s.is_admin and s.tier != "sso"
         )
     )
+    tier1 = {s.hostname: str(s.sso) for s in catalog.services if s.tier == "sso"}
+    admin_apps = sorted(s.name for s in catalog.services if s.is_admin and s.sso is not None)
     quota = config.quota
     return {
         _policy("NET-09"): {
             "adminCidrs": [str(c) for c in config.network.admin_cidrs],
             "internalCidrs": [str(config.network.vcn_cidr)],
         },
-        _policy("SEC-03"): {"publicHostnames": public},
+        _policy("SEC-03"): {"publicHostnames": public, "authentikGatedHostnames": sorted(tier1)},
+        _policy("IDN-02"): {"adminApplications": [*admin_apps, ACCESS_CLIENT], "adminGroup": ADMIN_GROUP},
+        _policy("IDN-03"): {"tier1Hostnames": tier1, "outpostOrigins": [OUTPOST_ORIGIN]},
+        _policy("IDN-05"): {"adminGroup": ADMIN_GROUP},
         _policy("BUD-03"): {
             "a1Ocpus": quota.a1_ocpus,
             "a1MemoryGb": quota.a1_memory_gb,

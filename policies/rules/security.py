@@ -136,13 +136,19 @@ def ingress_key(hostname: str, path: str | None) -> str:
             "type": "array",
             "items": {"type": "string"},
             "default": [],
-            "description": "Hostnames served without Cloudflare Access (apps with their own SSO or login).",
-        }
+            "description": "Hostnames served without Cloudflare Access (apps with their own login).",
+        },
+        "authentikGatedHostnames": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Tier-1 hostnames gated by Authentik instead of Access (IDN-03 checks their gate).",
+        },
     },
 )
 def access_covers_hostnames(args: StackValidationArgs, report: StackReport, config: Config) -> None:
     apps = [(a, _app_destinations(a)) for a in of_type(args.resources, {reg.CF_ACCESS_APP})]
-    public = {h.lower() for h in config["publicHostnames"]}
+    public = {h.lower() for h in [*config["publicHostnames"], *config["authentikGatedHostnames"]]}
     for tunnel_config in of_type(args.resources, {reg.CF_TUNNEL_CONFIG}):
         for rule in items(get(tunnel_config.props, "config.ingresses")):
             hostname = str(get(rule, "hostname", "")).lower()

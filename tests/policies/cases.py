@@ -1711,3 +1711,5 @@ case(
     lambda: backup_stack(lifecycle(), bucket={**BACKUP_BUCKET, "name": UNKNOWN}),
     cannot_run=True,
 )
+# Identity rules live in their own module (registered into CASES on import).
+import tests.policies.cases_identity  # noqa: E402, F401

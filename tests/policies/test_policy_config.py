@@ -46,7 +46,19 @@ def test_host_configs_carry_the_other_stacks_guests() -> None:
 def test_cloud_config_keeps_admin_hostnames_behind_access() -> None:
     cloud = policy_config("cloud")
     public = cloud[NAMES["SEC-03"]]["publicHostnames"]
-    assert "cloud.example.net" in public and "auth.example.net" in public
+    assert "auth.example.net" in public and "music.example.net" in public
+    # Tier-1 hostnames are never public: Authentik gates them, checked by IDN-03.
+    tier1 = {"cloud.example.net", "photos.example.net", "vault.example.net", "dav.example.net", "n8n.example.net"}
+    assert not tier1 & set(public)
+    assert set(cloud[NAMES["SEC-03"]]["authentikGatedHostnames"]) == tier1
+    assert cloud[NAMES["IDN-03"]]["tier1Hostnames"] == {
+        "cloud.example.net": "oidc",
+        "photos.example.net": "oidc",
+        "vault.example.net": "oidc",
+        "dav.example.net": "proxy",
+        "n8n.example.net": "proxy",
+    }
+    assert cloud[NAMES["IDN-02"]]["adminApplications"] == ["argocd", "grafana", "omni", "cloudflare-access"]
     assert not {"grafana.example.net", "omni.example.net", "argocd.example.net"} & set(public)
     assert not any("/if/admin" in host for host in public)
     assert cloud[NAMES["NET-09"]] == {"adminCidrs": ["203.0.113.10/32"], "internalCidrs": ["10.20.0.0/16"]}
