@@ -57,6 +57,8 @@ def test_adding_a_classified_service_is_one_catalog_entry() -> None:
                 upstream="http://paperless.paperless.svc.cluster.local:8000",
                 groups=("family",),
                 data_class="critical",
+                sso="oidc",
+                redirect_uris=("/accounts/oidc/authentik/login/callback/",),
             )
         },
     )
