@@ -17,6 +17,7 @@ import pytest
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from policies.rules import RULES
+from tests.policies import cases_identity as ident
 from tests.policies.cases import (
     CATCH_ALL,
     DEPLOYMENT,
@@ -554,6 +555,55 @@ OVERRIDES += [
     Override("DAT-07", "minKeepDays", "pass", kept_for(3), 3, "after 3 days, under the 7-day minimum"),
     Override("DAT-07", "minKeepDays", "violate", kept_for(30), 60, "under the 60-day minimum"),
 ]
+
+
+def _grafana_bound_to(group_name: str) -> Callable[[Config], Args]:
+    resources = [ident.group(group_name), ident.app("grafana"), ident.binding("grafana", group_name)]
+    return lambda config: ident.S(resources, config)
+
+
+def _dav_routed_to(service_url: str) -> Callable[[Config], Args]:
+    return lambda config: ident.tier1_stack(dav_service=service_url, config=config or {})
+
+
+def _mfa(action: str = "configure", bound_to: str | None = None) -> Callable[[Config], Args]:
+    return lambda config: ident.mfa_stack(action=action, bound_to=bound_to, **dict(config or {}))
+
+
+GRAFANA_ADMIN = {"adminApplications": ["grafana"]}
+OTHER_OUTPOST = "http://ak-outpost.authentik.svc:9000"
+
+# The identity rules (IDN-*) and SEC-03's Authentik-gated list.
+OVERRIDES += [
+    Override(
+        "SEC-03", "authentikGatedHostnames", "pass", public_route, ["cloud.example.org"], "cloud.example.org has no"
+    ),
+    Override(
+        "SEC-03",
+        "authentikGatedHostnames",
+        "violate",
+        public_route,
+        ["blog.example.org"],
+        "cloud.example.org has no",
+        base={"authentikGatedHostnames": ["cloud.example.org"]},
+    ),
+    Override("IDN-02", "adminApplications", "pass", _grafana_bound_to("family"), [], "also bound", base=GRAFANA_ADMIN),
+    Override("IDN-02", "adminApplications", "violate", _grafana_bound_to("family"), ["grafana"], "also bound"),
+    Override("IDN-02", "adminGroup", "pass", _grafana_bound_to("ops"), "ops", "group 'ops'", base=GRAFANA_ADMIN),
+    Override("IDN-02", "adminGroup", "violate", _grafana_bound_to("admin"), "ops", "group 'admin'", base=GRAFANA_ADMIN),
+    Override("IDN-03", "tier1Hostnames", "pass", _dav_routed_to("http://baikal:80"), {}, "not to the outpost",
+             base=ident.TIER1),
+    Override("IDN-03", "tier1Hostnames", "violate", _dav_routed_to("http://baikal:80"),
+             ident.TIER1["tier1Hostnames"], "not to the outpost"),
+    Override("IDN-03", "outpostOrigins", "pass", _dav_routed_to(OTHER_OUTPOST), [OTHER_OUTPOST], "not to the outpost",
+             base=ident.TIER1),
+    Override("IDN-03", "outpostOrigins", "violate", _dav_routed_to(ident.OUTPOST), [OTHER_OUTPOST],
+             "not to the outpost", base=ident.TIER1),
+    Override("IDN-05", "adminGroup", "pass", _mfa(bound_to="family"), "family", "second factor"),
+    Override("IDN-05", "adminGroup", "violate", _mfa(bound_to="admin"), "family", "second factor"),
+    Override("IDN-05", "enforcingActions", "pass", _mfa(action="skip"), ["skip"], "second factor"),
+    Override("IDN-05", "enforcingActions", "violate", _mfa(action="deny"), ["configure"], "second factor"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", OVERRIDES, ids=[c.id for c in OVERRIDES])
