@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
+import pulumi
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -27,8 +28,9 @@ LOCK_FILE = PurePosixPath("vendor/manifests.lock.yaml")
 VENDOR_DIR = PurePosixPath("vendor/manifests")
 
 
-class ManifestLockError(ValueError):
-    """The lock is malformed, or a manifest the program asks for is not pinned in it."""
+class ManifestLockError(pulumi.RunError):
+    """The lock is malformed, or a manifest the program asks for is not pinned in it (a `RunError`:
+    the CLI prints the one line, no traceback)."""
 
 
 class ManifestObject(BaseModel):

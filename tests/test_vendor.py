@@ -14,6 +14,7 @@ from components.manifests import (
     parse_lock,
     verify_local,
 )
+from homelab.cli import preview_stack
 from homelab.vendor import vendor
 
 BODY = b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: widgets\n"
@@ -120,3 +121,12 @@ def test_check_reports_missing_files_without_downloading(project: Path) -> None:
 
     _, problems = vendor(project, no_network, check_only=True)
     assert problems == ["vendor/manifests/widgets/v1.0.0/widgets.yaml: missing; run `make vendor`"]
+
+
+def test_a_stack_asking_for_an_unpinned_version_fails_with_one_line(isolated_project: Path) -> None:
+    path = isolated_project / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("gateway_api_version: v1.2.1", "gateway_api_version: v1.3.0"))
+    result = preview_stack("dev", isolated_project)
+    assert result.exit_code == 2
+    assert result.error is not None
+    assert result.error.startswith("gateway-api-experimental v1.3.0 is not pinned in vendor/manifests.lock.yaml")
