@@ -165,6 +165,8 @@ class CloudBackupsConfig(ConfigModel):
     classes: dict[DataClass, ClassPolicy] = Field(default_factory=dict)
     oci_bucket: OciBucketConfig = OciBucketConfig()
     ovh: OvhTargetConfig | None = None
+    dump_calendar: str = Field(default="*-*-* 02:15:00", pattern=_CALENDAR)
+    """systemd OnCalendar (UTC) of the management database's nightly offsite dump."""
     volume_backups: VolumeBackupConfig = VolumeBackupConfig()
 
 
@@ -192,6 +194,10 @@ PLATFORM: tuple[DataHolder, ...] = (
 )
 """The platform's own state that is not a catalog service (Authentik, Omni, Argo CD, Grafana and
 Prometheus are catalog services and declare their class there)."""
+
+
+DUMPED = frozenset({"authentik"})
+"""Management-VM holders whose data the nightly dump carries (Authentik's PostgreSQL database)."""
 
 
 def _namespace(service: Service) -> str | None:
@@ -264,6 +270,8 @@ def copies(holder: DataHolder, policy: ClassPolicy, offsite: Offsite) -> tuple[C
         local = [Copy("volume-backup", "oci", "object-storage")]
         if policy.offsite and (offsite.oci_bucket or offsite.ovh_bucket):
             layer = {"management-vm": "nightly-dump", "cluster": "velero"}[holder.runs]
+            if holder.runs == "management-vm" and holder.name not in DUMPED:
+                layer = f"{holder.name}-export"
             if holder.name == "cloud-etcd":
                 layer = "etcd-snapshot"
             local.append(Copy(layer, "ovh" if offsite.ovh_bucket else "oci", "object-storage"))

@@ -19,6 +19,7 @@ from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, 
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
+from components.oci.dump import NightlyDump
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
@@ -104,6 +105,7 @@ _DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
     "postgres_password": 24,
     "tunnel_secret_prod": 32,
     "tunnel_secret_cloud": 32,
+    "offsite_dump_key": 32,
 }
 
 
@@ -257,7 +259,7 @@ def _offsite(
     oci: pulumi.ProviderResource,
     stack: str,
     data_volume_id: pulumi.Output[str],
-) -> None:
+) -> tuple[OffsiteBucket, pulumi.Output[str]]:
     """The offsite layer: the OCI backup bucket (and its S3 credentials), weekly volume backups."""
     backups = config.backups
     critical = backups.classes.get("critical")
@@ -294,6 +296,7 @@ def _offsite(
                 {"access_key_id": bucket.access_key_id, "secret_access_key": bucket.secret_access_key}
             ),
         )
+    return bucket, endpoint
 
 
 def build() -> None:
@@ -548,7 +551,7 @@ def build() -> None:
     pulumi.export("cloud_node_public_ips", talos.node_public_ips)
     pulumi.export("bastion_id", network.bastion_id)
 
-    _offsite(
+    offsite_bucket, offsite_endpoint = _offsite(
         config,
         compartment=compartment,
         namespace=object_storage_namespace(compartment, oci),
@@ -556,11 +559,27 @@ def build() -> None:
         stack=stack,
         data_volume_id=vm.data_volume_id,
     )
-    built = frozenset(
-        {"primary", "bucket-version"} | ({"volume-backup"} if config.backups.volume_backups.enabled else set())
-    )
+    built = {"primary", "bucket-version"} | ({"volume-backup"} if config.backups.volume_backups.enabled else set())
+    if offsite_bucket.access_key_id is not None and offsite_bucket.secret_access_key is not None:
+        NightlyDump(
+            "management-db",
+            {
+                "connection": vm.connection,
+                "endpoint": offsite_endpoint,
+                "region": oci_settings.region,
+                "bucket": offsite_bucket.bucket_name,
+                "access_key_id": offsite_bucket.access_key_id,
+                "secret_access_key": offsite_bucket.secret_access_key,
+                "encryption_key": _token(_derived(seed, config, "offsite_dump_key")),
+                "calendar": config.backups.dump_calendar,
+            },
+            opts=pulumi.ResourceOptions(providers=[commands], depends_on=[vm.prepared]),
+        )
+        built.add("nightly-dump")
     offsite = Offsite(ovh_bucket=config.backups.ovh is not None, home_mirror=False)
-    rows = protection_rows(protections(catalog, offsite, config.backups.classes, location="cloud", built=built))
+    rows = protection_rows(
+        protections(catalog, offsite, config.backups.classes, location="cloud", built=frozenset(built))
+    )
     pulumi.export("backup_protection", rows)
 
 

@@ -249,6 +249,10 @@ class ManagementVm(pulumi.ComponentResource):
         self._triggers: list[pulumi.Input[str]] = [compose_sha, host]
         self._compose_up = compose_up
 
+        # For host jobs beside the Compose project (the nightly offsite dump): same Bastion login,
+        # run once the data volume is mounted and Docker is installed.
+        self.connection = connection
+        self.prepared = prepare
         self.instance_id = node.instance_id
         self.private_ip = node.private_ip
         self.public_ip = node.public_ip

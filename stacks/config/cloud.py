@@ -271,6 +271,7 @@ DerivedSecret = Literal[
     "postgres_password",
     "tunnel_secret_prod",
     "tunnel_secret_cloud",
+    "offsite_dump_key",
 ]
 
 

@@ -33,8 +33,10 @@ def test_backups_are_counted_in_the_always_free_ledger():
 
 def test_protection_view_is_honest_about_missing_layers():
     rows = {r["holder"]: r for r in preview("cloud").recording.outputs["backup_protection"].value}
-    assert rows["authentik"]["copies"] == ["primary@oci", "volume-backup@oci"]
-    assert rows["authentik"]["three_two_one"] is False
+    # Authentik's database is dumped offsite nightly; Omni's data is not (no export layer yet).
+    assert rows["authentik"]["copies"] == ["primary@oci", "volume-backup@oci", "nightly-dump@oci"]
+    assert rows["authentik"]["three_two_one"] is False  # all three copies are in OCI: no offsite site
+    assert rows["omni"]["copies"] == ["primary@oci", "volume-backup@oci"]
     assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci"]
 
 
@@ -68,3 +70,19 @@ def test_bad_backup_config_names_the_key_and_registers_nothing(backups, expected
         run_stack("cloud", overrides={"backups": backups})
     assert expected in str(error.value)
     assert seen == []
+
+
+def test_nightly_dump_is_encrypted_secret_and_ordered_after_the_mounted_volume():
+    recording = preview("cloud").recording
+    command = recording.get("command:remote:Command", "management-db-timer")
+    assert command.parent == recording.get("homelab:oci:NightlyDump", "management-db").urn
+    # stdin (credentials, key) is unknown in a first preview; its secrecy is asserted in test_oci_dump.py.
+    assert {"stdout", "stderr", "stdin"} <= set(command.additional_secret_outputs)
+    component = recording.get("homelab:oci:NightlyDump", "management-db")
+    assert recording.get("command:remote:Command", "oci-mgmt-prepare").urn in component.dependencies
+    create = command.inputs["create"]
+    assert "pg_dump -U authentik -Fc authentik" in create
+    assert "openssl enc -aes-256-cbc -pbkdf2" in create
+    assert "AWS_REQUEST_CHECKSUM_CALCULATION=when_required" in create
+    assert '--metadata "sha256=$digest"' in create
+    assert "OnCalendar=*-*-* 02:15:00" in create
