@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pulumi
 
 from components.k8s.storage import LocalPathStorage, local_path_talos_patch
-from components.proxmox.provider import ProxmoxConnection, proxmox_provider
+from components.proxmox.provider import ProxmoxConnection, host_command_provider, proxmox_provider
 from components.proxmox.talos_vms import ProxmoxTalosSubstrate
 from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, TalosClusterArgs, talos_provider
@@ -168,7 +168,8 @@ def build() -> None:
         network=config.network,
         node_name=config.proxmox.node_name,
         cilium=config.cilium,
-        providers=[proxmox, talos_api],
+        # The command provider runs the cluster's one-time health gate.
+        providers=[proxmox, talos_api, host_command_provider("command")],
         extra_config_patches=[local_path_talos_patch()],
     )
     local_path_version = config.storage.local_path_version

@@ -70,8 +70,10 @@ def build() -> None:
     connection = proxmox_connection(config.proxmox)
     proxmox = proxmox_provider("proxmox", connection, secrets.require_secret("proxmoxApiToken"), ssh_key)
     ssh = ssh_connection(connection, ssh_key)
-    # Host commands (package installs, ZFS, passthrough) need the command provider explicitly.
-    on_proxmox = pulumi.ResourceOptions(providers=[proxmox, host_command_provider("command")])
+    # Host commands (package installs, ZFS, passthrough) and the cluster's one-time health gate need
+    # the command provider explicitly (default providers are disabled).
+    commands = host_command_provider("command")
+    on_proxmox = pulumi.ResourceOptions(providers=[proxmox, commands])
     node = config.proxmox.node_name
     host_cfg = config.host
 
@@ -157,7 +159,7 @@ def build() -> None:
         network=config.network,
         node_name=node,
         cilium=config.cilium,
-        providers=[proxmox, talos_provider("talos")],
+        providers=[proxmox, talos_provider("talos"), commands],
     )
 
     if host.gpu_mapping_name is not None:

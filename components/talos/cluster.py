@@ -6,6 +6,7 @@ The same component builds the DEV and PROD clusters on Proxmox and the CLOUD clu
 """
 
 import json
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NotRequired, TypedDict, TypeVar
 
@@ -14,8 +15,10 @@ import pulumiverse_talos as talos
 import pulumiverse_talos.client as talos_client
 import pulumiverse_talos.cluster as talos_cluster
 import pulumiverse_talos.machine as talos_machine
+from pulumi_command import local
 from pulumiverse_talos import imagefactory
 
+from components.talos import readiness
 from components.talos.substrate import (
     BootImage,
     NodeRole,
@@ -170,7 +173,7 @@ class TalosCluster(pulumi.ComponentResource):
     """Public address per node, for the nodes whose machine has one (cloud instances); empty for
     machines on a private network (Proxmox VMs)."""
     ready: pulumi.Output[str]
-    """Resolves once the Talos health check passed; consumers that need the API depend on it."""
+    """The health gate's output: resolves once the one-time bootstrap check passed."""
 
     def __init__(self, name: str, args: TalosClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("homelab:talos:TalosCluster", name, None, opts)
@@ -293,30 +296,9 @@ class TalosCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(applies.values()))),
         )
 
-        if pulumi.runtime.is_dry_run():
-            # A preview never waits on the cluster: DEV is powered off in normal mode, and an admin
-            # previews from anywhere. The health check is part of `pulumi up` only.
-            ready: pulumi.Output[str] = pulumi.Output.from_input("not checked during preview")
-        else:
-            # Kubernetes checks cannot pass before Cilium runs (CNI `none`), so this gate covers
-            # etcd, the control plane and node readiness at the Talos level.
-            ready = talos_cluster.get_health_output(
-                client_configuration=client_args(_client_args_as(talos_cluster.GetHealthClientConfigurationArgs)),
-                control_plane_nodes=[n.address for n in control_planes],
-                worker_nodes=[n.address for n in nodes.values() if n.role == "worker"],
-                endpoints=endpoint_list,
-                skip_kubernetes_checks=True,
-                timeouts=talos_cluster.GetHealthTimeoutsArgs(read="15m"),
-                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[bootstrap]),
-            ).id
-        self.ready = ready
-
         kubeconfig = talos_cluster.Kubeconfig(
             f"{name}-kubeconfig",
-            # Reading the node through the health result makes the kubeconfig wait for a healthy cluster.
-            # The address is not secret (the health result is, as it derives from the client key):
-            # unwrap it so preview and `up` send the same plain value.
-            node=pulumi.Output.unsecret(ready).apply(lambda _: first.address),
+            node=first.address,
             endpoint=api_endpoint,
             client_configuration=client_args(_client_args_as(talos_cluster.KubeconfigClientConfigurationArgs)),
             opts=pulumi.ResourceOptions.merge(
@@ -327,7 +309,32 @@ class TalosCluster(pulumi.ComponentResource):
                 ),
             ),
         )
-        self.kubeconfig = pulumi.Output.secret(kubeconfig.kubeconfig_raw)
+
+        # The health gate runs once, when the cluster is created, never on a later `up` (the
+        # provider's health data source is capped at 5 minutes and ran on every `up`, so a slow first
+        # boot failed and a powered-off DEV blocked every update). See components/talos/readiness.py.
+        client = kubeconfig.kubernetes_client_configuration
+        gate = local.Command(
+            f"{name}-health-gate",
+            create=pulumi.Output.all(self.endpoint, endpoint_list).apply(
+                lambda values: readiness_command(values[0], values[1])
+            ),
+            update="echo 'health gate: checked when the cluster was bootstrapped; not repeated'",
+            environment=pulumi.Output.secret(
+                client.apply(
+                    lambda c: {
+                        readiness.ENV_CA: c.ca_certificate or "",
+                        readiness.ENV_CERT: c.client_certificate or "",
+                        readiness.ENV_KEY: c.client_key or "",
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[bootstrap, kubeconfig])),
+        )
+        self.ready = gate.id
+        # Consumers of the Kubernetes API (Cilium first) read the kubeconfig: it resolves after the gate.
+        kubeconfig_raw = pulumi.Output.all(kubeconfig.kubeconfig_raw, gate.id).apply(lambda v: str(v[0]))
+        self.kubeconfig = pulumi.Output.secret(kubeconfig_raw)
 
         talosconfig = talos_client.get_configuration_output(
             cluster_name=args["cluster_name"],
@@ -357,6 +364,15 @@ class TalosCluster(pulumi.ComponentResource):
                 "ready": self.ready,
             }
         )
+
+
+def readiness_command(kubernetes_endpoint: str, talos_endpoints: Sequence[str], timeout_seconds: int = 1200) -> str:
+    """The one-time probe: Talos API endpoints open, Kubernetes `/readyz` ok, retried up to the deadline."""
+    parts = ["python3", "-m", "components.talos.readiness", "--kubernetes-endpoint", kubernetes_endpoint]
+    for endpoint in talos_endpoints:
+        parts += ["--talos-endpoint", endpoint]
+    parts += ["--timeout-seconds", str(int(timeout_seconds))]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _client_args_as(args_class: Callable[..., T]) -> Callable[[Any], T]:

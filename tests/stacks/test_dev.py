@@ -28,7 +28,8 @@ def test_dev_previews_the_whole_cluster(dev):
         "homelab:k8s:LocalPathStorage",
     } <= types
     assert [r.name for r in dev.by_type(VM)] == ["talos-dev-cp-1"]
-    assert not any(t.startswith(("proxmoxve:storage", "command:")) for t in types)  # the host is prod's
+    # The host is prod's: no storage, no host command (the local health gate runs where Pulumi runs).
+    assert not any(t.startswith(("proxmoxve:storage", "command:remote:")) for t in types)
     vm = dev.get(VM, "talos-dev-cp-1").inputs
     assert (vm["cpu"]["cores"], vm["memory"]["dedicated"], vm["disks"][0]["size"]) == (2, 4096, 50)
     assert "mode-testing" in vm["tags"] and "mode-normal" not in vm["tags"]
