@@ -306,6 +306,18 @@ def build() -> None:
     stack = pulumi.get_stack()
     secrets = pulumi.Config("homelab")
     seed = secrets.require_secret("secretSeed")
+    # Identity (docs/runbooks/identity.md): what Authentik must hold, from the catalog. Client
+    # secrets are derived from the seed, so Cloudflare Access can be told its secret before
+    # Authentik exists.
+    plan = identity_plan(
+        catalog,
+        config.identity,
+        config.cloudflare.team_name,
+        config.cluster.gateway_port,
+        lambda slug, generation: _token(
+            pulumi.Output.secret(seed.apply(lambda v: derive_secret(v, f"oidc/{slug}", generation, 32)))
+        ),
+    )
     pulumi.export("always_free_usage", summary(cloud_layout(config), config.quota))
 
     oci_settings = config.oci
@@ -340,18 +352,6 @@ def build() -> None:
         network_args["omni_wireguard_port"] = omni.wireguard_port
     network = AlwaysFreeNetwork("cloud", network_args, opts=pulumi.ResourceOptions(providers=[oci]))
 
-    # Identity (docs/runbooks/identity.md): what Authentik must hold, from the catalog. Client
-    # secrets are derived from the seed, so Cloudflare Access can be told its secret before
-    # Authentik exists.
-    plan = identity_plan(
-        catalog,
-        config.identity,
-        config.cloudflare.team_name,
-        config.cluster.gateway_port,
-        lambda slug, generation: _token(
-            pulumi.Output.secret(seed.apply(lambda v: derive_secret(v, f"oidc/{slug}", generation, 32)))
-        ),
-    )
     access_client = next(c for c in plan.oidc if c.slug == ACCESS_CLIENT)
     authentik_host = catalog.by_name("authentik").hostname
     idp = AccessIdentityProvider(
