@@ -2,6 +2,7 @@
 
     homelab preview [dev|prod|cloud ...|--all] [--json]
     homelab report STACK [--output FILE]
+    homelab exposure [STACK ...|--all] [--json]     (homelab/exposure.py)
     homelab policy-config STACK
     homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
     homelab vendor [--check]
@@ -26,6 +27,9 @@ import pulumi
 from components.manifests import ManifestLockError
 from homelab import known_hosts, state_backend
 from homelab.engine import ProviderCheckError
+from homelab.exposure import Exposure, exposures
+from homelab.exposure import json_document as exposure_json
+from homelab.exposure import render_text as exposure_text
 from homelab.graph_checks import GRAPH_CHECKS
 from homelab.policy_config import STACKS, config_path, policy_config, render, stale_policy_configs, write_policy_configs
 from homelab.policy_eval import PackConfigError, evaluate, load_pack_config
@@ -178,6 +182,31 @@ def _verdict(result: StackResult) -> str:
     return {EXIT_OK: "ok", EXIT_VIOLATION: "blocked by policy", EXIT_INVALID: "invalid config"}[result.exit_code]
 
 
+def cmd_exposure(args: argparse.Namespace) -> int:
+    """Every public hostname with its tier, gate(s), backend and cluster, from the recorded graph."""
+    root = _root(args)
+    results: dict[str, list[Exposure] | str] = {}
+    for stack in _stacks(args.stacks, args.all):
+        try:
+            results[stack] = exposures(run_stack(stack, root), load_pack_config(config_path(stack, root)))
+        except (pulumi.RunError, PackConfigError) as exc:
+            results[stack] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except SimulationError as exc:
+            results[stack] = f"offline engine: {exc}"
+    if args.json:
+        print(exposure_json(results))
+    else:
+        for stack, rows in results.items():
+            if isinstance(rows, str):
+                print(f"homelab: {stack}: {rows}", file=sys.stderr)
+            else:
+                sys.stdout.write(exposure_text(stack, rows))
+    if any(isinstance(rows, str) for rows in results.values()):
+        return EXIT_INVALID
+    ungated = any(r.problem for rows in results.values() if not isinstance(rows, str) for r in rows)
+    return EXIT_VIOLATION if ungated else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="homelab",
@@ -192,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--all", action="store_true", help="every stack (the default when none is named)")
     preview.add_argument("--json", action="store_true", help="print the documented JSON document instead of text")
     preview.set_defaults(func=cmd_preview)
+
+    exposure = commands.add_parser(
+        "exposure", help="every public hostname with its tier, gate(s), backend and cluster (exit 1 if one is ungated)"
+    )
+    exposure.add_argument("stacks", nargs="*", metavar="STACK", help=f"one of {', '.join(STACK_MODULES)}")
+    exposure.add_argument("--all", action="store_true", help="every stack (the default when none is named)")
+    exposure.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    exposure.set_defaults(func=cmd_exposure)
 
     report = commands.add_parser("report", help="write the Markdown compliance report of one stack")
     report.add_argument("stack", metavar="STACK", help=f"one of {', '.join(STACK_MODULES)}")

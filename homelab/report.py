@@ -19,6 +19,8 @@ from pulumi_policy import EnforcementLevel
 
 from homelab.budget import always_free_usage, gib, host_capacity, number, stack_output
 from homelab.engine import Recording
+from homelab.exposure import exposures
+from homelab.exposure import render_markdown as exposure_markdown
 from homelab.findings import Finding, GraphCheck
 from homelab.policy_eval import PackConfig, enforcement_level
 from policies.rules import Rule
@@ -291,5 +293,6 @@ def render_markdown(
                 lines.append(f"- {rule.id} exempts `{exemption.resource}`: {_cell(exemption.reason)}")
         if any(r.exemptions for r in group.rules):
             lines.append("")
+    lines += exposure_markdown(exposures(recording, config))
     lines += ["## Findings", "", *_findings_table(groups)]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,79 @@
+"""`homelab exposure`: public hostnames with their gates, read from the recorded graph."""
+
+import dataclasses
+import json
+from collections.abc import Callable
+
+import pytest
+
+from homelab.cli import main
+from homelab.engine import Recording
+from homelab.exposure import Exposure, exposures
+from homelab.render import StackResult
+from homelab.report import render_markdown
+from policies.rules import RULES
+
+TIER1 = {"cloud.example.net", "photos.example.net", "vault.example.net", "dav.example.net", "n8n.example.net"}
+
+
+@pytest.fixture(scope="module")
+def cloud(previewed: Callable[[str], StackResult]) -> StackResult:
+    return previewed("cloud")
+
+
+def _rows(result: StackResult, recording: Recording | None = None) -> dict[str, Exposure]:
+    rows = exposures(recording or result.recording, result.config)  # type: ignore[arg-type]
+    return {r.hostname + (r.path or ""): r for r in rows}
+
+
+def test_every_tier1_and_admin_hostname_has_its_gate(cloud: StackResult) -> None:
+    rows = _rows(cloud)
+    assert [r for r in rows.values() if r.problem] == []
+    assert {h for h, r in rows.items() if r.tier == "sso"} == TIER1
+    assert rows["dav.example.net"].gates == ("authentik-proxy",)
+    assert rows["dav.example.net"].backend == "outpost -> http://dav.example.net"
+    assert rows["photos.example.net"].gates == ("authentik-oidc",)
+    assert all(rows[h].dns == "gated" for h in TIER1)
+    admin = [r for r in rows.values() if r.tier == "admin"]
+    assert len(admin) == 8 and all("access" in r.gates for r in admin)
+    assert rows["omni.example.net"].gates == ("access", "authentik-saml")
+    assert rows["music.example.net"].gates == ("native",) and rows["music.example.net"].cluster == "CLOUD cluster"
+    assert rows["books.example.net"].cluster == "PROD cluster"
+
+
+def _without(recording: Recording, name: str) -> Recording:
+    kept = [r for r in recording.resources if r.name != name]
+    assert len(kept) == len(recording.resources) - 1, name
+    return Recording(recording.project, recording.stack, kept, dict(recording.outputs))
+
+
+def test_a_missing_gate_is_a_problem_read_from_the_graph(cloud: StackResult) -> None:
+    assert cloud.recording is not None
+    no_access = _rows(cloud, _without(cloud.recording, "prod-access-grafana"))
+    assert no_access["grafana.example.net"].problem == "admin hostname without Cloudflare Access"
+    no_app = _rows(cloud, _without(cloud.recording, "authentik-app-immich"))
+    assert no_app["photos.example.net"].problem == "Tier-1 hostname without its authentik-oidc gate"
+    # A DNS record that no longer waits for its application is published too early.
+    recording = cloud.recording
+    early = [
+        dataclasses.replace(r, dependencies=()) if r.name == "cloud-gated-dns-n8n" else r for r in recording.resources
+    ]
+    rows = _rows(cloud, Recording(recording.project, recording.stack, early, dict(recording.outputs)))
+    assert rows["n8n.example.net"].problem == "DNS record published before its Authentik application"
+
+
+def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["exposure", "cloud", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    hostnames = {row["hostname"] for row in document["cloud"]["exposures"]}
+    assert hostnames >= TIER1
+    assert main(["exposure", "nowhere"]) == 2
+    assert "unknown stack" in capsys.readouterr().err
+
+
+def test_the_compliance_report_shows_the_exposure(cloud: StackResult) -> None:
+    assert cloud.recording is not None
+    markdown = render_markdown("cloud", cloud.recording, cloud.findings, RULES, config=cloud.config)
+    section = markdown.split("## Exposure", 1)[1].split("## Findings", 1)[0]
+    assert "22 public hostname route(s); 0 without their gate." in section
+    assert "| dav.example.net | sso | authentik-proxy |" in section
