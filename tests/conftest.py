@@ -1,8 +1,9 @@
 """Shared fixtures. Keep the suite fast: reuse these instead of previewing a stack again.
 
 - `previewed(stack)` (session-scoped): the unmodified `dev`, `prod` or `cloud` stack exactly as
-  `homelab preview <stack>` sees it (`homelab.render.StackResult`: `.recording`, `.findings`,
-  `.groups`, `.config`, `.exit_code`), previewed once per test session and shared by every test
+  `homelab preview <stack>` sees it (`homelab.render.StackResult`: the update view in `.recording`,
+  `.findings`, `.groups`; the first preview in `.first_preview`; `.config`, `.exit_code`),
+  previewed once per test session and shared by every test
   that reads it (tests/policies/previews.py holds the cache; `preview(stack)` there gives the same
   run as a `Preview`). The objects are shared: never edit them in place. To change config, call
   `run_stack(stack, overrides=...)`; to change the graph, edit a copy (tests/test_mutations.py).
