@@ -6,6 +6,17 @@ client per `sso="oidc"` entry (plus Cloudflare Access's own client), one proxy a
 app admits exactly the catalog entry's groups. The stack hands the plan to
 `components.authentik.identity.AuthentikIdentity`; the policy config and the tests read the same
 plan, so they never disagree with what is built.
+
+Stack outputs of the `cloud` stack that other stacks consume (read them with a StackReference):
+
+- `oidc_<slug>` for every OIDC client of the catalog (`oidc_argocd`, `oidc_grafana` for `prod`;
+  `oidc_nextcloud`, `oidc_immich`, `oidc_vaultwarden` for the CLOUD cluster's apps), each a secret
+  mapping `{issuer, client_id, client_secret}`; `issuer` is
+  `https://<authentik>/application/o/<slug>/`, `client_id` is the slug, `client_secret` is derived
+  from `secretSeed` (rotate with `homelab:identity.client_secret_generations.<slug>`). The groups
+  claim (`groups`, from the `profile` scope) carries `admin`/`family`.
+- `authentik_service_tokens`: secret mapping service-account name (`ci-github`, `backup`) -> API
+  token (non-expiring).
 """
 
 from collections.abc import Callable

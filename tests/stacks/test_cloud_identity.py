@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from components.oci.compose import OMNI_PROFILE, ComposeImages, ManagementServices, compose_document, omni_start_script
 from homelab.cli import main
 from homelab.engine import Recording
+from homelab.render import StackResult
 from homelab.stackrun import project_root, run_stack
 from stacks.config.base import ConfigError
 from tests.stacks.helpers import count_registrations, section
@@ -145,3 +147,23 @@ def test_dev_never_imports_the_authentik_sdk() -> None:
         [sys.executable, "-c", f"import json; {code}"], capture_output=True, text=True, check=True, cwd=project_root()
     )
     assert json.loads(result.stdout) is False
+
+
+def test_first_preview_view_registers_the_same_identity_layer(previewed: Callable[[str], StackResult]) -> None:
+    result = previewed("cloud")
+    assert result.recording is not None and result.first_preview is not None
+    first = result.first_preview.recording
+
+    def authentik(rec: Recording) -> set[str]:
+        return {r.name for r in rec.resources if r.type.startswith("authentik:")}
+
+    assert authentik(first) == authentik(result.recording) and len(authentik(first)) > 90
+    lookups = {"authentik:index/getCertificateKeyPair:getCertificateKeyPair",
+               "authentik:index/getPropertyMappingProviderScope:getPropertyMappingProviderScope"}  # fmt: skip
+    # The lookups wait for Authentik (invoke depends_on): a first preview of a fresh estate does not
+    # run them, so it needs no Authentik; an update view does.
+    assert not lookups & set(first.invokes)
+    assert lookups <= set(result.recording.invokes)
+    # Every identity rule decides in the first preview too (none met an unknown it needed).
+    assert not {rule for rule in result.first_preview.not_evaluated() if rule.startswith("IDN-")}
+    assert not [f for f in result.first_preview.findings if f.rule_id.startswith("IDN-") and f.kind == "violation"]
