@@ -130,4 +130,13 @@ def budget_lines(recording: Recording) -> list[str]:
             lines.append(f"    {row.item:<24} {number(row.used):>5} / {number(row.quota)}")
         lines.extend(f"    problem: {p}" for p in usage.problems)
         lines.extend(f"    warning: {w}" for w in usage.warnings)
+    cost, _ = stack_output(recording, "cost_estimate")
+    if isinstance(cost, Mapping):
+        currency = cost.get("currency", "")
+        lines.append(f"  Cost (NFR-012): {cost.get('yearly_total')} {currency} a year")
+        for item in cost.get("lines", []):
+            if isinstance(item, Mapping):
+                lines.append(
+                    f"    {item.get('item')!s:<48} {item.get('monthly')!s:>8} / month {item.get('yearly')!s:>9} / year"
+                )
     return lines

@@ -192,6 +192,20 @@ def _always_free(recording: Recording) -> list[str]:
     return [*lines, ""]
 
 
+def _cost(recording: Recording) -> list[str]:
+    """The yearly estimate (NFR-012), one row per line item."""
+    cost, why = stack_output(recording, "cost_estimate")
+    if why is not None or not isinstance(cost, Mapping):
+        return []
+    currency = cost.get("currency", "")
+    lines = ["### Cost (NFR-012)", "", f"| item | monthly ({currency}) | yearly ({currency}) |", "|---|---|---|"]
+    for line in cost.get("lines", []):
+        if isinstance(line, Mapping):
+            lines.append(f"| {_cell(str(line.get('item')))} | {line.get('monthly')} | {line.get('yearly')} |")
+    lines += ["", f"Yearly total: {cost.get('yearly_total')} {currency}.", ""]
+    return lines
+
+
 def _data_protection(recording: Recording) -> list[str]:
     """Per data holder: its class, where its copies live, and whether that is 3-2-1 (FR-024/025)."""
     rows, why = stack_output(recording, "backup_protection")
@@ -281,6 +295,7 @@ def render_markdown(
     if first_preview is not None:
         lines += ["", *_first_preview(first_preview)]
     lines += ["", "## Budgets", "", *_host_capacity(recording), *_always_free(recording)]
+    lines += _cost(recording)
     lines += _data_protection(recording)
     for group in groups:
         lines += [f"## {group.nfr}: {group.title}", "", "| rule | name | level | status |", "|---|---|---|---|"]

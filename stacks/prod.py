@@ -21,6 +21,7 @@ from stacks.capacity import CapacityError, guests_from_output, ledger_for
 from stacks.catalog import build_catalog
 from stacks.config import ConfigError, load_config
 from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
+from stacks.cost import estimate
 from stacks.dev import SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
 
 __all__ = ["REFERENCES", "SECRETS", "build", "load"]
@@ -219,3 +220,12 @@ def build() -> None:
 
     dev = pulumi.StackReference(config.capacity.dev_stack)
     pulumi.export("host_capacity", dev.get_output("host_guests").apply(lambda guests: _capacity(config, guests)))
+    gpu_modes = tuple(config.gaming.modes) if config.host.gpu is not None else ()
+    pulumi.export(
+        "cost_estimate",
+        dev.get_output("host_guests").apply(
+            lambda guests: estimate(
+                ledger_for(config, guests_from_output(guests)), config.host.cores, gpu_modes, config.cost
+            )
+        ),
+    )

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from stacks.backups import HomeBackupsConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
+from stacks.cost import CostConfig
 
 HostMode = Literal["normal", "testing", "gaming"]
 
@@ -363,6 +364,7 @@ class ProdConfig(ConfigModel):
     capacity: CapacityConfig = CapacityConfig()
     tunnel: TunnelConnectorConfig = TunnelConnectorConfig()
     backups: HomeBackupsConfig = HomeBackupsConfig()
+    cost: CostConfig = CostConfig()
 
 
 # Rules that span several keys. Each yields (key, problem) so the error names the exact key, which
