@@ -1,15 +1,231 @@
-"""Budget figures the stacks export, read once for every view (preview text, JSON, reports).
+"""The budget model: one room for every resource budget of the homelab (NFR-010, NFR-011, NFR-012).
 
-The `prod` stack exports `host_capacity` (the NFR-010 memory modes of the shared 64 GB host) and
-the `cloud` stack `always_free_usage` (the NFR-011 quota). Both are plain outputs computed by the
-program from the same ledgers the policies are configured from.
+Pure data and arithmetic (no Pulumi, no pydantic, no engine at import), so the stacks that compute
+and export the figures, the offline preview and reports that read them back, and the policy pack
+that recomputes them from the recorded resources all use the same definitions:
+
+- **Always Free** (`cloud`, NFR-011): `AlwaysFreeLimits` (Oracle's allowance, the defaults of the
+  `homelab:quota` config and of the BUD-03/BUD-04 policy config), `Machine` and `Layout` (what a
+  layout meters), `usage`, `problems`, `warnings` and `always_free_summary` (the stack output
+  `always_free_usage`). `stacks.quota.AlwaysFreeQuota` is the config model over these limits; the
+  policies build a `Layout` from the recorded instances and volumes and call the same functions.
+- **Host memory** (`dev`/`prod`, NFR-010): `mode_total_mb` is the per-mode arithmetic (guests in
+  the mode + other stacks' guests + host reservations) shared by `stacks.capacity.HostLedger`
+  (whose `summary()` is the `host_capacity` output) and the BUD-01/BUD-06 rules.
+- **Reading back**: `host_capacity(recording)` and `always_free_usage(recording)` parse the exported
+  outputs; `budget_lines` prints them in the preview.
+
+Extending it (the interface a new budget, e.g. buckets or a monthly cost, plugs into):
+
+1. a frozen limits dataclass with the defaults, and a pure function from what the stack builds to
+   a usage record (like `AlwaysFreeLimits` and `usage`);
+2. a summary in the common output shape, exported by the stack that owns the resources: a mapping
+   of item -> `{"used": number, "quota": number}`, plus `within_quota` (bool), `problems` and
+   `warnings` (lists of one-line strings). `quota_rows` parses any mapping of that shape, so the
+   preview, JSON and reports show the new rows without new code;
+3. if a policy enforces it, the rule rebuilds the same usage from recorded resources and compares it
+   with limits from its policy config, whose defaults come from the limits dataclass.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from homelab.engine import Recording
+if TYPE_CHECKING:
+    from homelab.engine import Recording
+
+# --- Always Free (NFR-011) -----------------------------------------------------------------------
+
+A1_FLEX = "VM.Standard.A1.Flex"
+E2_MICRO = "VM.Standard.E2.1.Micro"
+FREE_SHAPES: tuple[str, ...] = (A1_FLEX, E2_MICRO)
+
+
+@dataclass(frozen=True)
+class AlwaysFreeLimits:
+    """Oracle's Always Free allowance since mid-June 2026.
+
+    1,500 OCPU-hours and 9,000 GB-hours of Ampere A1 per month (2 OCPU and 12 GB running all
+    month), 200 GB of block storage including boot volumes (at least 50 GB each), five volume
+    backups, two VM.Standard.E2.1.Micro instances, one network load balancer (it uses no OCPU,
+    memory or block storage, so it is counted on its own).
+    """
+
+    a1_ocpus: float = 2
+    a1_memory_gb: float = 12
+    block_storage_gb: int = 200
+    min_boot_volume_gb: int = 50
+    volume_backups: int = 5
+    e2_micro_instances: int = 2
+    network_load_balancers: int = 1
+    object_storage_gb: float = 20
+    """Object Storage, Standard, Infrequent Access and Archive together."""
+
+
+ALWAYS_FREE = AlwaysFreeLimits()
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One instance of a layout as it counts against the allowance."""
+
+    name: str
+    shape: str
+    ocpus: float
+    memory_gb: float
+    boot_volume_gb: float
+    keeps_boot_volume: bool = False
+    """The boot volume outlives the instance (it holds data): a replaced instance leaves it behind,
+    counted against the same block storage until it is reclaimed."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything of a cloud stack that the allowance meters."""
+
+    machines: tuple[Machine, ...]
+    block_volumes_gb: Mapping[str, float] = field(default_factory=dict)
+    """Block volumes that are not boot volumes of `machines`, keyed by name."""
+    network_load_balancers: int = 0
+    volume_backups: int = 0
+    object_storage_gb: Mapping[str, float] = field(default_factory=dict)
+    """Buckets, keyed by name, at the most each is expected to hold."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    a1_ocpus: float
+    a1_memory_gb: float
+    block_storage_gb: float
+    e2_micro_instances: int
+    network_load_balancers: int
+    volume_backups: int
+    object_storage_gb: float
+    block_storage_while_replacing_gb: float
+    """Block storage right after the instance with the largest kept boot volume is replaced: its old
+    boot volume is still there (and billed, or blocking the launch) until it is reclaimed."""
+
+
+def usage(layout: Layout) -> Usage:
+    a1 = [m for m in layout.machines if m.shape == A1_FLEX]
+    block = sum(m.boot_volume_gb for m in layout.machines) + sum(layout.block_volumes_gb.values())
+    kept = [m.boot_volume_gb for m in layout.machines if m.keeps_boot_volume]
+    return Usage(
+        a1_ocpus=sum(m.ocpus for m in a1),
+        a1_memory_gb=sum(m.memory_gb for m in a1),
+        block_storage_gb=block,
+        e2_micro_instances=sum(1 for m in layout.machines if m.shape == E2_MICRO),
+        network_load_balancers=layout.network_load_balancers,
+        volume_backups=layout.volume_backups,
+        object_storage_gb=sum(layout.object_storage_gb.values()),
+        block_storage_while_replacing_gb=block + max(kept, default=0),
+    )
+
+
+def _n(value: float) -> str:
+    return f"{value:g}"
+
+
+def problems(layout: Layout, limits: AlwaysFreeLimits = ALWAYS_FREE) -> list[str]:
+    """Every way `layout` exceeds `limits` (empty when it fits)."""
+    used = usage(layout)
+    found: list[str] = []
+    if used.a1_ocpus > limits.a1_ocpus:
+        found.append(f"A1 OCPUs: {_n(used.a1_ocpus)} used, {_n(limits.a1_ocpus)} free")
+    if used.a1_memory_gb > limits.a1_memory_gb:
+        found.append(f"A1 memory: {_n(used.a1_memory_gb)} GB used, {_n(limits.a1_memory_gb)} GB free")
+    if used.block_storage_gb > limits.block_storage_gb:
+        found.append(f"block storage: {_n(used.block_storage_gb)} GB used, {limits.block_storage_gb} GB free")
+    if used.volume_backups > limits.volume_backups:
+        found.append(f"volume backups: {used.volume_backups} used, {limits.volume_backups} free")
+    if used.e2_micro_instances > limits.e2_micro_instances:
+        found.append(f"E2.1.Micro: {used.e2_micro_instances} used, {limits.e2_micro_instances} free")
+    if used.network_load_balancers > limits.network_load_balancers:
+        found.append(
+            f"network load balancers: {used.network_load_balancers} used, {limits.network_load_balancers} free"
+        )
+    if used.object_storage_gb > limits.object_storage_gb:
+        found.append(f"object storage: {_n(used.object_storage_gb)} GB used, {_n(limits.object_storage_gb)} GB free")
+    found.extend(
+        f"{m.name}: boot volume {_n(m.boot_volume_gb)} GB is below the {limits.min_boot_volume_gb} GB minimum"
+        for m in layout.machines
+        if m.boot_volume_gb < limits.min_boot_volume_gb
+    )
+    return found
+
+
+def warnings(layout: Layout, limits: AlwaysFreeLimits = ALWAYS_FREE) -> list[str]:
+    """What a replacement would leave over the allowance: each instance whose boot volume is kept.
+
+    Not a problem of the layout (nothing is replaced by an ordinary `up`), but the operator must
+    reclaim the old boot volume before or right after replacing such an instance.
+    """
+    used = usage(layout).block_storage_gb
+    return [
+        f"replacing {m.name} keeps its {_n(m.boot_volume_gb)} GB boot volume: {_n(used + m.boot_volume_gb)} GB "
+        f"of {limits.block_storage_gb} GB until it is reclaimed (cloud runbook: reclaiming a kept boot volume)"
+        for m in layout.machines
+        if m.keeps_boot_volume and used + m.boot_volume_gb > limits.block_storage_gb
+    ]
+
+
+def fits(layout: Layout, limits: AlwaysFreeLimits = ALWAYS_FREE) -> bool:
+    return not problems(layout, limits)
+
+
+def always_free_summary(layout: Layout, limits: AlwaysFreeLimits = ALWAYS_FREE) -> dict[str, Any]:
+    """The `always_free_usage` stack output (the common budget output shape)."""
+    used = usage(layout)
+    return {
+        "a1_ocpus": {"used": used.a1_ocpus, "quota": limits.a1_ocpus},
+        "a1_memory_gb": {"used": used.a1_memory_gb, "quota": limits.a1_memory_gb},
+        "block_storage_gb": {"used": used.block_storage_gb, "quota": limits.block_storage_gb},
+        "e2_micro_instances": {"used": used.e2_micro_instances, "quota": limits.e2_micro_instances},
+        "network_load_balancers": {"used": used.network_load_balancers, "quota": limits.network_load_balancers},
+        "block_storage_while_replacing_gb": {
+            "used": used.block_storage_while_replacing_gb,
+            "quota": limits.block_storage_gb,
+        },
+        "object_storage_gb": {"used": used.object_storage_gb, "quota": limits.object_storage_gb},
+        "within_quota": fits(layout, limits),
+        "problems": problems(layout, limits),
+        "warnings": warnings(layout, limits),
+    }
+
+
+PRD_ORIGINAL_LAYOUT = Layout(
+    machines=(
+        Machine("oci-mgmt", A1_FLEX, ocpus=1, memory_gb=6, boot_volume_gb=50),
+        Machine("cloud-1", A1_FLEX, ocpus=1.5, memory_gb=9, boot_volume_gb=50),
+        Machine("cloud-2", A1_FLEX, ocpus=1.5, memory_gb=9, boot_volume_gb=50),
+    ),
+    block_volumes_gb={"oci-mgmt-data": 50},
+)
+"""The PRD v2 plan (NFR-011, FR-002): a management VM and a two-node CLOUD cluster, 4 OCPU / 24 GB."""
+
+
+# --- Host memory (NFR-010) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeTotal:
+    """One host mode's memory, in MiB: what the guests here, other stacks and the host take."""
+
+    here_mb: float
+    other_stacks_mb: float
+    reserved_mb: float
+
+    @property
+    def total_mb(self) -> float:
+        return self.here_mb + self.other_stacks_mb + self.reserved_mb
+
+
+def mode_total_mb(guest_memory_mb: Iterable[float], other_stacks_mb: float, reserved_mb: float) -> ModeTotal:
+    """A mode's memory: its guests, the guests other stacks run in it, and the host reservations."""
+    return ModeTotal(sum(guest_memory_mb), other_stacks_mb, reserved_mb)
+
+
+# --- Reading the exported budgets back -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -44,7 +260,16 @@ class AlwaysFreeUsage:
     warnings: tuple[str, ...] = ()
 
 
-def stack_output(recording: Recording, name: str) -> tuple[Any, str | None]:
+def quota_rows(value: Mapping[str, Any]) -> tuple[QuotaRow, ...]:
+    """The `{"used", "quota"}` items of any summary in the common budget output shape."""
+    return tuple(
+        QuotaRow(item=str(item), used=float(figures["used"]), quota=float(figures["quota"]))
+        for item, figures in value.items()
+        if isinstance(figures, Mapping) and "used" in figures and "quota" in figures
+    )
+
+
+def stack_output(recording: "Recording", name: str) -> tuple[Any, str | None]:
     """An output's value, or why it cannot be shown."""
     output = recording.outputs.get(name)
     if output is None:
@@ -56,7 +281,7 @@ def stack_output(recording: Recording, name: str) -> tuple[Any, str | None]:
     return output.value, None
 
 
-def host_capacity(recording: Recording) -> HostCapacity | None:
+def host_capacity(recording: "Recording") -> HostCapacity | None:
     value, why = stack_output(recording, "host_capacity")
     if why is not None or not isinstance(value, Mapping):
         return None
@@ -81,15 +306,11 @@ def host_capacity(recording: Recording) -> HostCapacity | None:
     )
 
 
-def always_free_usage(recording: Recording) -> AlwaysFreeUsage | None:
+def always_free_usage(recording: "Recording") -> AlwaysFreeUsage | None:
     value, why = stack_output(recording, "always_free_usage")
     if why is not None or not isinstance(value, Mapping):
         return None
-    rows = tuple(
-        QuotaRow(item=str(item), used=float(figures["used"]), quota=float(figures["quota"]))
-        for item, figures in value.items()
-        if isinstance(figures, Mapping) and "used" in figures and "quota" in figures
-    )
+    rows = quota_rows(value)
     problems = value.get("problems") or []
     warnings = value.get("warnings") or []
     return AlwaysFreeUsage(
@@ -108,7 +329,7 @@ def number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def budget_lines(recording: Recording) -> list[str]:
+def budget_lines(recording: "Recording") -> list[str]:
     """The budget section of the text preview (empty when the stack exports no budget)."""
     lines: list[str] = []
     capacity = host_capacity(recording)

@@ -1,8 +1,9 @@
 """The host capacity ledger (NFR-010): every guest of the 64 GB Proxmox host, per host mode.
 
-Pure data and arithmetic, no Pulumi resources: the prod stack (which owns the host) builds the ledger
-from its own guests plus the dev stack's exported `host_guests`, checks it, and exports the totals;
-the budget policy is configured from the same numbers (`policy_config_for`).
+Pure data, no Pulumi resources: the prod stack (which owns the host) builds the ledger from its own
+guests plus the dev stack's exported `host_guests`, checks it, and exports the totals; the budget
+policy is configured from the same numbers (`policy_config_for`). The per-mode arithmetic is the
+budget model's (`homelab.budget.mode_total_mb`), the same the BUD-01/BUD-06 rules use.
 
 Modes (PRD NFR-010): normal = PROD on, DEV off, gaming off; testing = DEV + PROD; gaming = gaming VM
 + PROD. Host reservations (Proxmox itself, the ZFS ARC cap) count in every mode.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from homelab.budget import mode_total_mb
 from stacks.config.base import ConfigError
 
 if TYPE_CHECKING:
@@ -96,7 +98,10 @@ class HostLedger:
         return sum(r.memory_mb for r in self.reservations)
 
     def total_mb(self, mode: HostMode) -> int:
-        return self.reserved_mb() + sum(g.memory_mb for g in self.guests_in(mode))
+        # The ledger holds every stack's guests, so none are "other stacks" here; the arithmetic is
+        # the budget model's, the same the BUD-01/BUD-06 rules use.
+        total = mode_total_mb((g.memory_mb for g in self.guests_in(mode)), 0, self.reserved_mb())
+        return int(total.total_mb)
 
     def mode_totals_mb(self) -> dict[HostMode, int]:
         return {mode: self.total_mb(mode) for mode in HOST_MODES}

@@ -30,13 +30,13 @@ from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
+from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary
 from stacks.backups import Offsite, protection_rows, protections, retention_days
 from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
 from stacks.config.identity import IdentitySettings
 from stacks.identity import ACCESS_CLIENT, IdentityPlan, identity_plan
-from stacks.quota import A1_FLEX, Layout, Machine, summary
 
 __all__ = ["SECRETS", "build", "cloud_layout", "derive_secret", "load"]
 
@@ -318,7 +318,7 @@ def build() -> None:
             pulumi.Output.secret(seed.apply(lambda v: derive_secret(v, f"oidc/{slug}", generation, 32)))
         ),
     )
-    pulumi.export("always_free_usage", summary(cloud_layout(config), config.quota))
+    pulumi.export("always_free_usage", always_free_summary(cloud_layout(config), config.quota.limits()))
 
     oci_settings = config.oci
     compartment = oci_settings.compartment_ocid

@@ -2,7 +2,9 @@
 
 The limits are data: every figure is policy config with the current defaults (the Always Free Arm
 allowance shrank to 2 OCPU / 12 GB in June 2026), so a stack's `--policy-pack-config` document
-carries the ledger of the other stacks and the host reservations.
+carries the ledger of the other stacks and the host reservations. The defaults and the arithmetic
+are the budget model's (`homelab.budget`): these rules only turn recorded resources into its
+`Layout` / per-mode figures, so the policy and the stacks' exported summaries cannot disagree.
 """
 
 from collections.abc import Callable, Mapping
@@ -10,6 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
+from homelab.budget import ALWAYS_FREE, E2_MICRO, FREE_SHAPES, Layout, Machine, mode_total_mb, usage
 from policies.rules import registry as reg
 from policies.rules.base import Rule, resource_rule, stack_rule
 from policies.rules.walk import containers, get, items, number, of_type, pod_spec
@@ -18,8 +21,6 @@ Report = Callable[[str], None]
 StackReport = Callable[[str, str | None], None]
 Config = Mapping[str, Any]
 
-A1_FLEX = "VM.Standard.A1.Flex"
-E2_MICRO = "VM.Standard.E2.1.Micro"
 # bpg's default when `memory.dedicated` is unset.
 PVE_DEFAULT_MEMORY_MB = 512
 # OCI's defaults when sizes are unset.
@@ -74,9 +75,10 @@ def _mode_totals(
         if not running:
             # This stack adds nothing to the mode; the stacks that do answer for it.
             continue
-        here = sum(guest_memory_mb(g) for g in running)
-        elsewhere = number(config["otherStacksMb"].get(mode, 0))
-        totals[mode] = (here + elsewhere + reserved, here, elsewhere, reserved)
+        total = mode_total_mb(
+            (guest_memory_mb(g) for g in running), number(config["otherStacksMb"].get(mode, 0)), reserved
+        )
+        totals[mode] = (total.total_mb, total.here_mb, total.other_stacks_mb, total.reserved_mb)
     return totals
 
 
@@ -215,7 +217,7 @@ def boot_start_only_in_boot_modes(args: ResourceValidationArgs, report: Report, 
         "allowedShapes": {
             "type": "array",
             "items": {"type": "string"},
-            "default": [A1_FLEX, E2_MICRO],
+            "default": list(FREE_SHAPES),
             "description": "Shapes that cost nothing within the quota.",
         }
     },
@@ -227,10 +229,15 @@ def always_free_shapes(args: ResourceValidationArgs, report: Report, config: Con
             report(f"instance '{args.name}' uses shape {shape or '(unset)'}, which is not Always Free.")
 
 
-def _a1_size(instance: PolicyResource) -> tuple[float, float]:
-    ocpus = number(get(instance.props, "shapeConfig.ocpus"), A1_DEFAULT_OCPUS)
-    memory = number(get(instance.props, "shapeConfig.memoryInGbs"), A1_DEFAULT_MEMORY_GB)
-    return ocpus, memory
+def _machine(instance: PolicyResource) -> Machine:
+    """A recorded instance as the budget model counts it."""
+    return Machine(
+        name=instance.name,
+        shape=str(get(instance.props, "shape", "")),
+        ocpus=number(get(instance.props, "shapeConfig.ocpus"), A1_DEFAULT_OCPUS),
+        memory_gb=number(get(instance.props, "shapeConfig.memoryInGbs"), A1_DEFAULT_MEMORY_GB),
+        boot_volume_gb=boot_volume_gb(instance),
+    )
 
 
 @stack_rule(
@@ -243,26 +250,35 @@ def _a1_size(instance: PolicyResource) -> tuple[float, float]:
     fix="shrink `shape_config` (ocpus, memory_in_gbs) of the A1 instances or drop one; raise `a1Ocpus` / "
     "`a1MemoryGb` in the policy config only after confirming the tenancy's allowance.",
     config={
-        "a1Ocpus": {"type": "number", "default": 2, "description": "Always Free A1 OCPUs."},
-        "a1MemoryGb": {"type": "number", "default": 12, "description": "Always Free A1 memory (GB)."},
-        "microInstances": {"type": "integer", "default": 2, "description": "Always Free E2.1.Micro instances."},
+        "a1Ocpus": {"type": "number", "default": ALWAYS_FREE.a1_ocpus, "description": "Always Free A1 OCPUs."},
+        "a1MemoryGb": {
+            "type": "number",
+            "default": ALWAYS_FREE.a1_memory_gb,
+            "description": "Always Free A1 memory (GB).",
+        },
+        "microInstances": {
+            "type": "integer",
+            "default": ALWAYS_FREE.e2_micro_instances,
+            "description": "Always Free E2.1.Micro instances.",
+        },
     },
 )
 def always_free_compute(args: StackValidationArgs, report: StackReport, config: Config) -> None:
-    instances = of_type(args.resources, {reg.OCI_INSTANCE})
-    a1 = [i for i in instances if get(i.props, "shape") == A1_FLEX]
-    sizes = {i.name: _a1_size(i) for i in a1}
-    ocpus = sum(s[0] for s in sizes.values())
-    memory = sum(s[1] for s in sizes.values())
-    listing = ", ".join(f"{name}: {s[0]:g} OCPU/{s[1]:g} GB" for name, s in sizes.items())
+    machines = tuple(_machine(i) for i in of_type(args.resources, {reg.OCI_INSTANCE}))
+    used = usage(Layout(machines=machines))
+    listing = ", ".join(
+        f"{m.name}: {m.ocpus:g} OCPU/{m.memory_gb:g} GB" for m in machines if m.shape == "VM.Standard.A1.Flex"
+    )
     ocpu_limit, memory_limit = number(config["a1Ocpus"]), number(config["a1MemoryGb"])
-    if ocpus > ocpu_limit:
-        report(f"A1 instances use {ocpus:g} OCPUs ({listing}), over the Always Free {ocpu_limit:g}.", None)
-    if memory > memory_limit:
-        report(f"A1 instances use {memory:g} GB ({listing}), over the Always Free {memory_limit:g} GB.", None)
-    micro = [i.name for i in instances if get(i.props, "shape") == E2_MICRO]
+    if used.a1_ocpus > ocpu_limit:
+        report(f"A1 instances use {used.a1_ocpus:g} OCPUs ({listing}), over the Always Free {ocpu_limit:g}.", None)
+    if used.a1_memory_gb > memory_limit:
+        report(
+            f"A1 instances use {used.a1_memory_gb:g} GB ({listing}), over the Always Free {memory_limit:g} GB.", None
+        )
+    micro = [m.name for m in machines if m.shape == E2_MICRO]
     micro_limit = int(config["microInstances"])
-    if len(micro) > micro_limit:
+    if used.e2_micro_instances > micro_limit:
         report(f"{len(micro)} E2.1.Micro instances ({', '.join(micro)}), over the Always Free {micro_limit}.", None)
 
 
@@ -283,25 +299,35 @@ def boot_volume_gb(instance: PolicyResource) -> float:
     fix="shrink `boot_volume_size_in_gbs` / `size_in_gbs` (50 GB is the smallest boot volume) or drop a "
     "volume or backup.",
     config={
-        "blockStorageGb": {"type": "number", "default": 200, "description": "Always Free block storage (GB)."},
-        "volumeBackups": {"type": "integer", "default": 5, "description": "Always Free volume backups."},
+        "blockStorageGb": {
+            "type": "number",
+            "default": ALWAYS_FREE.block_storage_gb,
+            "description": "Always Free block storage (GB).",
+        },
+        "volumeBackups": {
+            "type": "integer",
+            "default": ALWAYS_FREE.volume_backups,
+            "description": "Always Free volume backups.",
+        },
     },
 )
 def always_free_storage(args: StackValidationArgs, report: StackReport, config: Config) -> None:
-    sizes: dict[str, float] = {}
-    for instance in of_type(args.resources, {reg.OCI_INSTANCE}):
-        sizes[f"{instance.name} boot"] = boot_volume_gb(instance)
+    machines = tuple(_machine(i) for i in of_type(args.resources, {reg.OCI_INSTANCE}))
+    volumes: dict[str, float] = {}
     for volume in of_type(args.resources, {reg.OCI_VOLUME}):
-        sizes[volume.name] = number(get(volume.props, "sizeInGbs"), OCI_DEFAULT_VOLUME_GB)
+        volumes[volume.name] = number(get(volume.props, "sizeInGbs"), OCI_DEFAULT_VOLUME_GB)
     for volume in of_type(args.resources, {reg.OCI_BOOT_VOLUME}):
-        sizes[volume.name] = number(get(volume.props, "sizeInGbs"), OCI_DEFAULT_BOOT_VOLUME_GB)
-    total = sum(sizes.values())
-    limit = number(config["blockStorageGb"])
-    if total > limit:
-        listing = ", ".join(f"{name} {size:g}" for name, size in sizes.items() if size)
-        report(f"block storage totals {total:g} GB ({listing}), over the Always Free {limit:g} GB.", None)
+        volumes[volume.name] = number(get(volume.props, "sizeInGbs"), OCI_DEFAULT_BOOT_VOLUME_GB)
     backups = of_type(args.resources, reg.OCI_BACKUP_TYPES)
-    if len(backups) > int(config["volumeBackups"]):
+    used = usage(Layout(machines=machines, block_volumes_gb=volumes, volume_backups=len(backups)))
+    limit = number(config["blockStorageGb"])
+    if used.block_storage_gb > limit:
+        sizes = {f"{m.name} boot": m.boot_volume_gb for m in machines} | volumes
+        listing = ", ".join(f"{name} {size:g}" for name, size in sizes.items() if size)
+        report(
+            f"block storage totals {used.block_storage_gb:g} GB ({listing}), over the Always Free {limit:g} GB.", None
+        )
+    if used.volume_backups > int(config["volumeBackups"]):
         report(f"{len(backups)} volume backups, over the Always Free {config['volumeBackups']}.", None)
 
 

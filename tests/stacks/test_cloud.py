@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from homelab.budget import PRD_ORIGINAL_LAYOUT, Layout, Machine, always_free_summary, fits, problems, warnings
 from homelab.engine import Recording
 from homelab.stackrun import check_stack_config, load_stack_input, run_stack
 from stacks.config.base import ConfigError
-from stacks.quota import PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota, Layout, Machine, fits, problems, summary, warnings
+from stacks.quota import AlwaysFreeQuota
 from tests.stacks.helpers import count_registrations, section
 
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -87,12 +88,14 @@ def test_always_free_usage_is_a_plain_summary_within_quota(cloud: Recording) -> 
 
 def test_prd_original_layout_fails_the_default_quota_and_the_default_layout_passes(cloud: Recording) -> None:
     quota = AlwaysFreeQuota()
-    assert not fits(PRD_ORIGINAL_LAYOUT, quota)
-    assert problems(PRD_ORIGINAL_LAYOUT, quota)[:2] == [
+    assert not fits(PRD_ORIGINAL_LAYOUT, quota.limits())
+    assert problems(PRD_ORIGINAL_LAYOUT, quota.limits())[:2] == [
         "A1 OCPUs: 4 used, 2 free",
         "A1 memory: 24 GB used, 12 GB free",
     ]
-    assert summary(PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota(a1_ocpus=4, a1_memory_gb=24))["within_quota"]
+    assert always_free_summary(PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota(a1_ocpus=4, a1_memory_gb=24).limits())[
+        "within_quota"
+    ]
     assert cloud.outputs["always_free_usage"].value["within_quota"]
 
 
@@ -101,14 +104,17 @@ def test_the_ledger_counts_only_the_boot_volumes_that_are_kept() -> None:
     kept = Machine("node", "VM.Standard.A1.Flex", 1, 6, 50, keeps_boot_volume=True)
     disposable = Machine("vm", "VM.Standard.A1.Flex", 1, 6, 100)
     layout = Layout(machines=(kept, disposable), block_volumes_gb={"data": 50})
-    assert summary(layout, quota)["block_storage_while_replacing_gb"] == {"used": 250, "quota": 200}
-    assert warnings(layout, quota) == [
+    assert always_free_summary(layout, quota.limits())["block_storage_while_replacing_gb"] == {
+        "used": 250,
+        "quota": 200,
+    }
+    assert warnings(layout, quota.limits()) == [
         "replacing node keeps its 50 GB boot volume: 250 GB of 200 GB until it is reclaimed "
         "(cloud runbook: reclaiming a kept boot volume)"
     ]
     # Room for the kept volume: no warning, and the layout itself was never a problem.
     roomy = Layout(machines=(kept, disposable))
-    assert warnings(roomy, quota) == [] and fits(layout, quota)
+    assert warnings(roomy, quota.limits()) == [] and fits(layout, quota.limits())
 
 
 def test_a_third_ocpu_shows_in_the_summary() -> None:
@@ -374,8 +380,8 @@ def test_the_load_balancer_counts_against_its_always_free_allowance(cloud: Recor
     assert len(cloud.by_type(NLB)) == 1
     quota = AlwaysFreeQuota()
     second = Layout(machines=(), network_load_balancers=2)
-    assert problems(second, quota) == ["network load balancers: 2 used, 1 free"]
-    assert fits(second, AlwaysFreeQuota(network_load_balancers=2))
+    assert problems(second, quota.limits()) == ["network load balancers: 2 used, 1 free"]
+    assert fits(second, AlwaysFreeQuota(network_load_balancers=2).limits())
 
 
 def test_load_balancer_address_colliding_with_a_node_is_one_clear_error() -> None:
