@@ -451,6 +451,13 @@ def run_program(
     recording = into if into is not None else Recording(project=project, stack=stack)
     recording.view = view
     runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a previous run's root stack must not leak into this one
+    # A program that failed inside an apply leaves its other RPCs and its failed outputs in the
+    # process-wide tracking sets, bound to that run's (closed) loop; the next run would await them.
+    # Each run starts with none.
+    runtime_settings._get_rpc_manager().clear()
+    tracking: Any = runtime_settings.SETTINGS  # the SDK sets `lock` and `outputs` on it at import
+    with tracking.lock:
+        tracking.outputs.clear()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

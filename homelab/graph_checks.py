@@ -34,6 +34,7 @@ SENSITIVE_INPUTS: Mapping[str, tuple[str, ...]] = {
     "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": ("tunnelSecret",),
     "cloudflare:index/zeroTrustAccessIdentityProvider:ZeroTrustAccessIdentityProvider": ("config.clientSecret",),
     "kubernetes:core/v1:Secret": ("data", "stringData"),
+    "pulumi:providers:twingate": ("apiToken",),
     "proxmoxve:storage/pbs:Pbs": ("password", "encryptionKey"),
     "authentik:index/user:User": ("password",),
     "authentik:index/providerOauth2:ProviderOauth2": ("clientSecret",),

@@ -27,6 +27,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from components.cloudflare.routes import TunnelRoute
+from homelab.gitops import argocd_object_keys
 from homelab.stackrun import load_stack_input, project_root
 from policies.rules import RULES
 from policies.rules.security import ingress_key
@@ -159,6 +160,8 @@ def policy_config(stack: str, root: Path | None = None) -> dict[str, Any]:
         document = _host_config(stack, root)
     else:
         raise ValueError(f"unknown stack {stack!r}: this project defines {', '.join(STACKS)}")
+    # Every stack: what Argo CD owns (gitops/), so no stack creates the same object (OPS-06).
+    document[_policy("OPS-06")] = {"argocdObjects": argocd_object_keys(root or project_root())}
     for rule_id, entries in sorted(exemptions(root).get(stack, {}).items()):
         policy = document.setdefault(_policy(rule_id), {})
         policy["exemptions"] = [entry.model_dump() for entry in entries]

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from stacks.config.homelab import ClusterConfig, ProdConfig
 
 # Secret keys of the homelab stacks; never part of a config model.
-_SECRET_KEYS = frozenset({"proxmoxApiToken", "proxmoxSshPrivateKey"})
 
 HostMode = Literal["normal", "testing", "gaming"]
 HOST_MODES: tuple[HostMode, ...] = get_args(HostMode)
@@ -228,8 +227,10 @@ def ledger_from_stack_files(root: Path | None = None) -> HostLedger:
     def sections(stack: str) -> dict[str, Any]:
         prefix = "homelab:"
         out: dict[str, Any] = {}
-        for key, value in load_stack_input(stack, root).config.items():
-            if key.startswith(prefix) and key[len(prefix) :] not in _SECRET_KEYS:
+        stack_input = load_stack_input(stack, root)
+        for key, value in stack_input.config.items():
+            # Secrets (whatever the stack declares) are never part of a config model.
+            if key.startswith(prefix) and key not in stack_input.secret_keys:
                 out[key[len(prefix) :]] = json.loads(value) if value[:1] in "{[" else value
         return out
 

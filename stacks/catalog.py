@@ -75,6 +75,9 @@ class Service(ConfigModel):
     open_paths: tuple[str, ...] = ()
     """Proxy-gated apps: path prefixes the outpost passes without an Authentik login (clients that
     cannot follow a browser login, authenticated by the app itself)."""
+    secrets: dict[str, str] = Field(default_factory=dict)
+    """Keys of the app's Kubernetes Secret `<name>-secrets` -> the Bitwarden secret each is read from
+    (a key of `homelab:platform.secrets.bitwarden.keys`); one ExternalSecret per service."""
 
     @field_validator("name")
     @classmethod
@@ -114,6 +117,13 @@ class Service(ConfigModel):
     def is_admin(self) -> bool:
         return self.tier == "admin" or ADMIN_GROUP in self.groups
 
+    @property
+    def namespace(self) -> str | None:
+        """The cluster namespace of a cluster-hosted service (`<svc>.<namespace>.svc...`), else None."""
+        host = urlsplit(self.upstream).hostname or ""
+        labels = host.split(".")
+        return labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
+
 
 class ServiceOverride(ConfigModel):
     """A stack's change to the catalog: a new service (all of location, tier, hostname, upstream
@@ -131,6 +141,7 @@ class ServiceOverride(ConfigModel):
     sso: SsoKind | None = None
     redirect_uris: tuple[str, ...] | None = None
     open_paths: tuple[str, ...] | None = None
+    secrets: dict[str, str] | None = None
 
 
 class CatalogConfig(ConfigModel):
@@ -204,7 +215,8 @@ SEED: tuple[Service, ...] = (
             redirect_uris=("app.immich:///oauth-callback", "/auth/login", "/user-settings")),
     Service(name="vaultwarden", location="cloud", tier="sso", hostname="vault",
             upstream=_svc("vaultwarden", "vaultwarden", 80), groups=_FAMILY, health_path="/alive",
-            data_class="critical", sso="oidc", redirect_uris=("/identity/connect/oidc-signin",)),
+            data_class="critical", sso="oidc", redirect_uris=("/identity/connect/oidc-signin",),
+            secrets={"ADMIN_TOKEN": "vaultwarden-admin-token"}),
     # No OIDC: Baïkal's web admin behind the proxy outpost; CalDAV/CardDAV clients cannot follow a
     # browser login, so the DAV endpoints keep Baïkal's own authentication.
     Service(name="baikal", location="cloud", tier="sso", hostname="dav",
@@ -234,7 +246,8 @@ SEED: tuple[Service, ...] = (
     Service(name="komga", location="prod", tier="native", hostname="comics",
             upstream=_svc("komga", "komga", 25600), groups=_FAMILY, health_path="/actuator/health", data_class="media"),
     Service(name="romm", location="prod", tier="native", hostname="games",
-            upstream=_svc("romm", "romm", 8080), groups=_FAMILY, health_path="/api/heartbeat", data_class="media"),
+            upstream=_svc("romm", "romm", 8080), groups=_FAMILY, health_path="/api/heartbeat", data_class="media",
+            secrets={"ROMM_AUTH_SECRET_KEY": "romm-auth-secret-key"}),
     Service(name="argocd", location="prod", tier="admin", hostname="argocd",
             upstream=_svc("argocd-server", "argocd", 80), groups=_ADMIN, health_path="/healthz",
             data_class="important", sso="oidc", redirect_uris=("/auth/callback", "http://localhost:8085/auth/callback")),

@@ -10,12 +10,15 @@ import hashlib
 import hmac
 
 import pulumi
+import pulumi_twingate as twingate
 
 from components.authentik.specs import OUTPOST_ORIGIN
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
+from components.k8s.network_policy import IngressAllows
+from components.k8s.twingate import TwingateServiceAccess, TwingateSite
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
@@ -37,6 +40,15 @@ from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
 from stacks.config.identity import IdentitySettings
 from stacks.identity import ACCESS_CLIENT, IdentityPlan, identity_plan
+from stacks.platform import (
+    PLATFORM_SECRETS,
+    TWINGATE_SECRETS,
+    argocd_access,
+    check_platform,
+    network_policies,
+    policy_targets,
+    secrets_layer,
+)
 
 __all__ = ["SECRETS", "build", "cloud_layout", "derive_secret", "load"]
 
@@ -94,6 +106,9 @@ SECRETS: tuple[SecretSpec, ...] = (
         ),
     ),
 )
+SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS)
+# CLOUD apps are reached through the Cilium Gateway's Envoy (Cilium entity `ingress`) and scraped by Prometheus.
+APP_INGRESS = IngressAllows(from_namespaces=("monitoring",), from_entities=("ingress",))
 
 MANAGEMENT_NAME = "oci-mgmt"
 TALOS_IMAGE_ARCHIVE_GB = 1
@@ -225,6 +240,8 @@ def load() -> CloudConfig:
     check_cloud_config(config)
     _check_backup_credentials(config)
     _check_backup_budget(config)
+    catalog = build_catalog(config.catalog.domain, config.catalog.services)
+    check_platform(config.platform, catalog.services, "cloud")
     return config
 
 
@@ -519,11 +536,12 @@ def build() -> None:
         },
         opts=pulumi.ResourceOptions(providers=[k8s]),
     )
-    CatalogGateway(
+    gateway = CatalogGateway(
         "cloud",
         {"routes": gateway_routes, "listener_port": config.cluster.gateway_port},
         opts=pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
     )
+    _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig)
 
     _identity(
         plan,
@@ -635,3 +653,58 @@ def _identity(
         if client.slug != ACCESS_CLIENT:
             pulumi.export(f"oidc_{client.slug}", pulumi.Output.secret(identity.oidc[client.slug].as_output()))
     pulumi.export("authentik_service_tokens", pulumi.Output.secret(identity.service_account_tokens))
+
+
+def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
+    config: CloudConfig,
+    catalog: Catalog,
+    k8s: pulumi.ProviderResource,
+    cni: pulumi.Resource,
+    gateway: CatalogGateway,
+    api_address: pulumi.Input[str],
+    kubeconfig: pulumi.Input[str],
+) -> None:
+    """Secrets, Argo CD's access, Twingate and the namespaces' network policies on CLOUD."""
+    platform = config.platform
+    on_cluster = pulumi.ResourceOptions(providers=[k8s], depends_on=[cni])
+    layers: list[pulumi.Resource] = [gateway]
+    platform_namespaces: list[str] = []
+    eso = secrets_layer(platform, catalog.services, "cloud", on_cluster)
+    if eso is not None:
+        layers.append(eso)
+        platform_namespaces += ["cert-manager", "external-secrets"]
+    if platform.argocd_access:
+        # PROD's Argo CD reaches this API through the admin-only load balancer (docs/decisions/platform-ownership.md).
+        argocd_access(pulumi.Output.concat("https://", api_address, ":6443"), kubeconfig, on_cluster)
+    if platform.twingate is not None:
+        tg = platform.twingate
+        provider = twingate.Provider(
+            "twingate", api_token=pulumi.Config("homelab").require_secret("twingateApiToken"), network=tg.network
+        )
+        on_twingate = pulumi.ResourceOptions(providers=[provider], depends_on=[cni])
+        layers.append(
+            TwingateSite(
+                "cloud",
+                {
+                    "network": tg.network,
+                    "remote_network": tg.remote_network,
+                    "location": tg.location,
+                    "image": tg.image,
+                    "kubernetes_provider": k8s,
+                    "access_group_ids": [tg.access_group] if tg.access_group else [],
+                },
+                opts=on_twingate,
+            )
+        )
+        # The identity CLOUD nodes use (headless client) to reach home Resources such as NFS media.
+        nodes = TwingateServiceAccess("cloud-nodes", {"name": "homelab-cloud-nodes"}, opts=on_twingate)
+        pulumi.export("twingate_service_account_id", nodes.service_account_id)
+        pulumi.export("twingate_service_key", nodes.key)
+        platform_namespaces.append("twingate")
+    app_namespaces = sorted(
+        {s.namespace for s in catalog.at("cloud") if s.namespace is not None} | set(platform.namespaces)
+    )
+    network_policies(
+        policy_targets(platform_namespaces, app_namespaces, APP_INGRESS),
+        pulumi.ResourceOptions(providers=[k8s], depends_on=[cni, *layers]),
+    )

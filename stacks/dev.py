@@ -6,9 +6,12 @@ host capacity ledger counts it.
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pulumi
 
+from components.k8s.namespaces import WorkloadNamespaces
+from components.k8s.network_policy import IngressAllows
 from components.k8s.storage import LocalPathStorage, local_path_talos_patch
 from components.proxmox.provider import ProxmoxConnection, host_command_provider, proxmox_provider
 from components.proxmox.talos_vms import ProxmoxTalosSubstrate
@@ -17,6 +20,7 @@ from components.talos.cluster import TalosCluster, TalosClusterArgs, talos_provi
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import StaticNetwork, TalosNode
 from stacks.capacity import cluster_guests, guests_as_output
+from stacks.catalog import SEED
 from stacks.config import SecretSpec, load_config
 from stacks.config.homelab import (
     CiliumConfig,
@@ -27,8 +31,19 @@ from stacks.config.homelab import (
     dev_problems,
     raise_first_problem,
 )
+from stacks.platform import (
+    PLATFORM_SECRETS,
+    argocd_access,
+    check_platform,
+    network_policies,
+    policy_targets,
+    secrets_layer,
+)
 
-SECRETS: tuple[SecretSpec, ...] = (
+# DEV has no tunnel connector: its apps are reached from the LAN (kubectl port-forward) and scraped.
+DEV_APP_INGRESS = IngressAllows(from_namespaces=("monitoring",))
+
+HOST_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "proxmoxApiToken",
         "the Proxmox API token Pulumi uses, `user@realm!tokenid=secret`",
@@ -45,6 +60,8 @@ SECRETS: tuple[SecretSpec, ...] = (
         ),
     ),
 )
+# Optional on DEV: read only when homelab:platform.secrets is enabled there.
+SECRETS: tuple[SecretSpec, ...] = (*HOST_SECRETS, *(replace(spec, required=False) for spec in PLATFORM_SECRETS))
 
 
 def proxmox_connection(config: ProxmoxConfig) -> ProxmoxConnection:
@@ -150,6 +167,7 @@ def load() -> DevConfig:
     """The stack's config, validated: every check that needs no resource, before any is registered."""
     config = load_config(DevConfig, SECRETS)
     raise_first_problem(dev_problems(config))
+    check_platform(config.platform, SEED, "prod")
     return config
 
 
@@ -179,6 +197,18 @@ def build() -> None:
         {"version": local_path_version, "default_class": True},
         opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni]),
     )
+
+    on_cluster = pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni])
+    platform = config.platform
+    apps = WorkloadNamespaces("workloads", {"names": platform.namespaces}, opts=on_cluster)
+    eso = secrets_layer(platform, SEED, "prod", on_cluster)  # DEV mirrors PROD's apps
+    layers: list[pulumi.Resource] = [apps, *([eso] if eso is not None else [])]
+    network_policies(
+        policy_targets(["cert-manager", "external-secrets"] if eso is not None else [], apps.names, DEV_APP_INGRESS),
+        pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, *layers]),
+    )
+    if platform.argocd_access:
+        argocd_access(f"https://{config.cluster.endpoint}:6443", talos.kubeconfig, on_cluster)
 
     export_cluster(talos)
     # The prod stack owns the host and counts these guests in its capacity ledger.

@@ -7,9 +7,14 @@ host capacity ledger: its own guests plus the `dev` stack's (read through a stac
 from typing import Any
 
 import pulumi
+import pulumi_twingate as twingate
 
 from components.cloudflare.connector import CloudflaredConnector
+from components.k8s.longhorn import Longhorn, longhorn_talos_patch, missing_extensions
+from components.k8s.namespaces import WorkloadNamespaces
+from components.k8s.network_policy import IngressAllows
 from components.k8s.storage import NfsMediaStorage
+from components.k8s.twingate import TwingateSite, TwingateTarget
 from components.proxmox.backups import DrillSettings, GuestBackups, Retention
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
@@ -18,11 +23,20 @@ from components.proxmox.zfs import DatasetSpec, NfsSettings, SnapshotPolicy, Zfs
 from components.talos.cluster import talos_provider
 from stacks.backups import protection_rows, protections
 from stacks.capacity import CapacityError, guests_from_output, ledger_for
-from stacks.catalog import build_catalog
+from stacks.catalog import SEED, build_catalog
 from stacks.config import ConfigError, load_config
 from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
 from stacks.cost import estimate
-from stacks.dev import SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
+from stacks.dev import HOST_SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
+from stacks.platform import (
+    PLATFORM_SECRETS,
+    TWINGATE_SECRETS,
+    argocd_layer,
+    check_platform,
+    network_policies,
+    policy_targets,
+    secrets_layer,
+)
 
 __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 
@@ -30,6 +44,10 @@ __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 # whose token the home connector needs. Both names are configurable (`homelab:capacity.dev_stack`,
 # `homelab:tunnel.cloud_stack`, e.g. `<org>/homelab/dev` with Pulumi Cloud).
 REFERENCES: tuple[str, ...] = ("dev", "cloud")
+SECRETS = (*HOST_SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS)
+# Home apps are published by the `cloudflared` connector in this cluster and scraped by Prometheus.
+APP_INGRESS = IngressAllows(from_namespaces=("cloudflared", "monitoring"))
+NFS_PORTS = ("2049",)
 
 
 def dataset_specs(zfs: ZfsConfig) -> dict[str, DatasetSpec]:
@@ -55,6 +73,9 @@ def load() -> ProdConfig:
     and before the referenced stacks are read."""
     config = load_config(ProdConfig, SECRETS)
     raise_first_problem(prod_problems(config))
+    check_platform(config.platform, SEED, "prod")
+    if config.platform.longhorn is not None and (missing := missing_extensions(config.cluster.extensions)):
+        raise ConfigError(f"homelab:cluster.extensions: Longhorn needs {', '.join(missing)} in the node image")
     # Prod's own guests must fit before anything is registered; dev's are added in build().
     try:
         ledger_for(config, ()).check()
@@ -65,6 +86,13 @@ def load() -> ProdConfig:
 
 def build() -> None:
     config = load()
+    references: dict[str, pulumi.StackReference] = {}
+
+    def reference(name: str) -> pulumi.StackReference:
+        """One StackReference per stack, however many layers read it."""
+        if name not in references:
+            references[name] = pulumi.StackReference(name)
+        return references[name]
 
     secrets = pulumi.Config("homelab")
     ssh_key = secrets.require_secret("proxmoxSshPrivateKey")
@@ -161,6 +189,7 @@ def build() -> None:
         node_name=node,
         cilium=config.cilium,
         providers=[proxmox, talos_provider("talos"), commands],
+        extra_config_patches=[longhorn_talos_patch()] if config.platform.longhorn is not None else [],
     )
 
     if host.gpu_mapping_name is not None:
@@ -194,7 +223,7 @@ def build() -> None:
     )
 
     if config.tunnel.enabled:
-        cloud = pulumi.StackReference(config.tunnel.cloud_stack)
+        cloud = reference(config.tunnel.cloud_stack)
         CloudflaredConnector(
             "home-tunnel",
             {
@@ -204,6 +233,8 @@ def build() -> None:
             },
             opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni]),
         )
+
+    _platform(config, k8s_provider, cni, reference)
 
     export_cluster(talos)
     pulumi.export("host_reboot_required", host.reboot_required)
@@ -218,7 +249,7 @@ def build() -> None:
         protection_rows(protections(seed_catalog, classes=backups.classes, location="prod", built=built)),
     )
 
-    dev = pulumi.StackReference(config.capacity.dev_stack)
+    dev = reference(config.capacity.dev_stack)
     pulumi.export("host_capacity", dev.get_output("host_guests").apply(lambda guests: _capacity(config, guests)))
     gpu_modes = tuple(config.gaming.modes) if config.host.gpu is not None else ()
     pulumi.export(
@@ -228,4 +259,63 @@ def build() -> None:
                 ledger_for(config, guests_from_output(guests)), config.host.cores, gpu_modes, config.cost
             )
         ),
+    )
+
+
+def _platform(config: ProdConfig, k8s_provider: pulumi.ProviderResource, cni: pulumi.Resource, reference: Any) -> None:
+    """Secrets, Argo CD, Longhorn, Twingate and the namespaces' network policies on PROD."""
+    platform = config.platform
+    on_cluster = pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni])
+    layers: list[pulumi.Resource] = []
+    platform_namespaces = ["cloudflared"] if config.tunnel.enabled else []
+    apps = WorkloadNamespaces("workloads", {"names": platform.namespaces}, opts=on_cluster)
+    layers.append(apps)
+    eso = secrets_layer(platform, SEED, "prod", on_cluster)
+    if eso is not None:
+        layers.append(eso)
+        platform_namespaces += ["cert-manager", "external-secrets"]
+    if platform.longhorn is not None:
+        layers.append(
+            Longhorn(
+                "longhorn",
+                {
+                    "chart_version": platform.longhorn.chart_version,
+                    "replica_count": platform.longhorn.replica_count,
+                    "default_class": platform.longhorn.default_class,
+                },
+                opts=on_cluster,
+            )
+        )
+        platform_namespaces.append("longhorn-system")
+    if platform.argocd is not None:
+        argocd = platform.argocd
+        refs = {name: reference(name) for name in {argocd.identity_stack, *(c.stack for c in argocd.clusters.values())}}
+        layers.append(argocd_layer(argocd, refs, on_cluster))
+        platform_namespaces.append("argocd")
+    if platform.twingate is not None:
+        tg = platform.twingate
+        provider = twingate.Provider(
+            "twingate", api_token=pulumi.Config("homelab").require_secret("twingateApiToken"), network=tg.network
+        )
+        cloud_client = reference(config.tunnel.cloud_stack).get_output("twingate_service_account_id")
+        layers.append(
+            TwingateSite(
+                "home",
+                {
+                    "network": tg.network,
+                    "remote_network": tg.remote_network,
+                    "location": tg.location,
+                    "image": tg.image,
+                    "kubernetes_provider": k8s_provider,
+                    "targets": {key: TwingateTarget(address, NFS_PORTS) for key, address in tg.resources.items()},
+                    "access_group_ids": [tg.access_group] if tg.access_group else [],
+                    "access_service_account_ids": [cloud_client],
+                },
+                opts=pulumi.ResourceOptions(providers=[provider], depends_on=[cni]),
+            )
+        )
+        platform_namespaces.append("twingate")
+    network_policies(
+        policy_targets(platform_namespaces, apps.names, APP_INGRESS),
+        pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, *layers]),
     )

@@ -223,12 +223,21 @@ def with_app(dev: Preview) -> Recording:
     """The dev graph plus a compliant app workload (the provisioner's pod, in an app namespace)."""
     provisioner = next(r for r in dev.recording.resources if r.name == "storage-deployment")
     workload = copy.deepcopy(dict(provisioner.inputs))
-    workload["metadata"] = {"name": "whoami", "namespace": "apps", "labels": {"app.kubernetes.io/name": "whoami"}}
+    # `komga` is one of DEV's workload namespaces, so it has its default-deny policy (NET-13).
+    workload["metadata"] = {"name": "whoami", "namespace": "komga", "labels": {"app.kubernetes.io/name": "whoami"}}
     return adding(dev.recording, "kubernetes:apps/v1:Deployment", "whoami", workload, "storage-class")
 
 
 def test_compliant_app_workload_passes(dev: Preview) -> None:
     assert [f.message for f in evaluate(with_app(dev), config=dev.config) if f.blocking] == []
+
+
+def test_workload_in_a_namespace_without_default_deny(dev: Preview) -> None:
+    def elsewhere(inputs: dict[str, Any]) -> None:
+        inputs["metadata"]["namespace"] = "scratch"
+
+    [finding] = caught(dev, mutate(with_app(dev), "whoami", elsewhere), "NET-13")
+    assert "namespace scratch runs 'whoami'" in finding.message
 
 
 def test_host_network_workload(dev: Preview) -> None:

@@ -50,7 +50,8 @@ def test_the_committed_lock_pins_every_gateway_api_file_by_tag_and_checksum() ->
     lock = load_lock()
     gateway = lock.of("gateway-api", "v1.2.1")
     assert len(gateway) == 5
-    assert all("/v1.2.1/" in m.url and len(m.sha256) == 64 for m in lock.manifests)
+    assert all(f"/{m.version}/" in m.url and len(m.sha256) == 64 for m in lock.manifests)
+    assert all("/v1.2.1/" in m.url for m in gateway)
     assert {o.kind for m in lock.manifests for o in m.objects} == {"CustomResourceDefinition"}
 
 

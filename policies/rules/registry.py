@@ -204,12 +204,32 @@ KNOWN_TYPES: Mapping[str, str] = {
     "kubernetes:gateway.networking.k8s.io/v1:Gateway": "Gateway API gateway",
     "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": "Gateway API HTTP route",
     "kubernetes:gateway.networking.k8s.io/v1beta1:ReferenceGrant": "Gateway API cross-namespace grant",
+    "kubernetes:core/v1:LimitRange": "Kubernetes limit range",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": "Kubernetes network policy (default-deny and allows)",
+    "kubernetes:cilium.io/v2:CiliumNetworkPolicy": "Cilium network policy (allows from cluster entities)",
+    # Platform CRDs (cert-manager, External Secrets, Argo CD)
+    "kubernetes:cert-manager.io/v1:ClusterIssuer": "cert-manager cluster issuer",
+    "kubernetes:cert-manager.io/v1:Issuer": "cert-manager issuer",
+    "kubernetes:cert-manager.io/v1:Certificate": "cert-manager certificate (private CA, SDK server TLS)",
+    "kubernetes:external-secrets.io/v1:ClusterSecretStore": "External Secrets store (Bitwarden project)",
+    "kubernetes:external-secrets.io/v1:ExternalSecret": "External Secrets secret (explicit Bitwarden keys)",
+    "kubernetes:argoproj.io/v1alpha1:ApplicationSet": "Argo CD ApplicationSet (the gitops/ root)",
+    "kubernetes:argoproj.io/v1alpha1:Application": "Argo CD Application",
+    # Twingate (no inbound port: connectors dial out)
+    "twingate:index/twingateRemoteNetwork:TwingateRemoteNetwork": "Twingate remote network",
+    "twingate:index/twingateConnector:TwingateConnector": "Twingate connector",
+    "twingate:index/twingateConnectorTokens:TwingateConnectorTokens": "Twingate connector tokens",
+    "twingate:index/twingateResource:TwingateResource": "Twingate resource (address and ports)",
+    "twingate:index/twingateServiceAccount:TwingateServiceAccount": "Twingate service account",
+    "twingate:index/twingateServiceAccountKey:TwingateServiceAccountKey": "Twingate service account key",
     # Pulumi itself
     "pulumi:pulumi:StackReference": "reference to another stack's outputs",
 }
 
 # Providers the program may configure (`pulumi:providers:<package>`).
-KNOWN_PROVIDER_PACKAGES = frozenset({"proxmoxve", "talos", "oci", "cloudflare", "kubernetes", "command", "authentik"})
+KNOWN_PROVIDER_PACKAGES = frozenset(
+    {"proxmoxve", "talos", "oci", "cloudflare", "kubernetes", "command", "authentik", "twingate"}
+)
 
 # Component tokens of provider SDKs (remote or multi-language components); our own components
 # (`homelab:*`) are known by construction: they register nothing a provider manages themselves.

@@ -17,6 +17,7 @@ from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.homelab import CiliumConfig
 from stacks.config.identity import IdentitySettings
+from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.quota import AlwaysFreeQuota
 
@@ -290,6 +291,7 @@ class CloudConfig(ConfigModel):
     rotation: dict[DerivedSecret, int] = Field(default_factory=dict)
     """Bump a derived secret's generation to rotate it (see docs/decisions/derived-secrets.md)."""
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
 
 def check_cloud_config(config: CloudConfig) -> None:

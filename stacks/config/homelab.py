@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from stacks.backups import HomeBackupsConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
+from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.cost import CostConfig
 
@@ -348,6 +349,7 @@ class DevConfig(ConfigModel):
     cluster: ClusterConfig
     cilium: CiliumConfig
     storage: StorageConfig = StorageConfig()
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
 
 class ProdConfig(ConfigModel):
@@ -365,6 +367,7 @@ class ProdConfig(ConfigModel):
     tunnel: TunnelConnectorConfig = TunnelConnectorConfig()
     backups: HomeBackupsConfig = HomeBackupsConfig()
     cost: CostConfig = CostConfig()
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
 
 # Rules that span several keys. Each yields (key, problem) so the error names the exact key, which

@@ -1713,3 +1713,128 @@ case(
 )
 # Identity rules live in their own module (registered into CASES on import).
 import tests.policies.cases_identity  # noqa: E402, F401
+
+# --- NET-13 ------------------------------------------------------------------------------------
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def deny(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "default-deny-ingress", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], **spec},
+    }
+
+
+case(
+    "NET-13",
+    "pass",
+    "deployment-and-release-denied",
+    lambda: S(
+        [
+            Res(DEPLOYMENT, "web", deployment()),
+            Res(NETPOL, "apps-deny", deny("apps")),
+            Res(HELM_RELEASE, "eso", {"chart": "external-secrets", "namespace": "external-secrets"}),
+            Res(NETPOL, "eso-deny", deny("external-secrets")),
+        ]
+    ),
+)
+case(
+    "NET-13",
+    "pass",
+    "system-namespace",
+    lambda: S([Res(HELM_RELEASE, "cilium", {"chart": "cilium", "namespace": "kube-system"})]),
+)
+case(
+    "NET-13",
+    "pass",
+    "config-override-system-namespaces",
+    lambda: S([Res(DEPLOYMENT, "web", deployment())], config={"systemNamespaces": ["kube-system", "apps"]}),
+)
+case(
+    "NET-13",
+    "violate",
+    "no-policy",
+    lambda: S([Res(DEPLOYMENT, "web", deployment())]),
+    "namespace apps runs 'web' but has no default-deny ingress policy.",
+)
+case(
+    "NET-13",
+    "violate",
+    "policy-with-ingress-rule-is-an-allow",
+    lambda: S([Res(DEPLOYMENT, "web", deployment()), Res(NETPOL, "allow", deny("apps", ingress=[{"from": []}]))]),
+    "namespace apps runs 'web' but has no default-deny ingress policy.",
+)
+case(
+    "NET-13",
+    "violate",
+    "boundary-selects-some-pods-only",
+    lambda: S(
+        [
+            Res(DEPLOYMENT, "web", deployment()),
+            Res(
+                NETPOL,
+                "partial",
+                {
+                    "metadata": {"namespace": "apps"},
+                    "spec": {"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"]},
+                },
+            ),
+        ]
+    ),
+    "namespace apps runs 'web' but has no default-deny ingress policy.",
+)
+case(
+    "NET-13",
+    "violate",
+    "policy-in-other-namespace",
+    lambda: S(
+        [Res(HELM_RELEASE, "argocd", {"chart": "argo-cd", "namespace": "argocd"}), Res(NETPOL, "d", deny("apps"))]
+    ),
+    "namespace argocd runs 'argocd' but has no default-deny ingress policy.",
+)
+case(
+    "NET-13",
+    "unknown",
+    "release-namespace",
+    lambda: S([Res(HELM_RELEASE, "app", {"chart": "app", "namespace": UNKNOWN})]),
+    cannot_run=True,
+)
+
+# --- OPS-06 ------------------------------------------------------------------------------------
+GITOPS = {"argocdObjects": ["Deployment/komga/komga", "ConfigMap/glance/glance-config"]}
+case(
+    "OPS-06",
+    "pass",
+    "not-in-gitops",
+    lambda: R(NAMESPACE, {"metadata": {"name": "komga"}}, config=GITOPS),
+)
+case(
+    "OPS-06",
+    "pass",
+    "same-name-other-namespace",
+    lambda: R(DEPLOYMENT, {**deployment(), "metadata": {"name": "komga", "namespace": "apps"}}, config=GITOPS),
+)
+case(
+    "OPS-06",
+    "violate",
+    "declared-in-gitops",
+    lambda: R(DEPLOYMENT, {**deployment(), "metadata": {"name": "komga", "namespace": "komga"}}, config=GITOPS),
+    "Deployment/komga/komga is declared under gitops/ (Argo CD) and created by this stack (Pulumi).",
+)
+case(
+    "OPS-06",
+    "violate",
+    "tracked-by-argocd",
+    lambda: R(
+        CONFIGMAP,
+        {"metadata": {"name": "x", "namespace": "apps", "labels": {"app.kubernetes.io/managed-by": "argocd"}}},
+    ),
+    "ConfigMap/apps/x is created by Pulumi but marked for Argo CD (managed-by: argocd).",
+)
+case(
+    "OPS-06",
+    "unknown",
+    "name",
+    lambda: R(CONFIGMAP, {"metadata": {"name": UNKNOWN, "namespace": "apps"}}, config=GITOPS),
+    cannot_run=True,
+)

@@ -606,6 +606,48 @@ OVERRIDES += [
 ]  # fmt: skip
 
 
+# --- NET-13 / OPS-06 (platform) ------------------------------------------------------------------
+def undenied_workload(namespace_name: str) -> Callable[[Config], Args]:
+    return lambda config: stack_args([Res(DEPLOYMENT, "web", deployment(namespace=namespace_name))], config)
+
+
+def pulumi_object(key: str) -> Callable[[Config], Args]:
+    kind, namespace_name, name = key.split("/")
+    props = {"metadata": {"name": name, "namespace": namespace_name}}
+    return lambda config: resource_args(f"kubernetes:core/v1:{kind}", props, config=config)
+
+
+OVERRIDES += [
+    Override("NET-13", "systemNamespaces", "pass", undenied_workload("infra"), ["kube-system", "infra"], "infra"),
+    Override(
+        "NET-13",
+        "systemNamespaces",
+        "violate",
+        undenied_workload("infra"),
+        ["kube-system"],
+        "namespace infra runs 'web'",
+        base={"systemNamespaces": ["kube-system", "infra"]},
+    ),
+    Override(
+        "OPS-06",
+        "argocdObjects",
+        "pass",
+        pulumi_object("ConfigMap/apps/settings"),
+        [],
+        "ConfigMap/apps/settings",
+        base={"argocdObjects": ["ConfigMap/apps/settings"]},
+    ),
+    Override(
+        "OPS-06",
+        "argocdObjects",
+        "violate",
+        pulumi_object("ConfigMap/apps/settings"),
+        ["ConfigMap/apps/settings"],
+        "ConfigMap/apps/settings is declared under gitops/",
+    ),
+]
+
+
 @pytest.mark.parametrize("case", OVERRIDES, ids=[c.id for c in OVERRIDES])
 def test_the_rule_obeys_the_override(case: Override) -> None:
     base = violations(case.rule, case.build(case.base))

@@ -1,0 +1,189 @@
+"""Twingate (FR-010): a connector per site, the Resources behind it, and who may reach them.
+
+A Twingate connector only dials out (to the Twingate relays/controller, TCP 443 and UDP 30000-31000
+for peer-to-peer), so the home router opens no port: a client is admitted by the Twingate
+controller, and its traffic to a Resource flows through the outbound connection the connector
+keeps. The Remote Network, the connector, its tokens and the Resources are created with Twingate's
+own Pulumi provider (`pulumi_twingate`, maintained by Twingate); the tokens never leave Pulumi's
+state and a Kubernetes Secret (both secret). Only the tenant, the admin API token and the access
+groups are made by hand in the admin console (docs/runbooks/twingate.md).
+
+Resources are narrow: one address and the TCP ports it needs (NFS: 2049), nothing else, and only
+the listed groups or service accounts may use them.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_twingate as twingate
+
+from components.k8s.labels import managed_labels, namespace_metadata
+
+NAMESPACE = "twingate"
+
+
+@dataclass(frozen=True)
+class TwingateTarget:
+    """A Twingate Resource: one address and the TCP ports clients may use on it."""
+
+    address: str
+    tcp_ports: tuple[str, ...]
+
+
+class TwingateSiteArgs(TypedDict):
+    network: str
+    """The tenant, `<network>.twingate.com`."""
+    remote_network: str
+    location: str
+    image: str
+    """Connector image at an exact tag, e.g. `twingate/connector:1.80.0`."""
+    kubernetes_provider: pulumi.ProviderResource
+    targets: NotRequired[Mapping[str, TwingateTarget]]
+    access_group_ids: NotRequired[Sequence[pulumi.Input[str]]]
+    access_service_account_ids: NotRequired[Sequence[pulumi.Input[str]]]
+
+
+class TwingateSite(pulumi.ComponentResource):
+    """A Remote Network with one connector running in this cluster, and its Resources.
+
+    Pass the Twingate provider in `opts.providers`; the Kubernetes objects use `kubernetes_provider`.
+    """
+
+    remote_network_id: pulumi.Output[str]
+    connector_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TwingateSiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:k8s:TwingateSite", name, None, opts)
+        image = args["image"]
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if not tag or not tag[0].isdigit():
+            raise ValueError(f"TwingateSite {name!r}: image {image!r} must carry an exact version tag")
+        child = pulumi.ResourceOptions(parent=self)
+        network = twingate.TwingateRemoteNetwork(
+            f"{name}-network", name=args["remote_network"], location=args["location"], opts=child
+        )
+        connector = twingate.TwingateConnector(
+            f"{name}-connector", remote_network_id=network.id, name=f"{name}-connector-1", opts=child
+        )
+        # The SDK marks both tokens secret itself.
+        tokens = twingate.TwingateConnectorTokens(f"{name}-tokens", connector_id=connector.id, opts=child)
+        groups = list(args.get("access_group_ids", ()))
+        services = list(args.get("access_service_account_ids", ()))
+        for key, target in sorted(args.get("targets", {}).items()):
+            if not target.tcp_ports:
+                raise ValueError(f"TwingateSite {name!r}: target {key!r} names no TCP port")
+            twingate.TwingateResource(
+                f"{name}-{key}",
+                name=key,
+                address=target.address,
+                remote_network_id=network.id,
+                protocols=twingate.TwingateResourceProtocolsArgs(
+                    allow_icmp=False,
+                    tcp=twingate.TwingateResourceProtocolsTcpArgs(policy="RESTRICTED", ports=list(target.tcp_ports)),
+                    udp=twingate.TwingateResourceProtocolsUdpArgs(policy="DENY_ALL"),
+                ),
+                access_groups=[twingate.TwingateResourceAccessGroupArgs(group_id=g) for g in groups] or None,
+                access_services=[twingate.TwingateResourceAccessServiceArgs(service_account_id=s) for s in services]
+                or None,
+                opts=child,
+            )
+
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args["kubernetes_provider"])
+        labels = managed_labels("twingate-connector")
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=on_cluster
+        )
+        in_ns = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+        secret = k8s.core.v1.Secret(
+            f"{name}-connector-tokens",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="connector-tokens", namespace=NAMESPACE, labels=labels),
+            type="Opaque",
+            string_data=pulumi.Output.secret(
+                {"access-token": tokens.access_token, "refresh-token": tokens.refresh_token}
+            ),
+            opts=in_ns,
+        )
+
+        def from_secret(key: str) -> k8s.core.v1.EnvVarSourceArgs:
+            return k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret.metadata.name, key=key)
+            )
+
+        k8s.apps.v1.Deployment(
+            f"{name}-connector",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="twingate-connector", namespace=NAMESPACE, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # One connector per site; a second would need its own tokens (one token pair per connector).
+                replicas=1,
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            run_as_user=65532,
+                            run_as_group=65532,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="connector",
+                                image=image,
+                                env=[
+                                    k8s.core.v1.EnvVarArgs(name="TWINGATE_NETWORK", value=args["network"]),
+                                    k8s.core.v1.EnvVarArgs(
+                                        name="TWINGATE_ACCESS_TOKEN", value_from=from_secret("access-token")
+                                    ),
+                                    k8s.core.v1.EnvVarArgs(
+                                        name="TWINGATE_REFRESH_TOKEN", value_from=from_secret("refresh-token")
+                                    ),
+                                    k8s.core.v1.EnvVarArgs(name="TWINGATE_LABEL_DEPLOYED_BY", value="pulumi"),
+                                ],
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    allow_privilege_escalation=False,
+                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                                    read_only_root_filesystem=False,
+                                ),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=in_ns,
+        )
+        self.remote_network_id = network.id
+        self.connector_id = connector.id
+        self.register_outputs({"remote_network_id": network.id, "connector_id": connector.id})
+
+
+class TwingateServiceAccessArgs(TypedDict):
+    name: str
+
+
+class TwingateServiceAccess(pulumi.ComponentResource):
+    """A Twingate service account and its key: how a headless client (CLOUD nodes) reaches home Resources."""
+
+    service_account_id: pulumi.Output[str]
+    key: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TwingateServiceAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:k8s:TwingateServiceAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account = twingate.TwingateServiceAccount(f"{name}-account", name=args["name"], opts=child)
+        key = twingate.TwingateServiceAccountKey(
+            f"{name}-key",
+            service_account_id=account.id,
+            name=f"{args['name']}-key",
+            opts=child,
+        )
+        self.service_account_id = account.id
+        self.key = pulumi.Output.secret(key.token)
+        self.register_outputs({"service_account_id": account.id})

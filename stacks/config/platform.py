@@ -1,0 +1,148 @@
+"""Typed config of the platform layer on a cluster: `homelab:platform` (docs/decisions/platform-ownership.md).
+
+One section per concern, each optional so a stack enables only what runs on its cluster:
+
+- `secrets`: cert-manager, External Secrets with the Bitwarden SDK server and the cluster's one
+  `ClusterSecretStore` (which namespaces may use it, which Bitwarden secrets exist);
+- `argocd`: Argo CD (PROD only), its OIDC client (read from the identity stack) and the clusters
+  it deploys to;
+- `longhorn`: replicated block storage (PROD);
+- `twingate`: the cluster's Twingate connector;
+- `namespaces`: the application namespaces the platform creates, each with a default-deny policy.
+
+Chart versions are exact (`1.2.3` or `v1.2.3`): a range would let a preview and the following `up`
+install different charts.
+"""
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from stacks.config.base import ConfigModel
+
+_EXACT = re.compile(r"^v?\d+\.\d+\.\d+$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_BW_KEY = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def _exact_version(value: str) -> str:
+    if not _EXACT.match(value):
+        raise ValueError("must be an exact chart version like 1.2.3 (no range, no 'latest')")
+    return value
+
+
+def _k8s_name(value: str) -> str:
+    if not _K8S_NAME.match(value):
+        raise ValueError("must be a Kubernetes name (lower-case letters, digits, '-', at most 63)")
+    return value
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.match(value):
+        raise ValueError("must be a lower-case UUID like 00000000-0000-0000-0000-000000000000")
+    return value
+
+
+def _https(value: str) -> str:
+    if not re.match(r"^https://[a-z0-9.-]+(:\d+)?(/.*)?$", value):
+        raise ValueError("must be an https:// URL")
+    return value.rstrip("/")
+
+
+def _bw_key(value: str) -> str:
+    if not _BW_KEY.match(value):
+        raise ValueError("must be a lower-case key like grafana-admin-password")
+    return value
+
+
+ExactVersion = Annotated[str, AfterValidator(_exact_version)]
+K8sName = Annotated[str, AfterValidator(_k8s_name)]
+Uuid = Annotated[str, AfterValidator(_uuid)]
+HttpsUrl = Annotated[str, AfterValidator(_https)]
+BitwardenKey = Annotated[str, AfterValidator(_bw_key)]
+
+
+class BitwardenConfig(ConfigModel):
+    """The Bitwarden Secrets Manager project this cluster's store reads (one store = one project)."""
+
+    organization_id: Uuid
+    project_id: Uuid
+    api_url: HttpsUrl = "https://api.bitwarden.com"
+    """`https://api.bitwarden.eu` for the EU cloud (a wrong region answers `400 invalid_client`)."""
+    identity_url: HttpsUrl = "https://identity.bitwarden.com"
+    allowed_namespaces: list[K8sName] = Field(min_length=1)
+    """Namespaces whose ExternalSecrets the ClusterSecretStore serves; any other is refused."""
+    keys: dict[BitwardenKey, Uuid] = Field(default_factory=dict)
+    """The Bitwarden secrets apps may name: key used by the catalog -> the secret's UUID."""
+
+
+class SecretsConfig(ConfigModel):
+    cert_manager_version: ExactVersion
+    external_secrets_version: ExactVersion
+    bitwarden: BitwardenConfig
+    refresh_interval: str = "1h"
+    """How often an ExternalSecret re-reads Bitwarden. The SDK server logs in on every request, so
+    at least an hour (`1h`, `2h`, `24h`)."""
+
+
+class ArgoClusterConfig(ConfigModel):
+    """A cluster Argo CD deploys to, registered with the `argocd-manager` ServiceAccount token that
+    cluster's own stack exports (`argocd_cluster`)."""
+
+    stack: str = Field(min_length=1)
+    """The stack that owns the cluster (`dev`, `cloud`, or `<org>/homelab/dev`)."""
+    environment: Literal["dev", "cloud"]
+
+
+class ArgoCdConfig(ConfigModel):
+    chart_version: ExactVersion
+    app_version: ExactVersion
+    """The Argo CD version the chart ships (its CRDs are applied before it), e.g. `v3.4.4`."""
+    hostname: str = Field(min_length=3)
+    """Public hostname of the UI (`argocd.<domain>`, served through the tunnel)."""
+    repo_url: HttpsUrl
+    """This repository, as Argo CD clones it."""
+    revision: str = Field(default="main", min_length=1)
+    path: str = "gitops"
+    """Folder of this repository the root ApplicationSet reads; must exist."""
+    identity_stack: str = "cloud"
+    """Stack exporting `oidc_argocd` ({issuer, client_id, client_secret})."""
+    admin_group: str = "admin"
+    clusters: dict[K8sName, ArgoClusterConfig] = Field(default_factory=dict)
+
+
+class LonghornConfig(ConfigModel):
+    chart_version: ExactVersion
+    replica_count: int = Field(default=1, ge=1, le=3)
+    """Replicas of each volume; at most the number of workers (PROD has one)."""
+    default_class: bool = True
+
+
+class TwingateConfig(ConfigModel):
+    network: K8sName
+    """The Twingate tenant (`<network>.twingate.com`)."""
+    remote_network: str = Field(min_length=1)
+    """Remote Network this connector serves (created by Pulumi)."""
+    location: Literal["ON_PREMISE", "OTHER", "AWS", "AZURE", "GOOGLE_CLOUD"] = "ON_PREMISE"
+    image: str = Field(min_length=3)
+    """Connector image pinned to an exact tag (`twingate/connector:1.80.0`)."""
+    resources: dict[K8sName, str] = Field(default_factory=dict)
+    """Twingate Resources behind this connector: key -> address (IP, CIDR or DNS name)."""
+    access_group: str | None = None
+    """Twingate group ID allowed to reach the resources (created in the admin console)."""
+
+
+class PlatformConfig(ConfigModel):
+    """`homelab:platform`."""
+
+    secrets: SecretsConfig | None = None
+    argocd: ArgoCdConfig | None = None
+    longhorn: LonghornConfig | None = None
+    twingate: TwingateConfig | None = None
+    namespaces: list[K8sName] = Field(default_factory=list)
+    """Application namespaces the platform creates (restricted Pod Security, default-deny ingress)."""
+    argocd_access: bool = False
+    """This cluster is a destination of PROD's Argo CD: create its `argocd-manager` account and
+    export `argocd_cluster` (DEV, CLOUD)."""
