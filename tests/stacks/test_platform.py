@@ -171,6 +171,8 @@ def _types(recording: Recording) -> set[str]:
 def test_prod_registers_secrets_longhorn_twingate_and_policies(previewed):
     rec = previewed("prod").recording
     assert {
+        "homelab:k8s:ArgoCd",
+        "kubernetes:argoproj.io/v1alpha1:ApplicationSet",
         "homelab:k8s:CertManager",
         "homelab:k8s:ExternalSecrets",
         "homelab:k8s:AppSecrets",
@@ -214,11 +216,11 @@ def test_every_workload_namespace_has_a_default_deny_policy(previewed):
 # --- Argo CD on prod: enabled with the identity stack's client, or failing loudly without it ---------
 def run_prod_with_argocd(oidc: dict[str, Any] | None) -> Recording:
     refs = {name: stackrun._outputs_of(name, None) for name in ("dev", "cloud")}
+    cloud = refs["cloud"]
+    values = {k: v for k, v in cloud.values.items() if k != "oidc_argocd"}
     if oidc is not None:
-        cloud = refs["cloud"]
-        refs["cloud"] = StackOutputs(
-            values={**cloud.values, "oidc_argocd": oidc}, secret_names=cloud.secret_names | {"oidc_argocd"}
-        )
+        values["oidc_argocd"] = oidc
+    refs["cloud"] = StackOutputs(values=values, secret_names=cloud.secret_names | {"oidc_argocd"})
     config, secret_keys = stack_config("prod", _with_argocd)
 
     return run_program(
@@ -248,7 +250,7 @@ def test_prod_with_argocd_registers_the_release_clusters_and_root():
     assert rec.get("kubernetes:core/v1:Namespace", "argocd-namespace")
     policies = {r.name for r in rec.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
     assert "network-policies-argocd-deny" in policies
-    # Argo CD's objects validate too (the committed prod stack does not enable Argo CD yet).
+    # Argo CD's objects validate too.
     argocd = [r for r in rec.resources if r.name.startswith(("argocd", "network-policies-argocd"))]
     for name, type_, document in objects(argocd):
         assert name
