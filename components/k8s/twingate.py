@@ -6,7 +6,7 @@ controller, and its traffic to a Resource flows through the outbound connection 
 keeps. The Remote Network, the connector, its tokens and the Resources are created with Twingate's
 own Pulumi provider (`pulumi_twingate`, maintained by Twingate); the tokens never leave Pulumi's
 state and a Kubernetes Secret (both secret). Only the tenant, the admin API token and the access
-groups are made by hand in the admin console (docs/runbooks/twingate.md).
+groups are made by hand in the admin console (docs/runbooks/platform.md).
 
 Resources are narrow: one address and the TCP ports it needs (NFS: 2049), nothing else, and only
 the listed groups or service accounts may use them.
