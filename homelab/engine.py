@@ -482,7 +482,9 @@ def run_program(
         recording.resources = list(monitor.records)
         recording.component_outputs = dict(monitor.component_outputs)
         recording.invokes = list(monitor.invokes)
-        recording.check_failures = list(monitor.check_failures)
+        # Registrations arrive on worker threads in no fixed order; report the failures sorted so
+        # the same program always prints the same lines.
+        recording.check_failures = sorted(monitor.check_failures)
         recording.notes = list(monitor.notes)
     if recording.check_failures:
         raise ProviderCheckError(recording.check_failures)
