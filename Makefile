@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup vendor preview test lint typecheck unit bench mutate policy-config report snapshots clean
+.PHONY: setup tools vendor preview test lint typecheck unit bench mutate policy-config report snapshots clean
 
 # uv comes from PyPI like everything else; it is installed into .tools when the machine has none.
 .tools/bin/uv:
@@ -20,6 +20,11 @@ setup: $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv)
 # them against vendor/manifests.lock.yaml. Needed before a real `pulumi preview`/`up`, not offline.
 vendor: setup
 	$(RUN) homelab vendor
+
+# System validators the tests run (promtool, amtool: Debian `prometheus`, `prometheus-alertmanager`).
+# Installed only when missing, as root (CI) or through sudo; the packages' daemons are never started.
+tools:
+	scripts/install-tools.sh
 
 preview: setup
 	$(RUN) homelab preview --all

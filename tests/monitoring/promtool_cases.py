@@ -1,0 +1,258 @@
+"""`promtool test rules` cases for every generated rule file: each alert fires on a series that
+breaks its threshold for its hold time, and stays silent on a healthy series (and before the hold
+time is over). Expected labels and annotations come from the generated rule itself, so a changed
+expression, threshold, hold time or label fails here."""
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from components.monitoring.rules import RuleGroup
+
+_LABEL_REF = re.compile(r"\{\{ \$labels\.([a-z_]+) \}\}")
+
+H = 'job="proxmox-host",instance="pve:9100"'
+W = 'job="node-exporter",instance="prod-worker-1"'
+
+
+def _rule(files: Mapping[str, list[RuleGroup]], alert: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The rule named `alert` whose own labels (besides severity) the series carries: the per-service
+    `ServiceDown` rules share a name and differ by their `service` label."""
+    for groups in files.values():
+        for group in groups:
+            for rule in group["rules"]:
+                own = {k: v for k, v in rule["labels"].items() if k != "severity"}
+                if rule["alert"] == alert and all(labels.get(k, v) == v for k, v in own.items()):
+                    return rule
+    raise KeyError(alert)
+
+
+def _labels(selector: str) -> dict[str, str]:
+    return dict(re.findall(r'([a-z_]+)="([^"]*)"', selector))
+
+
+def fires(files: Mapping[str, list[RuleGroup]], alert: str, at: str, *series_labels: str) -> dict[str, Any]:
+    """An `alert_rule_test` expecting `alert` at `at` for each label set (none: it must stay silent)."""
+    expected = []
+    for selector in series_labels:
+        rule = _rule(files, alert, _labels(selector))
+        labels = {**_labels(selector), **rule["labels"]}
+        annotations = {
+            key: _LABEL_REF.sub(lambda m, labels=labels: labels.get(m.group(1), ""), value)
+            for key, value in rule["annotations"].items()
+        }
+        expected.append({"exp_labels": labels, "exp_annotations": annotations})
+    return {"eval_time": at, "alertname": alert, "exp_alerts": expected}
+
+
+def silent(files: Mapping[str, list[RuleGroup]], alert: str, at: str) -> dict[str, Any]:
+    return fires(files, alert, at)
+
+
+def _series(items: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"series": series, "values": values} for series, values in items]
+
+
+def unit_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
+    """One promtool test file covering every rule file (one promtool invocation)."""
+    fs_host = f'{H},mountpoint="/",fstype="ext4"'
+    fs_ok = f'{W},mountpoint="/var",fstype="xfs"'
+    tests: list[dict[str, Any]] = [
+        {  # homelab-resources: disk, memory, CPU
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    (f"node_filesystem_avail_bytes{{{fs_host}}}", "5x40"),  # 95 % used
+                    (f"node_filesystem_size_bytes{{{fs_host}}}", "100x40"),
+                    (f"node_filesystem_avail_bytes{{{fs_ok}}}", "50x40"),  # 50 % used
+                    (f"node_filesystem_size_bytes{{{fs_ok}}}", "100x40"),
+                    (f'node_filesystem_avail_bytes{{{W},mountpoint="/run",fstype="tmpfs"}}', "0x40"),
+                    (f'node_filesystem_size_bytes{{{W},mountpoint="/run",fstype="tmpfs"}}', "100x40"),
+                    (f"node_memory_MemAvailable_bytes{{{H}}}", "10x40"),  # 90 % used
+                    (f"node_memory_MemTotal_bytes{{{H}}}", "100x40"),
+                    (f"node_memory_MemAvailable_bytes{{{W}}}", "40x40"),
+                    (f"node_memory_MemTotal_bytes{{{W}}}", "100x40"),
+                    (f'node_cpu_seconds_total{{{H},cpu="0",mode="idle"}}', "0+3x40"),  # 5 % idle
+                    (f'node_cpu_seconds_total{{{W},cpu="0",mode="idle"}}', "0+54x40"),  # 90 % idle
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "DiskUsageCritical", "4m"),
+                fires(files, "DiskUsageCritical", "10m", fs_host),
+                silent(files, "DiskUsageWarning", "10m"),
+                fires(files, "DiskUsageWarning", "20m", fs_host),
+                silent(files, "MemoryHigh", "9m"),
+                fires(files, "MemoryHigh", "15m", H),
+                silent(files, "CpuHigh", "10m"),
+                fires(files, "CpuHigh", "25m", 'instance="pve:9100"'),
+            ],
+        },
+        {  # node and host down
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    ('kube_node_status_condition{node="prod-worker-1",condition="Ready",status="true"}', "0x10"),
+                    ('kube_node_status_condition{node="prod-cp-1",condition="Ready",status="true"}', "1x10"),
+                    (f"up{{{H}}}", "1 1 0x10"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "NodeNotReady", "2m"),
+                fires(files, "NodeNotReady", "4m", 'node="prod-worker-1",condition="Ready",status="true"'),
+                silent(files, "HostDown", "4m"),
+                fires(files, "HostDown", "6m", H),
+            ],
+        },
+        {  # host exporter never scraped at all
+            "interval": "1m",
+            "input_series": _series([('up{job="node-exporter",instance="prod-worker-1"}', "1x10")]),
+            "alert_rule_test": [fires(files, "HostDown", "5m", 'job="proxmox-host"')],
+        },
+        {  # homelab-storage: pool state, errors, ZED events, SMART
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    (f'node_zfs_zpool_state{{{H},zpool="tank",state="online"}}', "1 1 0x10"),
+                    (f'node_zfs_zpool_state{{{H},zpool="tank",state="degraded"}}', "0 0 1x10"),
+                    ('homelab_zfs_pool_errors{pool="tank",kind="checksum"}', "0 0 0 2x10"),
+                    ('homelab_zfs_pool_errors{pool="tank",kind="read"}', "0x12"),
+                    ('homelab_zfs_zed_last_event_timestamp_seconds{pool="tank",subclass="statechange"}', "120x12"),
+                    ('homelab_zfs_zed_last_event_timestamp_seconds{pool="tank",subclass="scrub_finish"}', "120x12"),
+                    ('smartmon_device_smart_healthy{disk="/dev/sda",type="sat"}', "1 1 0x10"),
+                    ('smartmon_device_smart_healthy{disk="/dev/sdb",type="sat"}', "1x12"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "ZfsPoolNotOnline", "2m"),
+                fires(files, "ZfsPoolNotOnline", "4m", f'{H},zpool="tank",state="degraded"'),
+                silent(files, "ZfsPoolMissing", "6m"),
+                fires(files, "ZfsPoolMissing", "8m", ""),
+                silent(files, "ZfsPoolErrors", "2m"),
+                fires(files, "ZfsPoolErrors", "4m", 'pool="tank",kind="checksum"'),
+                fires(files, "ZfsEvent", "5m", 'pool="tank",subclass="statechange"'),
+                silent(files, "SmartFailure", "1m"),
+                fires(files, "SmartFailure", "3m", 'disk="/dev/sda",type="sat"'),
+            ],
+        },
+        {  # a ZED event 50 min before the start: alerting until it is older than the 1h window
+            "interval": "1m",
+            "input_series": _series(
+                [('homelab_zfs_zed_last_event_timestamp_seconds{pool="tank",subclass="io"}', "-3000x20")]
+            ),
+            "alert_rule_test": [
+                fires(files, "ZfsEvent", "5m", 'pool="tank",subclass="io"'),
+                silent(files, "ZfsEvent", "15m"),
+            ],
+        },
+        {  # homelab-backups
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    ('homelab_backup_last_status{job="velero-daily"}', "1 1 0x60"),
+                    ('homelab_backup_last_status{job="zfs-offsite"}', "1x60"),
+                    (
+                        'homelab_backup_last_success_timestamp_seconds{job="velero-daily"}',
+                        "-93000x60",
+                    ),  # 25 h 50 min old, never renewed
+                    (
+                        'homelab_backup_last_success_timestamp_seconds{job="zfs-offsite"}',
+                        "-93000+60x60",
+                    ),  # as old, but renewed every minute
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "BackupFailed", "5m"),
+                fires(files, "BackupFailed", "30m", 'job="velero-daily"'),
+                silent(files, "BackupTooOld", "15m"),
+                fires(files, "BackupTooOld", "25m", 'job="velero-daily"'),
+                silent(files, "BackupNotReporting", "2h"),
+            ],
+        },
+        {  # an expected backup job that never reported
+            "interval": "1m",
+            "input_series": _series([('homelab_backup_last_status{job="velero-daily"}', "1x100")]),
+            "alert_rule_test": [fires(files, "BackupNotReporting", "70m", 'job="zfs-offsite"')],
+        },
+        {  # homelab-platform: certificates, Argo CD, tunnels
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    ('probe_ssl_earliest_cert_expiry{instance="https://cloud.example.net/status.php"}', "864000x100"),
+                    ('probe_ssl_earliest_cert_expiry{instance="https://music.example.net/ping"}', "99999999x100"),
+                    ('certmanager_certificate_expiration_timestamp_seconds{name="bitwarden-tls"}', "172800x100"),
+                    ('argocd_app_info{name="immich",health_status="Degraded",sync_status="Synced"}', "1x100"),
+                    ('argocd_app_info{name="glance",health_status="Healthy",sync_status="Synced"}', "1x100"),
+                    ('cloudflared_tunnel_ha_connections{tunnel="prod",pod="a"}', "4 4 0x100"),
+                    ('cloudflared_tunnel_ha_connections{tunnel="cloud",pod="b"}', "4x100"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "CertificateExpiringSoon", "30m"),
+                fires(
+                    files,
+                    "CertificateExpiringSoon",
+                    "70m",
+                    'instance="https://cloud.example.net/status.php"',
+                    'name="bitwarden-tls"',
+                ),
+                silent(files, "CertificateExpiryCritical", "0m"),
+                fires(files, "CertificateExpiryCritical", "20m", 'name="bitwarden-tls"'),
+                silent(files, "ArgoCdAppDegraded", "10m"),
+                fires(
+                    files,
+                    "ArgoCdAppDegraded",
+                    "20m",
+                    'name="immich",health_status="Degraded",sync_status="Synced"',
+                ),
+                silent(files, "TunnelConnectorDown", "4m"),
+                fires(files, "TunnelConnectorDown", "60m", ""),
+            ],
+        },
+        {  # a tunnel whose connector never reported
+            "interval": "1m",
+            "input_series": _series([('cloudflared_tunnel_ha_connections{tunnel="prod",pod="a"}', "4x10")]),
+            "alert_rule_test": [fires(files, "TunnelConnectorDown", "5m", 'tunnel="cloud"')],
+        },
+        {  # Authentik failed logins: 5 a minute is a spike, 1 a minute is not
+            "interval": "1m",
+            "input_series": _series([('homelab_authentik_login_failed_total{instance="mgmt"}', "0+5x30")]),
+            "alert_rule_test": [fires(files, "AuthentikFailedLoginSpike", "20m", "")],
+        },
+        {
+            "interval": "1m",
+            "input_series": _series([('homelab_authentik_login_failed_total{instance="mgmt"}', "0+1x30")]),
+            "alert_rule_test": [silent(files, "AuthentikFailedLoginSpike", "20m")],
+        },
+    ]
+    if "homelab-services" in files:
+        tests.append(
+            {  # homelab-services: one probe fails, the other answers
+                "interval": "1m",
+                "input_series": _series(
+                    [
+                        (
+                            'probe_success{service="nextcloud",path="public",instance="https://cloud.example.net/status.php"}',
+                            "1 0x10",
+                        ),
+                        (
+                            'probe_success{service="grafana",path="internal",instance="http://grafana/api/health"}',
+                            "1x10",
+                        ),
+                    ]
+                ),
+                "alert_rule_test": [
+                    silent(files, "ServiceDown", "3m"),
+                    fires(
+                        files,
+                        "ServiceDown",
+                        "5m",
+                        'service="nextcloud",path="public",instance="https://cloud.example.net/status.php"',
+                    ),
+                ],
+            }
+        )
+    return {
+        "rule_files": [f"{name}.yml" for name in files],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    }
