@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from stacks.backups import HomeBackupsConfig
+from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.platform import PlatformConfig
+from stacks.config.monitoring import MonitoringConfig, threshold_problems
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.cost import CostConfig
 
@@ -368,6 +370,9 @@ class ProdConfig(ConfigModel):
     backups: HomeBackupsConfig = HomeBackupsConfig()
     cost: CostConfig = CostConfig()
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    catalog: CatalogConfig | None = None
+    """The same catalog domain (and overrides) as the `cloud` stack: monitoring probes every service."""
+    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 # Rules that span several keys. Each yields (key, problem) so the error names the exact key, which
@@ -452,6 +457,25 @@ def dev_problems(config: DevConfig) -> Iterator[Problem]:
         yield "storage.local_path_version", "is required: the dev cluster's local-path class needs it"
 
 
+def monitoring_problems(config: ProdConfig) -> Iterator[Problem]:
+    monitoring = config.monitoring
+    if not monitoring.enabled:
+        return
+    yield from threshold_problems(monitoring)
+    if config.catalog is None:
+        yield "catalog", "is required while monitoring is enabled: probes are generated from the service catalog"
+    if monitoring.storage_class == "nfs-media":
+        yield "monitoring.storage_class", "must not be the NFS media class (TSDB and Loki need a local block volume)"
+    workers = [n for n in config.cluster.nodes.values() if n.role == "worker"]
+    if not workers:
+        yield "cluster.nodes", "needs a worker node for the monitoring volumes"
+    elif monitoring.prometheus_disk_share + monitoring.loki_disk_share > 0.7:
+        yield (
+            "monitoring.loki_disk_share",
+            "prometheus_disk_share + loki_disk_share must leave at least 30 % of the worker disk to the workloads",
+        )
+
+
 def prod_problems(config: ProdConfig) -> Iterator[Problem]:
     yield from network_problems(config.network)
     host_address = str(ipaddress.IPv4Interface(config.host.bridge_address).ip)
@@ -467,6 +491,7 @@ def prod_problems(config: ProdConfig) -> Iterator[Problem]:
             "storage.nfs_media_dataset",
             f"{config.storage.nfs_media_dataset!r} must be a zfs.datasets entry with nfs_export: true",
         )
+    yield from monitoring_problems(config)
     node_ids = {n.vm_id: name for name, n in config.cluster.nodes.items()}
     if config.gaming.vm_id in node_ids:
         yield "gaming.vm_id", f"{config.gaming.vm_id} is already used by node {node_ids[config.gaming.vm_id]}"

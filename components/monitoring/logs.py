@@ -1,0 +1,275 @@
+"""Logs: Loki in monolithic mode on PROD (`LogStore`) and Alloy on every cluster (`TelemetryAgent`).
+
+Loki runs as one replica on the filesystem (platform-facts §3.2: the chart's defaults are a scalable
+3-replica S3 deployment that a one-worker cluster cannot run), with retention enforced by the
+compactor, whose delete-request store Loki 3 requires.
+
+Alloy (`TelemetryAgent`) tails pod logs through the API server (`loki.source.kubernetes`: no hostPath
+for logs) and, where it is asked to ship node metrics (CLOUD), runs the unix exporter on every node
+and remote-writes to PROD's Prometheus. A remote agent reaches PROD only through the `prod`
+Cloudflare Tunnel, authenticating to Cloudflare Access with a service token (headers from a
+Secret) — never through an open port.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
+GRAFANA = "https://grafana.github.io/helm-charts"
+LOKI_RELEASE = "loki"
+ACCESS_SECRET = "telemetry-access"
+"""Secret with `CF_ACCESS_CLIENT_ID` / `CF_ACCESS_CLIENT_SECRET` (Cloudflare Access service token)."""
+
+
+def loki_values(volume_gb: int, retention: str, storage_class: str) -> dict[str, Any]:
+    return {
+        "deploymentMode": "Monolithic",
+        "loki": {
+            "auth_enabled": False,
+            "commonConfig": {"replication_factor": 1},
+            "storage": {"type": "filesystem"},
+            "schemaConfig": {
+                "configs": [
+                    {
+                        "from": "2025-01-01",
+                        "store": "tsdb",
+                        "object_store": "filesystem",
+                        "schema": "v13",
+                        "index": {"prefix": "loki_index_", "period": "24h"},
+                    }
+                ]
+            },
+            "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
+            "limits_config": {"retention_period": retention},
+        },
+        "singleBinary": {
+            "replicas": 1,
+            "persistence": {"enabled": True, "storageClass": storage_class, "size": f"{volume_gb}Gi"},
+        },
+        "read": {"replicas": 0},
+        "write": {"replicas": 0},
+        "backend": {"replicas": 0},
+        "chunksCache": {"enabled": False},
+        "resultsCache": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        "test": {"enabled": False},
+    }
+
+
+class LogStoreArgs(TypedDict):
+    namespace: str
+    chart_version: str
+    volume_gb: int
+    retention: str
+    storage_class: str
+
+
+class LogStore(pulumi.ComponentResource):
+    """Loki (monolithic, filesystem, retention) in the monitoring namespace."""
+
+    push_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LogStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:monitoring:LogStore", name, None, opts)
+        release = k8s.helm.v3.Release(
+            f"{name}-chart",
+            name=LOKI_RELEASE,
+            chart="loki",
+            version=args["chart_version"],
+            namespace=args["namespace"],
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GRAFANA_COMMUNITY),
+            values=loki_values(args["volume_gb"], args["retention"], args["storage_class"]),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.push_url = release.namespace.apply(
+            lambda ns: f"http://{LOKI_RELEASE}-gateway.{ns}.svc.cluster.local/loki/api/v1/push"
+        )
+        self.register_outputs({"push_url": self.push_url})
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """Where a remote agent ships: PROD's tunnel hostname, behind Cloudflare Access."""
+
+    base_url: str
+    """`https://telemetry.<domain>`."""
+    access_client_id: pulumi.Input[str]
+    access_client_secret: pulumi.Input[str]
+
+
+def alloy_config(cluster: str, loki_url: str, remote_write_url: str | None, node_metrics: bool, access: bool) -> str:
+    """The Alloy pipeline (Alloy configuration syntax)."""
+    headers = (
+        "    headers = {\n"
+        '      "CF-Access-Client-Id"     = sys.env("CF_ACCESS_CLIENT_ID"),\n'
+        '      "CF-Access-Client-Secret" = sys.env("CF_ACCESS_CLIENT_SECRET"),\n'
+        "    }\n"
+        if access
+        else ""
+    )
+    parts = [
+        # Pod logs through the API server; a DaemonSet instance tails only its own node's pods.
+        'discovery.kubernetes "pods" {\n'
+        '  role = "pod"\n'
+        "  selectors {\n"
+        '    role  = "pod"\n'
+        '    field = "spec.nodeName=" + sys.env("NODE_NAME")\n'
+        "  }\n"
+        "}\n",
+        'discovery.relabel "pods" {\n'
+        "  targets = discovery.kubernetes.pods.targets\n"
+        '  rule {\n    source_labels = ["__meta_kubernetes_namespace"]\n    target_label  = "namespace"\n  }\n'
+        '  rule {\n    source_labels = ["__meta_kubernetes_pod_name"]\n    target_label  = "pod"\n  }\n'
+        '  rule {\n    source_labels = ["__meta_kubernetes_pod_container_name"]\n    target_label  = "container"\n  }\n'
+        '  rule {\n    source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]\n'
+        '    target_label  = "app"\n  }\n'
+        "}\n",
+        'loki.source.kubernetes "pods" {\n'
+        "  targets    = discovery.relabel.pods.output\n"
+        "  forward_to = [loki.write.prod.receiver]\n"
+        "}\n",
+        'loki.source.kubernetes_events "cluster" {\n  forward_to = [loki.write.prod.receiver]\n}\n',
+        'loki.write "prod" {\n'
+        "  endpoint {\n"
+        f'    url = "{loki_url}"\n'
+        f"{headers}"
+        "  }\n"
+        f'  external_labels = {{ cluster = "{cluster}" }}\n'
+        "}\n",
+    ]
+    if node_metrics and remote_write_url is not None:
+        parts += [
+            'prometheus.exporter.unix "node" {\n'
+            '  procfs_path = "/host/proc"\n'
+            '  sysfs_path  = "/host/sys"\n'
+            '  rootfs_path = "/host/root"\n'
+            "}\n",
+            'discovery.relabel "node" {\n'
+            "  targets = prometheus.exporter.unix.node.targets\n"
+            '  rule {\n    target_label = "instance"\n    replacement  = sys.env("NODE_NAME")\n  }\n'
+            '  rule {\n    target_label = "job"\n    replacement  = "node-exporter"\n  }\n'
+            "}\n",
+            'prometheus.scrape "node" {\n'
+            "  targets         = discovery.relabel.node.output\n"
+            "  forward_to      = [prometheus.remote_write.prod.receiver]\n"
+            '  scrape_interval = "60s"\n'
+            "}\n",
+            'prometheus.remote_write "prod" {\n'
+            "  endpoint {\n"
+            f'    url = "{remote_write_url}"\n'
+            f"{headers}"
+            "  }\n"
+            f'  external_labels = {{ cluster = "{cluster}" }}\n'
+            "}\n",
+        ]
+    return "\n".join(parts)
+
+
+class TelemetryAgentArgs(TypedDict):
+    cluster: str
+    chart_version: str
+    namespace: str
+    loki_url: NotRequired[str]
+    """In-cluster push URL (PROD); with `remote` the tunnel hostname is used instead."""
+    remote: NotRequired[RemoteTarget]
+    node_metrics: NotRequired[bool]
+    """Run the unix exporter on every node and remote-write (a cluster without its own Prometheus)."""
+    create_namespace: NotRequired[bool]
+
+
+class TelemetryAgent(pulumi.ComponentResource):
+    """Grafana Alloy as a DaemonSet shipping pod logs (and, remotely, node metrics) to PROD."""
+
+    def __init__(self, name: str, args: TelemetryAgentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:monitoring:TelemetryAgent", name, None, opts)
+        ns = args["namespace"]
+        remote = args.get("remote")
+        node_metrics = bool(args.get("node_metrics", False)) and remote is not None
+        labels = {"app.kubernetes.io/name": "alloy", "app.kubernetes.io/managed-by": "pulumi"}
+        depends: list[pulumi.Resource] = []
+        if args.get("create_namespace", False):
+            depends.append(
+                k8s.core.v1.Namespace(
+                    f"{name}-namespace",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=ns,
+                        # The unix exporter reads the host's /proc, /sys and / (hostPath, hostPID).
+                        labels={**labels, "pod-security.kubernetes.io/enforce": "privileged"},
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        # The node a DaemonSet pod runs on (the pod's own HOSTNAME is the pod name).
+        env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+        if remote is not None:
+            base = remote.base_url.rstrip("/")
+            loki_url = f"{base}/loki/api/v1/push"
+            write_url: str | None = f"{base}/api/v1/write"
+            access = k8s.core.v1.Secret(
+                f"{name}-access",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=ACCESS_SECRET, namespace=ns, labels=labels),
+                type="Opaque",
+                string_data={
+                    "CF_ACCESS_CLIENT_ID": pulumi.Output.secret(remote.access_client_id),
+                    "CF_ACCESS_CLIENT_SECRET": pulumi.Output.secret(remote.access_client_secret),
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            )
+            depends.append(access)
+            env += [
+                {"name": key, "valueFrom": {"secretKeyRef": {"name": ACCESS_SECRET, "key": key}}}
+                for key in ("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET")
+            ]
+        else:
+            loki_url = args.get("loki_url", "")
+            write_url = None
+            if not loki_url:
+                raise ValueError(f"TelemetryAgent {name!r}: give loki_url (in-cluster) or remote (tunnel)")
+        mounts: list[Mapping[str, Any]] = []
+        if node_metrics:
+            mounts = [
+                {"name": "proc", "mountPath": "/host/proc", "readOnly": True},
+                {"name": "sys", "mountPath": "/host/sys", "readOnly": True},
+                {"name": "root", "mountPath": "/host/root", "readOnly": True, "mountPropagation": "HostToContainer"},
+            ]
+        values: dict[str, Any] = {
+            "controller": {
+                "type": "daemonset",
+                **(
+                    {
+                        "hostPID": True,
+                        "volumes": {
+                            "extra": [
+                                {"name": "proc", "hostPath": {"path": "/proc"}},
+                                {"name": "sys", "hostPath": {"path": "/sys"}},
+                                {"name": "root", "hostPath": {"path": "/"}},
+                            ]
+                        },
+                    }
+                    if node_metrics
+                    else {}
+                ),
+            },
+            "alloy": {
+                "configMap": {
+                    "content": alloy_config(args["cluster"], loki_url, write_url, node_metrics, remote is not None)
+                },
+                "mounts": {"varlog": False, "extra": mounts},
+                "extraEnv": env,
+            },
+        }
+        k8s.helm.v3.Release(
+            f"{name}-chart",
+            name="alloy",
+            chart="alloy",
+            version=args["chart_version"],
+            namespace=ns,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GRAFANA),
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self.register_outputs({})
