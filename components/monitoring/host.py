@@ -9,9 +9,10 @@ the host's LAN address only (PROD scrapes it over the LAN; nothing is published)
   - Debian's smartmon collector timer (`smartmon_device_smart_healthy{disk}`),
   - a 5-minute timer summing the pool's device and scrub error counters (`homelab_zfs_pool_errors`),
   - a ZED zedlet recording each ZFS fault event (`homelab_zfs_zed_last_event_timestamp_seconds`):
-    ZED events reach Alertmanager through Prometheus instead of an unconfigured local mailer,
-  - `homelab-backup-report <job> ok|failed`, the one way backup jobs publish their result
-    (`homelab_backup_last_status{job}`, `homelab_backup_last_success_timestamp_seconds{job}`).
+    ZED events reach Alertmanager through Prometheus, not only the local mailer,
+  - the backup jobs' results (`homelab_backup_last_status{job}`,
+    `homelab_backup_last_success_timestamp_seconds{job}`), written there by the backups layer
+    (`components/proxmox/backups.py`).
 
 The install is one idempotent command; it runs after the host's own preparation commands (the
 caller passes them as `after`), because both use apt and systemd on the same host.
@@ -28,7 +29,6 @@ from pulumi_command import remote
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 ZEDLET = "/etc/zfs/zed.d/all-homelab-textfile.sh"
 POOL_METRICS = "/usr/local/sbin/homelab-zpool-metrics"
-BACKUP_REPORT = "/usr/local/sbin/homelab-backup-report"
 UNIT_DIR = "/etc/systemd/system"
 _JOB = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
@@ -89,47 +89,6 @@ tmp="$(mktemp "$dir/.zpool.XXXXXX")"
 } >"$tmp"
 chmod 0644 "$tmp"
 mv "$tmp" "$dir/zpool.prom"
-""".replace("__TEXTFILE_DIR__", TEXTFILE_DIR)
-
-BACKUP_REPORT_SCRIPT = r"""#!/bin/sh
-# homelab: publish a backup job's result for Prometheus.
-#   homelab-backup-report <job> ok|failed
-# Writes homelab_backup_last_status{job} (1 ok, 0 failed) and
-# homelab_backup_last_success_timestamp_seconds{job} (kept from the last good run on failure).
-set -eu
-if [ "$#" -ne 2 ]; then
-  echo "usage: homelab-backup-report <job> ok|failed" >&2
-  exit 2
-fi
-job="$1"
-case "$job" in
-  *[!a-z0-9_.-]*|'') echo "homelab-backup-report: job must be lower-case letters, digits, . _ -" >&2; exit 2 ;;
-esac
-case "$2" in
-  ok) status=1 ;;
-  failed) status=0 ;;
-  *) echo "homelab-backup-report: result must be ok or failed" >&2; exit 2 ;;
-esac
-dir=__TEXTFILE_DIR__
-file="$dir/backup-$job.prom"
-success=0
-if [ -f "$file" ]; then
-  success="$(awk '/^homelab_backup_last_success_timestamp_seconds/ { print $2 }' "$file")"
-fi
-if [ "$status" -eq 1 ]; then
-  success="$(date +%s)"
-fi
-tmp="$(mktemp "$dir/.backup.XXXXXX")"
-{
-  echo "# HELP homelab_backup_last_status Result of the last run of a backup job (1 ok, 0 failed)."
-  echo "# TYPE homelab_backup_last_status gauge"
-  echo "homelab_backup_last_status{job=\"$job\"} $status"
-  echo "# HELP homelab_backup_last_success_timestamp_seconds Time of the last successful run of a backup job."
-  echo "# TYPE homelab_backup_last_success_timestamp_seconds gauge"
-  echo "homelab_backup_last_success_timestamp_seconds{job=\"$job\"} ${success:-0}"
-} >"$tmp"
-chmod 0644 "$tmp"
-mv "$tmp" "$file"
 """.replace("__TEXTFILE_DIR__", TEXTFILE_DIR)
 
 _POOL_SERVICE = f"""[Unit]
@@ -199,7 +158,6 @@ def install_script(listen_address: str, port: int) -> str:
         ),
         *_write(ZEDLET, ZEDLET_SCRIPT, "0755"),
         *_write(POOL_METRICS, POOL_METRICS_SCRIPT, "0755"),
-        *_write(BACKUP_REPORT, BACKUP_REPORT_SCRIPT, "0755"),
         *_write(f"{UNIT_DIR}/homelab-zpool-metrics.service", _POOL_SERVICE, "0644"),
         *_write(f"{UNIT_DIR}/homelab-zpool-metrics.timer", _POOL_TIMER, "0644"),
         "systemctl daemon-reload",
