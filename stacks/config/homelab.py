@@ -16,8 +16,8 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from stacks.backups import HomeBackupsConfig
 from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
-from stacks.config.platform import PlatformConfig
 from stacks.config.monitoring import MonitoringConfig, threshold_problems
+from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.cost import CostConfig
 
