@@ -16,7 +16,7 @@ runs the program and the Kubernetes provider in), so its inputs are the same on 
 import hashlib
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pulumi
@@ -26,6 +26,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCK_FILE = PurePosixPath("vendor/manifests.lock.yaml")
 VENDOR_DIR = PurePosixPath("vendor/manifests")
+
+
+class ManifestLoader(yaml.SafeLoader):
+    """The safe loader, reading one thing as Kubernetes (YAML 1.2) does: a plain `=` is a string.
+
+    PyYAML's YAML 1.1 resolver tags a bare `=` as `value`, which the safe loader cannot construct;
+    the prometheus-operator CRDs list `=` among their matcher types.
+    """
+
+
+ManifestLoader.add_constructor("tag:yaml.org,2002:value", ManifestLoader.construct_yaml_str)
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every YAML document of a manifest file, as the Kubernetes provider reads them."""
+    return list(yaml.load_all(text, Loader=ManifestLoader))
 
 
 class ManifestLockError(pulumi.RunError):

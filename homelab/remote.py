@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from components.manifests import ManifestLockError, load_lock, sha256_of
+from components.manifests import ManifestLockError, load_documents, load_lock, sha256_of
 
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
 CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
@@ -123,7 +123,7 @@ def _read_file(path: str, workdir: Path) -> tuple[list[dict[str, Any]], str]:
         if pinned is not None and sha256_of(data) != pinned.sha256:
             raise RemoteExpansionError(f"{path}: SHA-256 does not match vendor/manifests.lock.yaml; run `make vendor`")
         try:
-            documents = list(yaml.safe_load_all(data.decode("utf-8")))
+            documents = list(load_documents(data.decode("utf-8")))
         except yaml.YAMLError as exc:
             raise RemoteExpansionError(f"{path}: decoding YAML: {exc}") from None
         return _flatten(documents, path), f"file {path}"

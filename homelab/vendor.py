@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from components.manifests import ManifestObject, PinnedManifest, load_lock, sha256_of
+from components.manifests import ManifestObject, PinnedManifest, load_documents, load_lock, sha256_of
 
 Fetch = Callable[[str], bytes]
 TIMEOUT_SECONDS = 60
@@ -35,7 +35,7 @@ def download(url: str) -> bytes:
 def objects_in(data: bytes, where: str) -> tuple[ManifestObject, ...]:
     """The index of a manifest file (empty documents skipped, lists flattened, as the provider does)."""
     try:
-        documents = list(yaml.safe_load_all(data.decode("utf-8")))
+        documents = list(load_documents(data.decode("utf-8")))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise VendorError(f"{where}: not a YAML manifest ({exc})") from None
     found: list[ManifestObject] = []

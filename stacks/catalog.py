@@ -262,6 +262,10 @@ SEED: tuple[Service, ...] = (
             health_path="/-/healthy"),
     Service(name="ntfy", location="prod", tier="admin", hostname="ntfy",
             upstream=_svc("ntfy", "ntfy", 80), groups=_ADMIN, health_path="/v1/health"),
+    # The ntfy phone app can pass neither Access nor SSO: ntfy's API on its own hostname, gated by
+    # ntfy itself (deny-all, per-topic tokens); its web UI stays the admin app above.
+    Service(name="ntfy-push", location="prod", tier="native", hostname="push",
+            upstream=_svc("ntfy", "ntfy", 80), health_path="/v1/health"),
 )  # fmt: skip
 
 

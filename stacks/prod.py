@@ -25,6 +25,7 @@ from stacks.backups import protection_rows, protections
 from stacks.capacity import CapacityError, guests_from_output, ledger_for
 from stacks.catalog import SEED, build_catalog
 from stacks.config import ConfigError, load_config
+from stacks.config.base import SecretSpec
 from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
 from stacks.cost import estimate
 from stacks.dev import HOST_SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
@@ -37,6 +38,8 @@ from stacks.platform import (
     policy_targets,
     secrets_layer,
 )
+from stacks.monitoring import SECRETS as MONITORING_SECRETS
+from stacks.monitoring import MonitoringInputs, build_monitoring, telegram_secrets
 
 __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 
@@ -44,7 +47,7 @@ __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 # whose token the home connector needs. Both names are configurable (`homelab:capacity.dev_stack`,
 # `homelab:tunnel.cloud_stack`, e.g. `<org>/homelab/dev` with Pulumi Cloud).
 REFERENCES: tuple[str, ...] = ("dev", "cloud")
-SECRETS = (*HOST_SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS)
+SECRETS: tuple[SecretSpec, ...] = (*HOST_SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *MONITORING_SECRETS)
 # Home apps are published by the `cloudflared` connector in this cluster and scraped by Prometheus.
 APP_INGRESS = IngressAllows(from_namespaces=("cloudflared", "monitoring"))
 NFS_PORTS = ("2049",)
@@ -93,6 +96,9 @@ def build() -> None:
         if name not in references:
             references[name] = pulumi.StackReference(name)
         return references[name]
+
+    # Missing alerting secrets fail here, before anything is registered.
+    telegram = telegram_secrets(config.monitoring) if config.monitoring.enabled else None
 
     secrets = pulumi.Config("homelab")
     ssh_key = secrets.require_secret("proxmoxSshPrivateKey")
@@ -222,8 +228,9 @@ def build() -> None:
         opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, pool]),
     )
 
+    # The cloud stack owns the tunnel (its token) and the identity layer (Grafana's OIDC client).
+    cloud = reference(config.tunnel.cloud_stack)
     if config.tunnel.enabled:
-        cloud = reference(config.tunnel.cloud_stack)
         CloudflaredConnector(
             "home-tunnel",
             {
@@ -235,6 +242,21 @@ def build() -> None:
         )
 
     _platform(config, k8s_provider, cni, reference)
+
+    if config.monitoring.enabled:
+        assert config.catalog is not None  # prod_problems()
+        build_monitoring(
+            MonitoringInputs(
+                config=config,
+                catalog=build_catalog(config.catalog.domain, config.catalog.services),
+                k8s_provider=k8s_provider,
+                cluster_ready=[cni],
+                ssh=ssh,
+                host_chain=pool.host_chain,
+                cloud=cloud,
+                telegram=telegram,
+            )
+        )
 
     export_cluster(talos)
     pulumi.export("host_reboot_required", host.reboot_required)

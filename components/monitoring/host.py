@@ -26,6 +26,8 @@ from typing import TypedDict
 import pulumi
 from pulumi_command import remote
 
+from components.proxmox.hostshell import STRICT, ensure_packages
+
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 ZEDLET = "/etc/zfs/zed.d/all-homelab-textfile.sh"
 POOL_METRICS = "/usr/local/sbin/homelab-zpool-metrics"
@@ -138,18 +140,9 @@ def _write(path: str, content: str, mode: str) -> list[str]:
 def install_script(listen_address: str, port: int) -> str:
     """Install or update the exporter and its collectors; safe to re-run (changes only what differs)."""
     lines = [
-        "set -eu",
-        "export DEBIAN_FRONTEND=noninteractive",
+        STRICT,
         'changed=""',
-        'missing=""',
-        "for pkg in prometheus-node-exporter prometheus-node-exporter-collectors smartmontools; do",
-        '  dpkg-query -W -f=\'${Status}\' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"',
-        "done",
-        'if [ -n "$missing" ]; then',
-        "  apt-get update -qq",
-        "  # shellcheck disable=SC2086",
-        "  apt-get install -y -qq --no-install-recommends $missing",
-        "fi",
+        ensure_packages("prometheus-node-exporter", "prometheus-node-exporter-collectors", "smartmontools"),
         f"install -d -m 0755 {TEXTFILE_DIR}",
         *_write(
             "/etc/default/prometheus-node-exporter",
@@ -180,7 +173,7 @@ def uninstall_script() -> str:
     return (
         "\n".join(
             [
-                "set -eu",
+                STRICT,
                 "systemctl disable --now homelab-zpool-metrics.timer 2>/dev/null || true",
                 f"rm -f {UNIT_DIR}/homelab-zpool-metrics.service {UNIT_DIR}/homelab-zpool-metrics.timer",
                 f"rm -f {ZEDLET} {POOL_METRICS}",

@@ -84,6 +84,17 @@ class ProbeTarget:
 
 
 @dataclass(frozen=True)
+class PodScrape:
+    """Pods outside the chart to scrape (e.g. the tunnel connector), labelled on the way in."""
+
+    key: str
+    namespace: str
+    match_labels: Mapping[str, str]
+    port: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class GrafanaOidc:
     """Grafana's Authentik client: issuer base URL and the client exported by the identity layer."""
 
@@ -117,8 +128,10 @@ class MetricsStackArgs(TypedDict):
     """Dashboard file name -> Grafana JSON, provisioned through the sidecar."""
     telegram_bot_token: NotRequired[pulumi.Input[str]]
     telegram_chat_id: NotRequired[pulumi.Input[str]]
-    crds: NotRequired[Sequence[pulumi.Resource]]
-    """The operator CRDs, applied ahead of the chart (the vendored manifests)."""
+    crd_files: Sequence[str]
+    """The operator's CRDs as vendored manifest files (`components.manifests.manifest_files`),
+    applied ahead of the chart."""
+    pod_monitors: NotRequired[Sequence["PodScrape"]]
 
 
 def chart_values(args: MetricsStackArgs, secrets: Sequence[str]) -> dict[str, Any]:
@@ -285,7 +298,11 @@ class MetricsStack(pulumi.ComponentResource):
             for file, body in sorted(args["dashboards"].items())
         ]
 
-        crds = list(args.get("crds", ()))
+        # Server-side apply (the provider's default) carries these large CRDs without the
+        # last-applied annotation's 256 KiB limit; Pulumi updates them, which Helm never does.
+        crds = [
+            k8s.yaml.v2.ConfigGroup(f"{name}-crds", files=list(args["crd_files"]), opts=child),
+        ]
         release = k8s.helm.v3.Release(
             f"{name}-chart",
             name=RELEASE,
@@ -341,6 +358,28 @@ class MetricsStack(pulumi.ComponentResource):
                     },
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[release, blackbox, *crds]),
+            )
+
+        for scrape in args.get("pod_monitors", ()):
+            k8s.apiextensions.CustomResource(
+                f"{name}-pods-{scrape.key}",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=scrape.key, namespace=ns, labels=labels(scrape.key)),
+                spec={
+                    "namespaceSelector": {"matchNames": [scrape.namespace]},
+                    "selector": {"matchLabels": dict(scrape.match_labels)},
+                    "podMetricsEndpoints": [
+                        {
+                            "port": scrape.port,
+                            "relabelings": [
+                                {"action": "replace", "targetLabel": key, "replacement": value}
+                                for key, value in sorted(scrape.labels.items())
+                            ],
+                        }
+                    ],
+                },
+                opts=after_chart,
             )
 
         # The Proxmox host's own node exporter (ZFS, SMART and backup results), over the LAN.

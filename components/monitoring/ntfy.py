@@ -42,7 +42,7 @@ def server_config(base_url: str, topics: tuple[str, ...], publisher_token: str, 
         "listen-http": f":{PORT}",
         "behind-proxy": True,
         "cache-file": "/var/lib/ntfy/cache.db",
-        "cache-duration": "72h",
+        "cache-duration": "24h",
         "auth-file": "/var/lib/ntfy/user.db",
         "auth-default-access": "deny-all",
         "auth-users": [f"{user}:{unusable_bcrypt(user)}:user" for user in ("alertmanager", "phone")],
@@ -68,8 +68,8 @@ class NtfyArgs(TypedDict):
     publisher_token: pulumi.Input[str]
     """Alertmanager's token (`tk_` + 29 characters)."""
     phone_token: pulumi.Input[str]
-    storage_class: str
     storage_gb: int
+    """Size limit of the message cache (an emptyDir)."""
     namespace: NotRequired[str]
 
 
@@ -103,16 +103,6 @@ class Ntfy(pulumi.ComponentResource):
                     )
                 )
             },
-            opts=in_ns,
-        )
-        data = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-data",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="ntfy-data", namespace=ns, labels=labels),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=args["storage_class"],
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{args['storage_gb']}Gi"}),
-            ),
             opts=in_ns,
         )
         k8s.apps.v1.Deployment(
@@ -164,11 +154,12 @@ class Ntfy(pulumi.ComponentResource):
                                 name="config",
                                 secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=config.metadata.name),
                             ),
+                            # Nothing here needs to survive the pod: users, grants and tokens are
+                            # declared in server.yml, and an alert missed while ntfy restarts is
+                            # sent again by Alertmanager's repeat. No volume, no data to back up.
                             k8s.core.v1.VolumeArgs(
                                 name="data",
-                                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                                    claim_name=data.metadata.name
-                                ),
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{args['storage_gb']}Gi"),
                             ),
                         ],
                     ),

@@ -319,6 +319,9 @@ class ZfsPool(pulumi.ComponentResource):
     vm_storage_id: pulumi.Output[str]
     nfs_exports: pulumi.Output[list[str]]
     """Exported paths (`/tank/media`)."""
+    host_chain: pulumi.Resource
+    """The pool's last host command that installs packages or rebuilds the boot chain: later host
+    commands of other components (the monitoring exporter) depend on it, continuing the chain."""
 
     def __init__(self, name: str, args: ZfsPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("homelab:proxmox:ZfsPool", name, None, opts)
@@ -450,6 +453,7 @@ class ZfsPool(pulumi.ComponentResource):
         )
         self.nfs_exports = pulumi.Output.from_input(exported)
         self.pool_name = pulumi.Output.from_input(pool)
+        self.host_chain = chain[-1]
 
         self.register_outputs(
             {

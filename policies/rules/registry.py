@@ -222,6 +222,12 @@ KNOWN_TYPES: Mapping[str, str] = {
     "twingate:index/twingateResource:TwingateResource": "Twingate resource (address and ports)",
     "twingate:index/twingateServiceAccount:TwingateServiceAccount": "Twingate service account",
     "twingate:index/twingateServiceAccountKey:TwingateServiceAccountKey": "Twingate service account key",
+    # prometheus-operator objects (alerts, probes and scrape targets generated from the catalog and
+    # the threshold table; they configure Prometheus and expose nothing)
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "Prometheus alert rules",
+    "kubernetes:monitoring.coreos.com/v1:Probe": "blackbox probe",
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor": "Prometheus pod scrape",
+    "kubernetes:monitoring.coreos.com/v1alpha1:ScrapeConfig": "Prometheus static scrape target",
     # Pulumi itself
     "pulumi:pulumi:StackReference": "reference to another stack's outputs",
 }

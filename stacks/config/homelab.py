@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from stacks.backups import HomeBackupsConfig
-from stacks.catalog import CatalogConfig
+from stacks.catalog import CatalogConfig, build_catalog
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.monitoring import MonitoringConfig, threshold_problems
 from stacks.config.platform import PlatformConfig
@@ -464,6 +464,13 @@ def monitoring_problems(config: ProdConfig) -> Iterator[Problem]:
     yield from threshold_problems(monitoring)
     if config.catalog is None:
         yield "catalog", "is required while monitoring is enabled: probes are generated from the service catalog"
+    else:
+        services = {s.name for s in build_catalog(config.catalog.domain, config.catalog.services).services}
+        for key in sorted(set(monitoring.probes) - services):
+            yield (
+                f"monitoring.probes.{key}",
+                f"no catalog service is named {key!r} (probes follow the catalog; add the service there first)",
+            )
     if monitoring.storage_class == "nfs-media":
         yield "monitoring.storage_class", "must not be the NFS media class (TSDB and Loki need a local block volume)"
     workers = [n for n in config.cluster.nodes.values() if n.role == "worker"]

@@ -136,7 +136,7 @@ class ChartVersions(ConfigModel):
     kube_prometheus_stack: str = Field(default="88.5.3", pattern=_CHART_VERSION)
     loki: str = Field(default="18.11.0", pattern=_CHART_VERSION)
     alloy: str = Field(default="1.11.1", pattern=_CHART_VERSION)
-    blackbox_exporter: str = Field(default="11.4.1", pattern=_CHART_VERSION)
+    blackbox_exporter: str = Field(default="11.17.2", pattern=_CHART_VERSION)
 
 
 class MonitoringConfig(ConfigModel):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from pulumi_command import remote
 
+from components.manifests import manifest_files
 from components.monitoring.alertmanager import Routing, alertmanager_config
 from components.monitoring.host import HostExporter, install_script
 from components.monitoring.logs import LogStore, RemoteTarget, TelemetryAgent
@@ -30,7 +31,6 @@ def _provider() -> k8s.Provider:
 def metrics_program(telegram: bool = True):
     def program():
         opts = pulumi.ResourceOptions(providers=[_provider()])
-        crd = k8s.core.v1.ConfigMap("crds-stand-in", opts=opts)
         args = {
             "namespace": "monitoring",
             "cluster_name": "homelab-prod",
@@ -57,7 +57,7 @@ def metrics_program(telegram: bool = True):
             ),
             "ntfy_token": pulumi.Output.secret("tk_publisher"),
             "dashboards": load_dashboards(),
-            "crds": [crd],
+            "crd_files": manifest_files("prometheus-operator-crds", "v0.93.0"),
         }
         if telegram:
             args["telegram_bot_token"] = pulumi.Output.secret("123:abc")
@@ -80,7 +80,10 @@ def test_chart_is_pinned_talos_aware_and_waits_for_crds(record):
     spec = values["prometheus"]["prometheusSpec"]
     assert spec["retentionSize"] == "50GB" and spec["ruleSelectorNilUsesHelmValues"] is False
     assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "55Gi"
-    assert rec.get("kubernetes:core/v1:ConfigMap", "crds-stand-in").urn in chart.dependencies
+    crds = rec.get("kubernetes:yaml/v2:ConfigGroup", "metrics-crds")
+    assert crds.urn in chart.dependencies
+    names = {r.name for r in rec.children_of(crds)}
+    assert "metrics-crds:prometheusrules.monitoring.coreos.com" in names and len(names) == 10
     ns = rec.get("kubernetes:core/v1:Namespace", "metrics-namespace")
     assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
     assert ns.urn in chart.dependencies
@@ -132,7 +135,7 @@ def test_rules_probes_and_host_scrape_follow_the_chart(record):
     scrape = rec.get("kubernetes:monitoring.coreos.com/v1alpha1:ScrapeConfig", "metrics-proxmox-host")
     assert scrape.inputs["spec"]["staticConfigs"][0]["targets"] == ["192.168.68.51:9100"]
     component = rec.get("homelab:monitoring:MetricsStack", "metrics")
-    assert all(r.parent == component.urn for r in rec.resources if r.name.startswith("metrics-"))
+    assert all(r.parent == component.urn for r in rec.resources if r.name.startswith("metrics-") and ":" not in r.name)
 
 
 def test_dashboards_are_provisioned_from_the_repository(record):
@@ -161,7 +164,6 @@ def ntfy_program():
             "topics": ("homelab-critical", "homelab-digest"),
             "publisher_token": pulumi.Output.secret("tk_publisher0000000000000000000000"),
             "phone_token": pulumi.Output.secret("tk_phone0000000000000000000000000"),
-            "storage_class": "longhorn",
             "storage_gb": 1,
         },
         opts=pulumi.ResourceOptions(providers=[_provider()]),
@@ -276,3 +278,10 @@ def test_agent_without_a_destination_is_rejected(record):
 
     with pytest.raises(Exception, match="loki_url"):
         record(program)
+
+
+def test_manifest_loader_reads_a_bare_equals_sign_as_a_string():
+    # The prometheus-operator CRDs list `=` among matcher types; PyYAML's safe loader alone fails on it.
+    from components.manifests import load_documents
+
+    assert load_documents("enum: [=, '!=', =~]\n---\nkind: X\n") == [{"enum": ["=", "!=", "=~"]}, {"kind": "X"}]
