@@ -49,13 +49,11 @@ SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "telegramBotToken",
         "the Telegram bot token from @BotFather (critical alerts; homelab:monitoring.alerting.telegram)",
-        required=False,
         placeholder="000000000:offline-placeholder-telegram-bot-token",
     ),
     SecretSpec(
         "telegramChatId",
         "the Telegram chat id critical alerts go to (a number, negative for groups)",
-        required=False,
         placeholder="-1000000000000",
     ),
 )
