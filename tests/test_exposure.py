@@ -75,5 +75,5 @@ def test_the_compliance_report_shows_the_exposure(cloud: StackResult) -> None:
     assert cloud.recording is not None
     markdown = render_markdown("cloud", cloud.recording, cloud.findings, RULES, config=cloud.config)
     section = markdown.split("## Exposure", 1)[1].split("## Findings", 1)[0]
-    assert "22 public hostname route(s); 0 without their gate." in section
+    assert "23 public hostname route(s); 0 without their gate." in section
     assert "| dav.example.net | sso | authentik-proxy |" in section
