@@ -32,6 +32,9 @@ from stacks.config.homelab import ProdConfig
 from stacks.config.monitoring import MonitoringConfig, Severity
 
 NAMESPACE = "monitoring"
+NTFY_NAMESPACE = "ntfy"
+NAMESPACES = (NAMESPACE, NTFY_NAMESPACE)
+"""Namespaces the monitoring components create themselves (not `platform.namespaces`)."""
 CRD_SOURCE = "prometheus-operator-crds"
 CRD_VERSION = "v0.93.0"
 """The operator CRDs pinned in vendor/manifests.lock.yaml for the kube-prometheus-stack chart."""
@@ -69,6 +72,8 @@ class MonitoringInputs:
     cluster_ready: Sequence[pulumi.Resource]
     """The CNI (and anything else the workloads need first)."""
     ssh: remote.ConnectionArgs
+    command_provider: pulumi.ProviderResource
+    """The explicit command provider of the host's commands (default providers are disabled)."""
     host_chain: pulumi.Resource
     """The last host command of the serialized apt/boot chain (`ZfsPool.host_chain`)."""
     cloud: pulumi.StackReference
@@ -139,8 +144,12 @@ def telegram_secrets(monitoring: MonitoringConfig) -> tuple[pulumi.Output[str], 
     return found[0], found[1]
 
 
-def build_monitoring(inputs: MonitoringInputs) -> None:
-    """Metrics, alerting, logs, ntfy and the host exporter of PROD."""
+def build_monitoring(inputs: MonitoringInputs) -> list[pulumi.Resource]:
+    """Metrics, alerting, logs, ntfy and the host exporter of PROD.
+
+    Returns the components that own the namespaces in `NAMESPACES` (their network policies are
+    registered after them by the platform layer).
+    """
     config = inputs.config
     monitoring = config.monitoring
     catalog = inputs.catalog
@@ -163,10 +172,11 @@ def build_monitoring(inputs: MonitoringInputs) -> None:
             "port": monitoring.host_exporter_port,
             "after": [inputs.host_chain],
         },
+        opts=pulumi.ResourceOptions(providers=[inputs.command_provider]),
     )
 
     ntfy_hostname = catalog.by_name("ntfy-push").hostname
-    Ntfy(
+    ntfy = Ntfy(
         "ntfy",
         {
             "image": monitoring.ntfy.image,
@@ -175,6 +185,7 @@ def build_monitoring(inputs: MonitoringInputs) -> None:
             "publisher_token": secrets.require_secret("ntfyPublisherToken"),
             "phone_token": secrets.require_secret("ntfyPhoneToken"),
             "storage_gb": monitoring.ntfy.storage_gb,
+            "namespace": NTFY_NAMESPACE,
         },
         opts=on_cluster,
     )
@@ -260,3 +271,4 @@ def build_monitoring(inputs: MonitoringInputs) -> None:
         opts=pulumi.ResourceOptions(providers=[inputs.k8s_provider], depends_on=[metrics, logs]),
     )
     pulumi.export("monitoring_host_exporter", host_exporter.target)
+    return [metrics, logs, ntfy]

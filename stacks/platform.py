@@ -52,6 +52,12 @@ PLATFORM_NAMESPACES: Mapping[str, IngressAllows] = {
     # Argo CD's UI is published through the tunnel connector.
     "argocd": IngressAllows(from_namespaces=("cloudflared", "monitoring")),
     # The kubelet's CSI calls and the engines' replication arrive from the nodes themselves.
+    # Grafana, Prometheus and Alertmanager (admin apps) and the cloud's telemetry arrive through the
+    # tunnel connector; the API server calls the prometheus-operator's admission webhook. Scrapes,
+    # Alloy -> Loki and Grafana -> Prometheus/Loki stay inside the namespace.
+    "monitoring": IngressAllows(from_namespaces=("cloudflared",), from_entities=("kube-apiserver",)),
+    # ntfy: the phone app and the web UI through the tunnel, Alertmanager publishing from monitoring.
+    "ntfy": IngressAllows(from_namespaces=("cloudflared", "monitoring")),
     "longhorn-system": IngressAllows(
         from_namespaces=("monitoring",), from_entities=("host", "remote-node", "kube-apiserver")
     ),

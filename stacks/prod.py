@@ -4,6 +4,7 @@ Composition only: config -> components -> outputs. This stack owns the host, so 
 host capacity ledger: its own guests plus the `dev` stack's (read through a stack reference).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -29,6 +30,9 @@ from stacks.config.base import SecretSpec
 from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
 from stacks.cost import estimate
 from stacks.dev import HOST_SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
+from stacks.monitoring import NAMESPACES as MONITORING_NAMESPACES
+from stacks.monitoring import SECRETS as MONITORING_SECRETS
+from stacks.monitoring import MonitoringInputs, build_monitoring, telegram_secrets
 from stacks.platform import (
     PLATFORM_SECRETS,
     TWINGATE_SECRETS,
@@ -38,8 +42,6 @@ from stacks.platform import (
     policy_targets,
     secrets_layer,
 )
-from stacks.monitoring import SECRETS as MONITORING_SECRETS
-from stacks.monitoring import MonitoringInputs, build_monitoring, telegram_secrets
 
 __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 
@@ -99,6 +101,13 @@ def build() -> None:
 
     # Missing alerting secrets fail here, before anything is registered.
     telegram = telegram_secrets(config.monitoring) if config.monitoring.enabled else None
+    # The monitoring components create their own namespaces; a second owner would fail at `up`.
+    owned = sorted(set(config.platform.namespaces) & set(MONITORING_NAMESPACES)) if config.monitoring.enabled else []
+    if owned:
+        raise ConfigError(
+            f"homelab:platform.namespaces: {owned[0]!r} is created by the monitoring components "
+            "while homelab:monitoring.enabled is true; remove it from the list"
+        )
 
     secrets = pulumi.Config("homelab")
     ssh_key = secrets.require_secret("proxmoxSshPrivateKey")
@@ -241,22 +250,24 @@ def build() -> None:
             opts=pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni]),
         )
 
-    _platform(config, k8s_provider, cni, reference)
-
+    monitoring: list[pulumi.Resource] = []
     if config.monitoring.enabled:
         assert config.catalog is not None  # prod_problems()
-        build_monitoring(
+        monitoring = build_monitoring(
             MonitoringInputs(
                 config=config,
                 catalog=build_catalog(config.catalog.domain, config.catalog.services),
                 k8s_provider=k8s_provider,
                 cluster_ready=[cni],
                 ssh=ssh,
+                command_provider=commands,
                 host_chain=pool.host_chain,
                 cloud=cloud,
                 telegram=telegram,
             )
         )
+
+    _platform(config, k8s_provider, cni, reference, monitoring)
 
     export_cluster(talos)
     pulumi.export("host_reboot_required", host.reboot_required)
@@ -284,12 +295,24 @@ def build() -> None:
     )
 
 
-def _platform(config: ProdConfig, k8s_provider: pulumi.ProviderResource, cni: pulumi.Resource, reference: Any) -> None:
-    """Secrets, Argo CD, Longhorn, Twingate and the namespaces' network policies on PROD."""
+def _platform(
+    config: ProdConfig,
+    k8s_provider: pulumi.ProviderResource,
+    cni: pulumi.Resource,
+    reference: Any,
+    monitoring: Sequence[pulumi.Resource],
+) -> None:
+    """Secrets, Argo CD, Longhorn, Twingate and the namespaces' network policies on PROD.
+
+    `monitoring` holds the monitoring components when they are on: they create their own namespaces
+    (`stacks.monitoring.NAMESPACES`), which get their default-deny and allows here, after them.
+    """
     platform = config.platform
     on_cluster = pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni])
-    layers: list[pulumi.Resource] = []
+    layers: list[pulumi.Resource] = [*monitoring]
     platform_namespaces = ["cloudflared"] if config.tunnel.enabled else []
+    if monitoring:
+        platform_namespaces += MONITORING_NAMESPACES
     apps = WorkloadNamespaces("workloads", {"names": platform.namespaces}, opts=on_cluster)
     layers.append(apps)
     eso = secrets_layer(platform, SEED, "prod", on_cluster)

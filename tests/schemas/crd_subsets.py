@@ -236,4 +236,108 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "ReferenceGrant",
         _closed(["from", "to"], {"from": {"type": "array"}, "to": {"type": "array"}}),
     ),
+    # prometheus-operator v0.93 (the kube-prometheus-stack objects generated from the catalog and
+    # the threshold table): the fields this project sets, with the CRDs' required keys.
+    "monitoring.coreos.com/v1:PrometheusRule": _object(
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        _closed(
+            ["groups"],
+            {
+                "groups": {
+                    "type": "array",
+                    "items": _closed(
+                        ["name"],
+                        {
+                            "name": STR,
+                            "interval": STR,
+                            "rules": {
+                                "type": "array",
+                                "items": _closed(
+                                    ["expr"],
+                                    {
+                                        "alert": STR,
+                                        "record": STR,
+                                        "expr": {"type": ["string", "integer"]},
+                                        "for": STR,
+                                        "keep_firing_for": STR,
+                                        "labels": OBJ,
+                                        "annotations": OBJ,
+                                    },
+                                ),
+                            },
+                        },
+                    ),
+                }
+            },
+        ),
+    ),
+    "monitoring.coreos.com/v1:Probe": _object(
+        "monitoring.coreos.com/v1",
+        "Probe",
+        _closed(
+            [],
+            {
+                "jobName": STR,
+                "interval": STR,
+                "scrapeTimeout": STR,
+                "module": STR,
+                "prober": _closed(["url"], {"url": STR, "scheme": {"enum": ["http", "https"]}, "path": STR}),
+                "targets": _closed(
+                    [], {"staticConfig": _closed([], {"static": STRS, "labels": OBJ, "relabelingConfigs": OBJ})}
+                ),
+            },
+        ),
+    ),
+    "monitoring.coreos.com/v1:PodMonitor": _object(
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        _closed(
+            ["selector"],
+            {
+                "selector": _closed([], {"matchLabels": OBJ, "matchExpressions": {"type": "array"}}),
+                "namespaceSelector": _closed([], {"any": BOOL, "matchNames": STRS}),
+                "jobLabel": STR,
+                "podMetricsEndpoints": {
+                    "type": "array",
+                    "items": _closed(
+                        [],
+                        {
+                            "port": STR,
+                            "path": STR,
+                            "interval": STR,
+                            "relabelings": {
+                                "type": "array",
+                                "items": _closed(
+                                    [],
+                                    {
+                                        "action": STR,
+                                        "sourceLabels": STRS,
+                                        "separator": STR,
+                                        "regex": STR,
+                                        "targetLabel": STR,
+                                        "replacement": STR,
+                                    },
+                                ),
+                            },
+                        },
+                    ),
+                },
+            },
+        ),
+    ),
+    "monitoring.coreos.com/v1alpha1:ScrapeConfig": _object(
+        "monitoring.coreos.com/v1alpha1",
+        "ScrapeConfig",
+        _closed(
+            [],
+            {
+                "jobName": STR,
+                "scrapeInterval": STR,
+                "scrapeTimeout": STR,
+                "metricsPath": STR,
+                "staticConfigs": {"type": "array", "items": _closed([], {"targets": STRS, "labels": OBJ})},
+            },
+        ),
+    ),
 }

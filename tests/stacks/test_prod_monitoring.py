@@ -1,8 +1,7 @@
 """The prod stack with monitoring on: what it registers, that the pack passes, and how it fails.
 
-Grafana's OIDC client comes from the cloud stack's `oidc_grafana` output (the identity layer). The
-committed cloud stack may not export it yet, so these runs hand the referenced outputs in
-explicitly, with that output set.
+Grafana's OIDC client comes from the cloud stack's `oidc_grafana` output (the identity layer).
+These runs hand the referenced outputs in explicitly, with that output set or missing.
 """
 
 import pytest
@@ -51,6 +50,38 @@ def test_every_catalog_service_gets_a_probe_and_a_service_down_rule(monitored):
     assert internal["targets"]["staticConfig"]["static"] == [
         "http://komga.komga.svc.cluster.local:25600/actuator/health"
     ]
+
+
+def test_monitoring_namespaces_are_default_deny_with_only_their_allows(monitored):
+    nps = {r.name: r for r in monitored.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    for ns in ("monitoring", "ntfy"):
+        deny = nps[f"network-policies-{ns}-deny"].inputs
+        assert deny["metadata"]["namespace"] == ns
+        assert deny["spec"]["podSelector"] == {} and "ingress" not in deny["spec"]
+        # Registered after the components that create the namespace.
+        assert nps[f"network-policies-{ns}-deny"].parent.endswith("NetworkPolicies::network-policies")
+    peers = {
+        ns: {
+            p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in nps[f"network-policies-{ns}-allow"].inputs["spec"]["ingress"]
+            for p in rule["from"]
+            if "namespaceSelector" in p
+        }
+        for ns in ("monitoring", "ntfy")
+    }
+    assert peers == {"monitoring": {"cloudflared"}, "ntfy": {"cloudflared", "monitoring"}}
+    entities = monitored.get("kubernetes:cilium.io/v2:CiliumNetworkPolicy", "network-policies-monitoring-entities")
+    assert entities.inputs["spec"]["ingress"][0]["fromEntities"] == ["kube-apiserver"]
+    # The policies wait for the components that create their namespaces.
+    after = set(monitored.get("homelab:k8s:NetworkPolicies", "network-policies").dependencies)
+    for owner in ("metrics-namespace", "ntfy-namespace"):
+        assert monitored.get("kubernetes:core/v1:Namespace", owner).urn in after, owner
+
+
+def test_a_namespace_owned_twice_names_the_key(previewed):
+    platform = {"namespaces": ["komga", "ntfy"]}
+    with pytest.raises(ConfigError, match=r"^homelab:platform\.namespaces: 'ntfy' is created by the monitoring"):
+        run_stack("prod", overrides={**ON, "homelab:platform": platform}, references=_references(previewed, oidc=True))
 
 
 def test_crds_come_from_the_lock_before_the_chart(monitored):
