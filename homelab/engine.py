@@ -146,6 +146,21 @@ class Recording:
     def children_of(self, parent: RecordedResource) -> list[RecordedResource]:
         return [r for r in self.resources if r.parent == parent.urn]
 
+    def waits_for(self, later: RecordedResource, earlier: RecordedResource) -> bool:
+        """True when `later` depends on `earlier`, directly or through other resources (the order the
+        engine would run them in)."""
+        by_urn = self.by_urn()
+        seen: set[str] = set()
+        todo = list(later.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == earlier.urn:
+                return True
+            if urn not in seen and urn in by_urn:
+                seen.add(urn)
+                todo.extend(by_urn[urn].dependencies)
+        return False
+
 
 def _unwrap(value: Any, path: str, secret_paths: list[str]) -> Any:
     """Remove the wire's secret wrappers, remembering where they were."""

@@ -89,3 +89,18 @@ def test_runs_are_isolated(record) -> None:
     second = record(program)
     assert [r.name for r in first.resources] == [r.name for r in second.resources]
     assert len(second.resources) == 3
+
+
+def test_waits_for_follows_dependencies_transitively_and_only_forwards(record) -> None:
+    def program() -> None:
+        first = local.Command("first", create="true")
+        middle = local.Command("middle", create="true", opts=pulumi.ResourceOptions(depends_on=[first]))
+        local.Command("last", create="true", opts=pulumi.ResourceOptions(depends_on=[middle]))
+        local.Command("alone", create="true")
+
+    rec = record(program)
+    first, last, alone = (rec.get("command:local:Command", n) for n in ("first", "last", "alone"))
+    assert rec.waits_for(last, first)
+    assert not rec.waits_for(first, last)
+    assert not rec.waits_for(alone, first)
+    assert not rec.waits_for(last, alone)

@@ -186,20 +186,6 @@ def _commands(rec):
     return {c.name: c for c in rec.by_type("command:remote:Command")}
 
 
-def _depends_on(rec, later, earlier) -> bool:
-    """True when `later` waits for `earlier`, directly or through other resources."""
-    by_urn = {r.urn: r for r in rec.resources}
-    seen, todo = set(), list(later.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn == earlier.urn:
-            return True
-        if urn not in seen and urn in by_urn:
-            seen.add(urn)
-            todo.extend(by_urn[urn].dependencies)
-    return False
-
-
 def test_package_installs_and_boot_chain_rebuilds_in_the_pool_run_one_after_another(record):
     # sanoid and nfs both run apt-get install, arc rebuilds the initramfs: dpkg's lock and /boot
     # are host-wide, so no two of them may run at the same time.
@@ -207,7 +193,7 @@ def test_package_installs_and_boot_chain_rebuilds_in_the_pool_run_one_after_anot
     commands = _commands(rec)
     chain = [commands[n] for n in ("tank-zed", "tank-snapshots", "tank-nfs", "tank-arc")]
     for earlier, later in itertools.pairwise(chain):
-        assert _depends_on(rec, later, earlier), f"{later.name} must wait for {earlier.name}"
+        assert rec.waits_for(later, earlier), f"{later.name} must wait for {earlier.name}"
 
 
 def test_pool_host_commands_continue_a_chain_started_elsewhere(record):
@@ -218,7 +204,7 @@ def test_pool_host_commands_continue_a_chain_started_elsewhere(record):
     rec = record(program)
     first = rec.get("command:remote:Command", "host-apt")
     for name in ("tank-zed", "tank-snapshots", "tank-nfs", "tank-arc"):
-        assert _depends_on(rec, rec.get("command:remote:Command", name), first), name
+        assert rec.waits_for(rec.get("command:remote:Command", name), first), name
 
 
 @pytest.mark.parametrize("name", ["tank-snapshots", "tank-nfs", "tank-zed"])

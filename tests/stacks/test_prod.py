@@ -157,19 +157,6 @@ def test_prod_cluster_is_always_on_so_unreachable_is_an_error(prod):
 SERIALIZED = re.compile(r"\b(apt-get|update-initramfs|proxmox-boot-tool|update-grub)\b")
 
 
-def _waits_for(prod, later, earlier) -> bool:
-    by_urn = {r.urn: r for r in prod.resources}
-    seen, todo = set(), list(later.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn == earlier.urn:
-            return True
-        if urn not in seen and urn in by_urn:
-            seen.add(urn)
-            todo.extend(by_urn[urn].dependencies)
-    return False
-
-
 def test_host_commands_that_install_packages_or_touch_the_boot_chain_never_overlap(prod):
     # dpkg's lock and /boot are host-wide: any two such commands, in any component, are ordered.
     serialized = [
@@ -180,9 +167,9 @@ def test_host_commands_that_install_packages_or_touch_the_boot_chain_never_overl
     assert {c.name for c in serialized} >= {"host-apt", "host-passthrough", "tank-snapshots", "tank-nfs", "tank-arc"}
     for i, a in enumerate(serialized):
         for b in serialized[i + 1 :]:
-            assert _waits_for(prod, a, b) or _waits_for(prod, b, a), f"{a.name} and {b.name} may run together"
+            assert prod.waits_for(a, b) or prod.waits_for(b, a), f"{a.name} and {b.name} may run together"
     apt = prod.get("command:remote:Command", "host-apt")
-    assert all(_waits_for(prod, c, apt) for c in serialized if c is not apt), "the index is fixed first"
+    assert all(prod.waits_for(c, apt) for c in serialized if c is not apt), "the index is fixed first"
 
 
 def test_no_unused_proxmox_api_credential_is_created(prod):
