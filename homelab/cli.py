@@ -7,6 +7,7 @@
     homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
     homelab vendor [--check]
     homelab known-hosts STACK [--file FILE]       (homelab/known_hosts.py)
+    homelab kubeconfig|talosconfig [STACK ...] [--output FILE]   (homelab/clientconfig.py)
 
 Each stack is previewed in two views (see docs/decisions/0001-offline-preview.md): as a first preview
 (every id and computed output unknown) and as an update against simulated provider state.
@@ -25,7 +26,7 @@ from pathlib import Path
 import pulumi
 
 from components.manifests import ManifestLockError
-from homelab import known_hosts, state_backend
+from homelab import clientconfig, known_hosts, state_backend
 from homelab.engine import ProviderCheckError
 from homelab.exposure import Exposure, exposures
 from homelab.exposure import json_document as exposure_json
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     state_backend.add_parser(commands)
     known_hosts.add_parser(commands)
+    clientconfig.add_parsers(commands)
     vendored = commands.add_parser(
         "vendor", help="download the pinned upstream manifests and verify them against vendor/manifests.lock.yaml"
     )
