@@ -40,6 +40,48 @@ A1_FLEX = "VM.Standard.A1.Flex"
 E2_MICRO = "VM.Standard.E2.1.Micro"
 FREE_SHAPES: tuple[str, ...] = (A1_FLEX, E2_MICRO)
 
+ALWAYS_FREE_CATALOGUE: Mapping[str, str] = {
+    # Metered by the allowance (`AlwaysFreeLimits`, BUD-02 shapes, BUD-03/BUD-04 totals).
+    "oci:Core/instance:Instance": "A1.Flex / E2.1.Micro within the allowance",
+    "oci:Core/volume:Volume": "block storage within the 200 GB",
+    "oci:Core/bootVolume:BootVolume": "block storage within the 200 GB",
+    "oci:Core/volumeBackup:VolumeBackup": "one of the five volume backups",
+    "oci:Core/bootVolumeBackup:BootVolumeBackup": "one of the five volume backups",
+    "oci:ObjectStorage/bucket:Bucket": "Object Storage within the 20 GB",
+    "oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer": "the one Always Free network load balancer",
+    # Configuration of those, or services Oracle does not charge for.
+    "oci:Core/image:Image": "the custom image the instances boot",
+    "oci:Core/shapeManagement:ShapeManagement": "an image's compatible shapes (metadata)",
+    "oci:Core/volumeAttachment:VolumeAttachment": "attaches a metered volume",
+    "oci:Core/volumeBackupPolicy:VolumeBackupPolicy": "schedules the metered backups",
+    "oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment": "schedules the metered backups",
+    "oci:Core/vcn:Vcn": "one of the two Always Free VCNs",
+    "oci:Core/subnet:Subnet": "networking (no charge)",
+    "oci:Core/internetGateway:InternetGateway": "networking (no charge)",
+    "oci:Core/routeTable:RouteTable": "networking (no charge)",
+    "oci:Core/defaultRouteTable:DefaultRouteTable": "networking (no charge)",
+    "oci:Core/securityList:SecurityList": "networking (no charge)",
+    "oci:Core/defaultSecurityList:DefaultSecurityList": "networking (no charge)",
+    "oci:Core/networkSecurityGroup:NetworkSecurityGroup": "networking (no charge)",
+    "oci:Core/networkSecurityGroupSecurityRule:NetworkSecurityGroupSecurityRule": "networking (no charge)",
+    "oci:Core/publicIp:PublicIp": "a reserved public IPv4 address (no charge)",
+    "oci:NetworkLoadBalancer/listener:Listener": "part of the network load balancer",
+    "oci:NetworkLoadBalancer/networkLoadBalancersBackendSetsUnified:NetworkLoadBalancersBackendSetsUnified": (
+        "part of the network load balancer"
+    ),
+    "oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy": "a bucket's retention rules",
+    "oci:Bastion/bastion:Bastion": "the Bastion service (no charge)",
+    "oci:Bastion/session:Session": "the Bastion service (no charge)",
+    "oci:Identity/customerSecretKey:CustomerSecretKey": "IAM (no charge)",
+    "oci:Identity/compartment:Compartment": "IAM (no charge)",
+    "oci:Identity/policy:Policy": "IAM (no charge)",
+    "oci:Identity/dynamicGroup:DynamicGroup": "IAM (no charge)",
+}
+"""The OCI resource types a cloud stack may create without leaving the Always Free tier (NFR-012),
+with why each costs nothing. BUD-02 refuses any other `oci:` type: a service outside this list is
+billed from its first hour (a File Storage file system, a dedicated VM host, ...).
+Check Oracle's Always Free list before adding one."""
+
 
 @dataclass(frozen=True)
 class AlwaysFreeLimits:
@@ -351,13 +393,220 @@ def budget_lines(recording: "Recording") -> list[str]:
             lines.append(f"    {row.item:<24} {number(row.used):>5} / {number(row.quota)}")
         lines.extend(f"    problem: {p}" for p in usage.problems)
         lines.extend(f"    warning: {w}" for w in usage.warnings)
-    cost, _ = stack_output(recording, "cost_estimate")
-    if isinstance(cost, Mapping):
-        currency = cost.get("currency", "")
-        lines.append(f"  Cost (NFR-012): {cost.get('yearly_total')} {currency} a year")
-        for item in cost.get("lines", []):
-            if isinstance(item, Mapping):
-                lines.append(
-                    f"    {item.get('item')!s:<48} {item.get('monthly')!s:>8} / month {item.get('yearly')!s:>9} / year"
-                )
+    cost = cost_estimate(recording)
+    if cost is not None:
+        lines.append(f"  Cost (NFR-012), in {cost.currency}:")
+        lines.append(f"    {'item':<52} {'monthly':>9} {'yearly':>10}")
+        for item in cost.lines:
+            lines.append(f"    {item.item:<52} {money(item.monthly):>9} {money(item.yearly):>10}")
+        lines.append(f"    {'total':<52} {money(cost.monthly_total):>9} {money(cost.yearly_total):>10}")
+        if cost.verdict is not None:
+            lines.append(f"    {cost.verdict.sentence()}")
     return lines
+
+
+# --- Yearly cost (NFR-012) -----------------------------------------------------------------------
+
+NFR_012_CAP = 1000.0
+NFR_012_CAP_CURRENCY = "USD"
+"""NFR-012: the estate runs for under $1,000 a year (PRD v2.0, 2.6)."""
+
+ANCHOR_CURRENCY = "USD"
+"""The currency conversions go through: the cap and Oracle's list prices are in US dollars."""
+
+DEFAULT_USD_RATES: Mapping[str, float] = {"EUR": 1.16}
+"""US dollars per unit of another currency (a late-2025 reference rate; set the day's rate in
+`homelab:cost.usd_rates` or the BUD-08 policy config)."""
+
+Rates = Mapping[Any, float]
+"""Currency code -> US dollars per unit (keys are `str`, or a `Literal` of codes in the config model)."""
+
+HOURS_PER_MONTH = 744
+"""Oracle bills a month as 744 hours; the hour figures of the list prices are turned into months with it."""
+
+
+@dataclass(frozen=True)
+class OciListPrices:
+    """Oracle's pay-as-you-go list prices (USD per unit and month) for what exceeds the Always Free
+    allowance (oracle.com/cloud/price-list). Only what the allowance meters by size is priced:
+    E2.1.Micro instances beyond two cannot be bought (the launch fails), and a volume backup costs
+    by the GB it stores, not by count, so those two are reported over quota, not priced."""
+
+    a1_ocpus: float = 0.01 * HOURS_PER_MONTH
+    """Ampere A1: 0.01 per OCPU-hour."""
+    a1_memory_gb: float = 0.0015 * HOURS_PER_MONTH
+    """Ampere A1: 0.0015 per GB-hour."""
+    block_storage_gb: float = 0.0255 + 10 * 0.0017
+    """Block volume storage (0.0255 per GB-month) at the Balanced performance level (10 VPUs at
+    0.0017 per VPU-GB-month)."""
+    object_storage_gb: float = 0.0255
+    """Object Storage, Standard tier, per GB-month."""
+    network_load_balancers: float = 0.0
+    """The flexible network load balancer has no charge."""
+
+
+OCI_LIST_PRICES = OciListPrices()
+
+
+@dataclass(frozen=True)
+class Excess:
+    item: str
+    over: float
+    """How much of `item` is used beyond the allowance."""
+    monthly_usd: float | None
+    """Its list price a month, None when it cannot be priced (see `OciListPrices`)."""
+
+
+def cloud_excess(always_free: Mapping[str, Any], prices: Mapping[Any, float]) -> list[Excess]:
+    """What a cloud stack's `always_free_usage` summary uses beyond the allowance, priced.
+
+    Within the allowance the list is empty (the cloud costs nothing). The transient
+    `block_storage_while_replacing_gb` row is a warning about a replacement, not a running cost.
+    """
+    found: list[Excess] = []
+    for row in quota_rows(always_free):
+        if row.item == "block_storage_while_replacing_gb" or row.used <= row.quota:
+            continue
+        over = row.used - row.quota
+        price = prices.get(row.item)
+        found.append(Excess(row.item, over, None if price is None else round(over * float(price), 4)))
+    return found
+
+
+def convert(amount: float, source: str, target: str, usd_rates: Rates) -> float | None:
+    """`amount` in `source` expressed in `target` through the US dollar; None without a rate."""
+    if source == target:
+        return amount
+    rates = {**{str(k): float(v) for k, v in usd_rates.items()}, ANCHOR_CURRENCY: 1.0}
+    if source not in rates or target not in rates:
+        return None
+    return amount * rates[source] / rates[target]
+
+
+def money(amount: float) -> str:
+    return f"{amount:,.2f}"
+
+
+@dataclass(frozen=True)
+class CapVerdict:
+    """A yearly total set against the NFR-012 cap, converted only through a stated rate."""
+
+    total: float
+    currency: str
+    cap: float
+    cap_currency: str
+    total_in_cap_currency: float | None
+    """None when the currencies differ and no rate converts one into the other: not compared."""
+
+    @property
+    def compared(self) -> bool:
+        return self.total_in_cap_currency is not None
+
+    @property
+    def within(self) -> bool | None:
+        return None if self.total_in_cap_currency is None else self.total_in_cap_currency <= self.cap
+
+    def sentence(self) -> str:
+        """The report's line, e.g. `Yearly total: 261.36 EUR (303.18 USD at 1.16 USD/EUR) of the
+        1,000.00 USD cap (NFR-012): within it, 696.82 USD to spare.`"""
+        total = f"Yearly total: {money(self.total)} {self.currency}"
+        cap = f"the {money(self.cap)} {self.cap_currency} cap (NFR-012)"
+        if self.total_in_cap_currency is None:
+            return (
+                f"{total}; {cap} is in another currency and no exchange rate between {self.currency} and "
+                f"{self.cap_currency} is configured: not compared."
+            )
+        converted = ""
+        if self.currency != self.cap_currency:
+            rate = self.total_in_cap_currency / self.total if self.total else 0.0
+            converted = (
+                f" ({money(self.total_in_cap_currency)} {self.cap_currency} at {rate:.4g} "
+                f"{self.cap_currency}/{self.currency})"
+            )
+        margin = self.cap - self.total_in_cap_currency
+        verdict = (
+            f"within it, {money(margin)} {self.cap_currency} to spare"
+            if margin >= 0
+            else f"OVER it by {money(-margin)} {self.cap_currency}"
+        )
+        return f"{total}{converted} of {cap}: {verdict}."
+
+
+def cap_verdict(total: float, currency: str, cap: float, cap_currency: str, usd_rates: Rates) -> CapVerdict:
+    converted = convert(total, currency, cap_currency, usd_rates)
+    return CapVerdict(
+        total=total,
+        currency=currency,
+        cap=cap,
+        cap_currency=cap_currency,
+        total_in_cap_currency=None if converted is None else round(converted, 2),
+    )
+
+
+@dataclass(frozen=True)
+class CostLine:
+    item: str
+    monthly: float
+    yearly: float
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The `cost_estimate` output of the prod stack, read back."""
+
+    currency: str
+    lines: tuple[CostLine, ...]
+    yearly_total: float
+    monthly_total: float
+    verdict: CapVerdict | None
+    """None when the output carries no cap (an older state)."""
+
+    def chart_json(self) -> dict[str, Any]:
+        """The chart-friendly form (`homelab preview --json`, `cost` of a stack)."""
+        verdict = self.verdict
+        return {
+            "currency": self.currency,
+            "items": [{"item": li.item, "monthly": li.monthly, "yearly": li.yearly} for li in self.lines],
+            "monthlyTotal": self.monthly_total,
+            "yearlyTotal": self.yearly_total,
+            "cap": None
+            if verdict is None
+            else {
+                "yearly": verdict.cap,
+                "currency": verdict.cap_currency,
+                "yearlyTotalInCapCurrency": verdict.total_in_cap_currency,
+                "compared": verdict.compared,
+                "within": verdict.within,
+                "summary": verdict.sentence(),
+            },
+        }
+
+
+def cost_estimate(recording: "Recording") -> CostEstimate | None:
+    value, why = stack_output(recording, "cost_estimate")
+    if why is not None or not isinstance(value, Mapping):
+        return None
+    return parse_cost_estimate(value)
+
+
+def parse_cost_estimate(value: Mapping[str, Any]) -> CostEstimate:
+    lines = tuple(
+        CostLine(str(li.get("item")), float(li.get("monthly", 0)), float(li.get("yearly", 0)))
+        for li in value.get("lines", [])
+        if isinstance(li, Mapping)
+    )
+    currency = str(value.get("currency", ""))
+    total = float(value.get("yearly_total", 0))
+    cap = value.get("cap")
+    verdict = (
+        cap_verdict(total, currency, float(cap["yearly"]), str(cap["currency"]), cap.get("usd_rates") or {})
+        if isinstance(cap, Mapping)
+        else None
+    )
+    return CostEstimate(
+        currency=currency,
+        lines=lines,
+        yearly_total=total,
+        monthly_total=round(sum(li.monthly for li in lines), 2),
+        verdict=verdict,
+    )

@@ -4,7 +4,8 @@ A policy only sees the resources of the stack it runs on. What it must know beyo
 the repository's own data, never from a hand-copied number:
 
 - `dev` / `prod`: the host capacity ledger (`stacks.capacity`): the other stack's guests per mode
-  and the host reservations, so BUD-01/BUD-06 can total each host mode.
+  and the host reservations, so BUD-01/BUD-06 can total each host mode; `prod` also: the NFR-012
+  cap and exchange rates of `homelab:cost` (BUD-08, set against the stack's `cost_estimate`).
 - `cloud`: the admin CIDRs and VCN range of `Pulumi.cloud.yaml` (NET-09), the Always Free quota it
   declares (BUD-03/BUD-04), and the catalog's native and public routes, the only tunnel hostnames
   allowed without a gate (SEC-03). Admin services never appear there, whatever their tier says;
@@ -109,6 +110,20 @@ def _cloud_config(root: Path | None) -> dict[str, Any]:
     }
 
 
+def _cost_config(root: Path | None) -> dict[str, Any]:
+    """BUD-08's cap and rates: `homelab:cost` of the prod stack, the stack that exports the estimate."""
+    from stacks.cost import CostConfig  # noqa: PLC0415 (prod stack only)
+
+    cost = CostConfig.model_validate(_sections("prod", root).get("cost", {}))
+    return {
+        _policy("BUD-08"): {
+            "yearlyCap": cost.cap.yearly,
+            "currency": cost.cap.currency,
+            "usdRates": dict(sorted(cost.usd_rates.items())),
+        }
+    }
+
+
 class Exemption(ConfigModel):
     resource: str = Field(min_length=1)
     """The resource's Pulumi name, as the preview prints it."""
@@ -158,6 +173,8 @@ def policy_config(stack: str, root: Path | None = None) -> dict[str, Any]:
         document = _cloud_config(root)
     elif stack in ("dev", "prod"):
         document = _host_config(stack, root)
+        if stack == "prod":
+            document.update(_cost_config(root))
     else:
         raise ValueError(f"unknown stack {stack!r}: this project defines {', '.join(STACKS)}")
     # Every stack: what Argo CD owns (gitops/), so no stack creates the same object (OPS-06).

@@ -12,6 +12,10 @@ resource's state: inputs after `Check` plus what the provider computed). In a fi
 outputs are unknown wherever the provider has not answered, and a policy that touches one is
 reported as not evaluated ("can't run policy ... during preview"), never as a pass.
 
+Stack policies also receive the root `pulumi:pulumi:Stack` resource, whose outputs are the stack's
+exports (the engine hands every resource of the new state to `AnalyzeStack`, the root stack with
+the outputs its program registered); an export unknown in a view arrives as the unknown value.
+
 Some facts a Python policy cannot see (`retainOnDelete`, whether a value was secret on the wire)
 are checked by graph checks (`homelab.graph_checks`) and reported like rules.
 """
@@ -38,7 +42,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from homelab.engine import RecordedResource, Recording
+from homelab.engine import STACK_TYPE, UNKNOWN, RecordedResource, Recording
 from homelab.findings import Finding, GraphCheck, Level
 from homelab.graph_checks import GRAPH_CHECKS
 from policies.rules import RULES, Rule
@@ -179,9 +183,27 @@ def _level_name(level: EnforcementLevel) -> Level:
     return "advisory" if level == EnforcementLevel.ADVISORY else "mandatory"
 
 
+def _root_stack(recording: Recording) -> PolicyResource:
+    """The root stack as `AnalyzeStack` receives it: its outputs are the stack's exports."""
+    name = f"{recording.project}-{recording.stack}"
+    wire = {key: out.value if out.known else UNKNOWN for key, out in recording.outputs.items()}
+    return PolicyResource(
+        STACK_TYPE,
+        unknown_checking_proxy(deserialize_properties(wire)),
+        f"urn:pulumi:{recording.stack}::{recording.project}::{STACK_TYPE}::{name}",
+        name,
+        PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None),
+        None,
+        None,
+        [],
+        {},
+    )
+
+
 def _stack_resources(recording: Recording, props: _Props) -> list[PolicyResource]:
     by_urn = recording.by_urn()
-    resources: dict[str, PolicyResource] = {}
+    root = _root_stack(recording)
+    resources: dict[str, PolicyResource] = {root.urn: root}
     for r in recording.resources:
         resources[r.urn] = PolicyResource(
             r.type, props(r), r.urn, r.name, _options(r), _provider(r, by_urn, props), None, [], {}

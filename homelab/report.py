@@ -17,7 +17,7 @@ from typing import Literal
 
 from pulumi_policy import EnforcementLevel
 
-from homelab.budget import always_free_usage, gib, host_capacity, number, stack_output
+from homelab.budget import always_free_usage, cost_estimate, gib, host_capacity, money, number, stack_output
 from homelab.engine import Recording
 from homelab.exposure import exposures
 from homelab.exposure import render_markdown as exposure_markdown
@@ -193,16 +193,16 @@ def _always_free(recording: Recording) -> list[str]:
 
 
 def _cost(recording: Recording) -> list[str]:
-    """The yearly estimate (NFR-012), one row per line item."""
-    cost, why = stack_output(recording, "cost_estimate")
-    if why is not None or not isinstance(cost, Mapping):
+    """The yearly estimate (NFR-012), one row per line item, and the total against the cap."""
+    cost = cost_estimate(recording)
+    if cost is None:
         return []
-    currency = cost.get("currency", "")
-    lines = ["### Cost (NFR-012)", "", f"| item | monthly ({currency}) | yearly ({currency}) |", "|---|---|---|"]
-    for line in cost.get("lines", []):
-        if isinstance(line, Mapping):
-            lines.append(f"| {_cell(str(line.get('item')))} | {line.get('monthly')} | {line.get('yearly')} |")
-    lines += ["", f"Yearly total: {cost.get('yearly_total')} {currency}.", ""]
+    currency = cost.currency
+    lines = ["### Cost (NFR-012)", "", f"| item | monthly ({currency}) | yearly ({currency}) |", "|---|--:|--:|"]
+    lines += [f"| {_cell(li.item)} | {money(li.monthly)} | {money(li.yearly)} |" for li in cost.lines]
+    lines += [f"| **total** | **{money(cost.monthly_total)}** | **{money(cost.yearly_total)}** |", ""]
+    if cost.verdict is not None:
+        lines += [cost.verdict.sentence(), ""]
     return lines
 
 

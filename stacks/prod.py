@@ -285,11 +285,13 @@ def build() -> None:
     dev = reference(config.capacity.dev_stack)
     pulumi.export("host_capacity", dev.get_output("host_guests").apply(lambda guests: _capacity(config, guests)))
     gpu_modes = tuple(config.gaming.modes) if config.host.gpu is not None else ()
+    # The cloud line prices what the cloud stack uses beyond the Always Free allowance (0 within it).
+    always_free = reference(config.tunnel.cloud_stack).get_output("always_free_usage")
     pulumi.export(
         "cost_estimate",
-        dev.get_output("host_guests").apply(
-            lambda guests: estimate(
-                ledger_for(config, guests_from_output(guests)), config.host.cores, gpu_modes, config.cost
+        pulumi.Output.all(dev.get_output("host_guests"), always_free).apply(
+            lambda args: estimate(
+                ledger_for(config, guests_from_output(args[0])), config.host.cores, gpu_modes, config.cost, args[1]
             )
         ),
     )

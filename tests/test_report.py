@@ -110,3 +110,15 @@ def test_report_degrades_without_outputs_and_fails_on_violations(record) -> None
     assert "_Always Free usage: not known until `pulumi up`._" in report
     assert "| SEC-02 | `sec-02-provider-disallow-insecure-tls` | mandatory | ❌ violated |" in report
     assert "| SEC-02 | mandatory | violation | `pve` | [SEC-02] provider 'pve' skips TLS verification" in report
+
+
+def test_prod_report_shows_the_cost_table_and_the_total_against_the_cap() -> None:
+    base = preview("prod")
+    report = render_markdown("prod", base.recording, base.findings, RULES, GRAPH_CHECKS, config=base.config)
+    estimate = base.recording.outputs["cost_estimate"].value
+    assert "| item | monthly (EUR) | yearly (EUR) |" in report
+    assert "| cloud: OCI Always Free (within the allowance) | 0.00 | 0.00 |" in report
+    assert "| domain | 1.00 | 12.00 |" in report
+    total = f"{estimate['yearly_total']:,.2f}"
+    assert f"Yearly total: {total} EUR (" in report
+    assert "USD at 1.16 USD/EUR) of the 1,000.00 USD cap (NFR-012): within it" in report

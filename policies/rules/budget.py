@@ -12,7 +12,21 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
-from homelab.budget import ALWAYS_FREE, E2_MICRO, FREE_SHAPES, Layout, Machine, mode_total_mb, usage
+from homelab.budget import (
+    ALWAYS_FREE,
+    ALWAYS_FREE_CATALOGUE,
+    DEFAULT_USD_RATES,
+    E2_MICRO,
+    FREE_SHAPES,
+    NFR_012_CAP,
+    NFR_012_CAP_CURRENCY,
+    Layout,
+    Machine,
+    cap_verdict,
+    mode_total_mb,
+    money,
+    usage,
+)
 from policies.rules import registry as reg
 from policies.rules.base import Rule, resource_rule, stack_rule
 from policies.rules.walk import containers, get, items, number, of_type, pod_spec
@@ -31,6 +45,9 @@ A1_DEFAULT_OCPUS = 1
 A1_DEFAULT_MEMORY_GB = 6
 
 MODE_TAG_PREFIX = "mode-"
+# Resource types of the OCI provider (`pulumi:providers:oci` itself is not a billed resource).
+OCI_PACKAGE = "oci:"
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 def _gib(mb: float) -> str:
@@ -207,22 +224,35 @@ def boot_start_only_in_boot_modes(args: ResourceValidationArgs, report: Report, 
 
 @resource_rule(
     id="BUD-02",
-    slug="oci-compute-enforce-always-free-shapes",
+    slug="oci-resource-enforce-always-free-catalogue",
     nfr="NFR-012",
     topic="budget",
-    description="OCI instances use only Always Free shapes (VM.Standard.A1.Flex, VM.Standard.E2.1.Micro) "
-    "(NFR-012: Oracle Cloud on the Always Free tier only).",
-    fix="set `shape` to VM.Standard.A1.Flex (sized within the quota) or VM.Standard.E2.1.Micro.",
+    description="OCI resources are of a type the Always Free catalogue knows (homelab.budget), and instances "
+    "use only Always Free shapes (VM.Standard.A1.Flex, VM.Standard.E2.1.Micro) (NFR-012: Oracle Cloud on the "
+    "Always Free tier only).",
+    fix="set `shape` to VM.Standard.A1.Flex (sized within the quota) or VM.Standard.E2.1.Micro; for another "
+    "OCI resource type, drop it, or add it to `allowedTypes` after checking Oracle's Always Free list.",
     config={
         "allowedShapes": {
             "type": "array",
             "items": {"type": "string"},
             "default": list(FREE_SHAPES),
             "description": "Shapes that cost nothing within the quota.",
-        }
+        },
+        "allowedTypes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": sorted(ALWAYS_FREE_CATALOGUE),
+            "description": "OCI resource types that cost nothing within the Always Free allowance.",
+        },
     },
 )
 def always_free_shapes(args: ResourceValidationArgs, report: Report, config: Config) -> None:
+    if not args.resource_type.startswith(OCI_PACKAGE):
+        return
+    if args.resource_type not in config["allowedTypes"]:
+        report(f"'{args.name}' is a {args.resource_type}, which is not in the Always Free catalogue.")
+        return
     if args.resource_type == reg.OCI_INSTANCE:
         shape = get(args.props, "shape", "")
         if shape not in config["allowedShapes"]:
@@ -354,6 +384,65 @@ def containers_sized(args: ResourceValidationArgs, report: Report, config: Confi
             report(f"'{args.name}' container '{get(container, 'name', '?')}' has no {', '.join(missing)}.")
 
 
+@stack_rule(
+    id="BUD-08",
+    slug="stack-enforce-yearly-cost-cap",
+    nfr="NFR-012",
+    topic="budget",
+    description="The stack's yearly cost estimate (its `cost_estimate` output: electricity per host mode, "
+    "the cloud beyond Always Free, storage, the domain) stays within the NFR-012 cap (under $1,000 a year). "
+    "Advisory: the estimate is a model, not a bill.",
+    fix="lower the hours of the costly modes or the power figures in `homelab:cost`, or record a new cap in "
+    "`homelab:cost.cap` (then `make policy-config`); an estimate in another currency needs its rate in "
+    "`homelab:cost.usd_rates`.",
+    level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    config={
+        "yearlyCap": {
+            "type": "number",
+            "default": NFR_012_CAP,
+            "description": "The most the estate may cost a year, in `currency` (NFR-012).",
+        },
+        "currency": {
+            "type": "string",
+            "default": NFR_012_CAP_CURRENCY,
+            "description": "ISO 4217 code of the cap.",
+        },
+        "usdRates": {
+            "type": "object",
+            "additionalProperties": {"type": "number"},
+            "default": dict(DEFAULT_USD_RATES),
+            "description": "US dollars per unit of each other currency: an estimate in another currency than "
+            "the cap is converted through them, and not compared (reported) without a rate.",
+        },
+    },
+)
+def yearly_cost_cap(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    roots = [r for r in args.resources if r.resource_type == STACK_TYPE]
+    if not roots or "cost_estimate" not in roots[0].props:
+        return  # this stack exports no estimate (only prod does)
+    estimate = roots[0].props["cost_estimate"]
+    total, currency = number(get(estimate, "yearly_total")), str(get(estimate, "currency"))
+    verdict = cap_verdict(total, currency, number(config["yearlyCap"]), str(config["currency"]), config["usdRates"])
+    if verdict.total_in_cap_currency is None:
+        report(
+            f"the yearly estimate is {money(total)} {currency} and the cap {money(verdict.cap)} "
+            f"{verdict.cap_currency}, with no rate between them: not compared.",
+            None,
+        )
+    elif not verdict.within:
+        converted = (
+            ""
+            if currency == verdict.cap_currency
+            else f" ({money(verdict.total_in_cap_currency)} {verdict.cap_currency})"
+        )
+        report(
+            f"the yearly estimate is {money(total)} {currency}{converted}, over the NFR-012 cap of "
+            f"{money(verdict.cap)} {verdict.cap_currency}.",
+            None,
+        )
+
+
 RULES: tuple[Rule, ...] = (
     host_memory_cap,
     host_mode_targets,
@@ -362,4 +451,5 @@ RULES: tuple[Rule, ...] = (
     always_free_compute,
     always_free_storage,
     containers_sized,
+    yearly_cost_cap,
 )

@@ -1255,6 +1255,25 @@ case(
     "instance 'subject' uses shape VM.Standard.E4.Flex, which is not Always Free.",
 )
 case("BUD-02", "unknown", "shape", lambda: R(INSTANCE, instance(shape=UNKNOWN)), cannot_run=True)
+# The catalogue: every OCI type the cloud stack registers is in it; anything else is refused.
+case("BUD-02", "pass", "network-in-catalogue", lambda: R(VCN, VCN_PROPS))
+case("BUD-02", "pass", "not-oci", lambda: R(VM, vm(["mode-normal"])))
+case("BUD-02", "pass", "oci-provider", lambda: R("pulumi:providers:oci", {"region": "eu-frankfurt-1"}))
+case(
+    "BUD-02",
+    "violate",
+    "paid-service",
+    lambda: R("oci:FileStorage/fileSystem:FileSystem", {"compartmentId": "c", "availabilityDomain": "AD-1"}),
+    "'subject' is a oci:FileStorage/fileSystem:FileSystem, which is not in the Always Free catalogue.",
+)
+# A type outside the catalogue is refused whatever its inputs: an unknown input does not stop the rule.
+case(
+    "BUD-02",
+    "unknown",
+    "paid-service-with-unknown-input",
+    lambda: R("oci:Database/autonomousDatabase:AutonomousDatabase", {"compartmentId": UNKNOWN}),
+    "'subject' is a oci:Database/autonomousDatabase:AutonomousDatabase, which is not in the Always Free catalogue.",
+)
 
 
 # --- BUD-03 / BUD-04 -----------------------------------------------------------------------------
@@ -1334,6 +1353,49 @@ case(
     "6 volume backups, over the Always Free 5.",
 )
 case("BUD-04", "unknown", "boot-size", lambda: S([a1("cloud-1", 1, 6, boot=UNKNOWN)]), cannot_run=True)
+
+# --- BUD-08 ------------------------------------------------------------------------------------
+STACK = "pulumi:pulumi:Stack"
+
+
+def estimate(total: Any, currency: Any = "EUR") -> dict[str, Any]:
+    """A `cost_estimate` output as the prod stack exports it (only what BUD-08 reads matters)."""
+    return {"currency": currency, "yearly_total": total, "lines": [{"item": "domain", "monthly": 1, "yearly": 12}]}
+
+
+def costed(cost_estimate: Any, config: Mapping[str, Any] | None = None) -> StackValidationArgs:
+    """A stack whose root exports `cost_estimate` (stack policies receive the root stack's outputs)."""
+    root = Res(STACK, "homelab-prod", {"cost_estimate": cost_estimate}, parented=False)
+    return S([root, Res(VM, "prod-cp-1", vm(["mode-normal"]))], config)
+
+
+case("BUD-08", "pass", "within-the-cap-in-usd", lambda: costed(estimate(412.30, "USD")))
+# 800 EUR at the default 1.16 USD/EUR is 928 USD.
+case("BUD-08", "pass", "converted-through-the-stated-rate", lambda: costed(estimate(800)))
+case("BUD-08", "pass", "no-estimate-exported", lambda: S([Res(VM, "dev-cp-1", vm(["mode-testing"]))]))
+case(
+    "BUD-08",
+    "violate",
+    "over-the-cap-after-conversion",
+    lambda: costed(estimate(900)),
+    "the yearly estimate is 900.00 EUR (1,044.00 USD), over the NFR-012 cap of 1,000.00 USD.",
+)
+case(
+    "BUD-08",
+    "violate",
+    "over-the-cap-same-currency",
+    lambda: costed(estimate(1200.5, "USD")),
+    "the yearly estimate is 1,200.50 USD, over the NFR-012 cap of 1,000.00 USD.",
+)
+case(
+    "BUD-08",
+    "violate",
+    "currencies-differ-without-a-rate",
+    lambda: costed(estimate(300, "GBP")),
+    "the yearly estimate is 300.00 GBP and the cap 1,000.00 USD, with no rate between them: not compared.",
+)
+case("BUD-08", "unknown", "estimate", lambda: costed(UNKNOWN), cannot_run=True)
+case("BUD-08", "unknown", "total", lambda: costed(estimate(UNKNOWN)), cannot_run=True)
 
 # --- BUD-05 ------------------------------------------------------------------------------------
 case("BUD-05", "pass", "sized", lambda: R(DEPLOYMENT, deployment()))

@@ -40,7 +40,9 @@ from tests.policies.cases import (
     admin_ingress,
     backup_stack,
     claim,
+    costed,
     deployment,
+    estimate,
     ingress,
     instance,
     lifecycle,
@@ -606,6 +608,42 @@ OVERRIDES += [
 ]  # fmt: skip
 
 
+# --- BUD-02 catalogue, BUD-08 yearly cost cap -----------------------------------------------------
+FILE_SYSTEM = "oci:FileStorage/fileSystem:FileSystem"
+
+
+def oci_resource(resource_type: str) -> Callable[[Config], Args]:
+    return lambda config: resource_args(resource_type, {"compartmentId": "c"}, config=config)
+
+
+def yearly_cost(total: float, currency: str = "USD") -> Callable[[Config], Args]:
+    return lambda config: costed(estimate(total, currency), config)
+
+
+def cost_in_usd(amount: float, config: Config) -> Args:
+    return costed(estimate(amount, "USD"), config)
+
+
+OVERRIDES += [
+    Override("BUD-02", "allowedTypes", "pass", oci_resource(FILE_SYSTEM), [FILE_SYSTEM], "FileSystem"),
+    Override("BUD-02", "allowedTypes", "violate", oci_resource("oci:Core/vcn:Vcn"), [INSTANCE], "Core/vcn:Vcn"),
+    Override("BUD-08", "yearlyCap", "pass", yearly_cost(1200), 1500, "1,200.00 USD, over the NFR-012 cap"),
+    Override("BUD-08", "yearlyCap", "violate", yearly_cost(900), 800, "over the NFR-012 cap of 800.00 USD"),
+    Override("BUD-08", "currency", "pass", yearly_cost(300, "GBP"), "GBP", "not compared"),
+    # 800 EUR is 928 USD at the default rate; against a cap in GBP there is no rate: not compared.
+    Override("BUD-08", "currency", "violate", yearly_cost(800, "EUR"), "GBP", "not compared"),
+    Override("BUD-08", "usdRates", "pass", yearly_cost(300, "GBP"), {"GBP": 1.3}, "not compared"),
+    Override("BUD-08", "usdRates", "violate", yearly_cost(800, "EUR"), {"EUR": 1.3}, "(1,040.00 USD), over"),
+]
+BOUNDARIES += [Boundary("BUD-08", "yearlyCap", cost_in_usd, 1000, 500, step=0.01)]
+
+
+def test_the_cost_cap_boundary_holds_after_conversion() -> None:
+    """862.07 EUR at 1.16 USD/EUR is 1,000.00 USD: exactly at the cap; a cent more is over it."""
+    assert violations("BUD-08", costed(estimate(862.07, "EUR"))) == []
+    assert violations("BUD-08", costed(estimate(862.08, "EUR"))) != []
+
+
 # --- NET-13 / OPS-06 (platform) ------------------------------------------------------------------
 def undenied_workload(namespace_name: str) -> Callable[[Config], Args]:
     return lambda config: stack_args([Res(DEPLOYMENT, "web", deployment(namespace=namespace_name))], config)
@@ -676,6 +714,9 @@ def test_numeric_limit_at_the_boundary(case: Boundary) -> None:
 # Quantities a mode's total adds up, not limits: their boundary is the limit they count against
 # (hostMemoryMb, modeTargetsMb); their overrides are in OVERRIDES.
 LEDGER_QUANTITIES = {"reservedMb", "otherStacksMb"}
+# Exchange rates convert an amount, they limit nothing: their overrides are in OVERRIDES, and the cap's
+# boundary after a conversion has its own test.
+CONVERSIONS = {"usdRates"}
 
 
 def _numeric(schema: Mapping[str, Any]) -> bool:
@@ -700,6 +741,6 @@ def test_every_limit_is_covered() -> None:
                 for kind in ("pass", "violate")
                 if (rule.id, key, kind) not in overridden
             ]
-            if _numeric(prop) and key not in LEDGER_QUANTITIES and (rule.id, key) not in bounded:
+            if _numeric(prop) and key not in LEDGER_QUANTITIES | CONVERSIONS and (rule.id, key) not in bounded:
                 missing.append(f"{rule.id}.{key}: boundary")
     assert missing == []
