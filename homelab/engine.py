@@ -16,17 +16,27 @@ A run is one of two views (`View`):
   its inputs plus the computed outputs `homelab.simulate` makes up. Only measurements (a command's
   stdout, for instance) stay unknown, because no simulation may invent them.
 Provider resources keep a known id in both views (their configuration is the program's own input).
+
+The real CLI starts a new language host for every run; here many runs share one process, so each
+run starts from runtime settings of its own: it runs in an empty `contextvars.Context` (the SDK keeps
+its settings in context variables) with a complete new set of them, and the RPCs the SDK sends from
+worker threads run in the context of the code that sent them. Without this, those threads would
+read the SDK's fallback for a setting their context never set, which is the value first set in the
+process, so an earlier `pulumi up`-style run made a later preview's monitor receive unknown inputs
+as null.
 """
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import pulumi
 import pulumi.runtime.settings as runtime_settings
@@ -196,8 +206,7 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The engine's URN format: the parent's type chain (never the root stack's type) + this type.
-        # The SDK's mock reads project and stack from context variables, which are unset on the
-        # worker threads that deliver registrations, so it names everything `stack::project`.
+        # (The SDK's mock keeps only the parent's last type.)
         if parent:
             parent_type = parent.split("::")[2]
             if parent_type != STACK_TYPE:
@@ -437,6 +446,19 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class _ContextExecutor(ThreadPoolExecutor):
+    """The run's executor for the SDK's RPCs: each call runs in a copy of the sender's context, as
+    `asyncio.to_thread` would, so the monitor sees the run's settings (`dry_run` above all: it decides
+    whether an unknown input reaches the provider as unknown) and never another run's."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> "Future[_T]":
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
 def run_program(
     program: Callable[[], None],
     *,
@@ -465,19 +487,43 @@ def run_program(
     monitor = RecordingMonitor(offline, project, stack, (workdir or Path.cwd()).resolve())
     recording = into if into is not None else Recording(project=project, stack=stack)
     recording.view = view
-    runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a previous run's root stack must not leak into this one
-    # A program that failed inside an apply leaves its other RPCs and its failed outputs in the
-    # process-wide tracking sets, bound to that run's (closed) loop; the next run would await them.
-    # Each run starts with none.
-    runtime_settings._get_rpc_manager().clear()
-    tracking: Any = runtime_settings.SETTINGS  # the SDK sets `lock` and `outputs` on it at import
-    with tracking.lock:
-        tracking.outputs.clear()
+    # An empty context: no root stack, settings or config of an earlier run (or of the caller) is visible.
+    contextvars.Context().run(
+        _run_in_context,
+        program,
+        offline=offline,
+        monitor=monitor,
+        recording=recording,
+        preview=preview,
+        config=config or {},
+        secret_keys=secret_keys or [],
+    )
+    if recording.check_failures:
+        raise ProviderCheckError(recording.check_failures)
+    return recording
+
+
+def _run_in_context(
+    program: Callable[[], None],
+    *,
+    offline: OfflineMocks,
+    monitor: RecordingMonitor,
+    recording: Recording,
+    preview: bool,
+    config: Mapping[str, str],
+    secret_keys: list[str],
+) -> None:
+    """One run, in the (empty) context `run_program` gives it."""
+    # Every setting gets a value of this run's own (a new RPC manager and output set, empty feature
+    # and package caches, no callbacks): a setting left unset would read the process-wide default,
+    # which holds objects of an earlier run (outputs bound to its closed loop, for instance).
+    runtime_settings.configure(runtime_settings.Settings(project=monitor.project, stack=monitor.stack, dry_run=preview))
     loop = asyncio.new_event_loop()
+    loop.set_default_executor(_ContextExecutor())
     asyncio.set_event_loop(loop)
     try:
-        with _pulumi_config_env(config or {}, secret_keys or []):
-            mocks.set_mocks(offline, project=project, stack=stack, preview=preview, monitor=monitor)
+        with _pulumi_config_env(config, secret_keys):
+            mocks.set_mocks(offline, project=monitor.project, stack=monitor.stack, preview=preview, monitor=monitor)
             # The language host loads the monitor's feature list before the program runs; SDKs such as
             # pulumi_authentik read it synchronously, so the offline run must load it the same way.
             _sync_await(runtime_settings._load_monitor_feature_support())
@@ -491,7 +537,6 @@ def run_program(
             for key, value in exported.items():
                 recording.outputs[key] = _sync_await(_resolve_output(value))
     finally:
-        runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # the SDK resets it the same way
         asyncio.set_event_loop(None)
         loop.close()
         recording.resources = list(monitor.records)
@@ -501,6 +546,3 @@ def run_program(
         # the same program always prints the same lines.
         recording.check_failures = sorted(monitor.check_failures)
         recording.notes = list(monitor.notes)
-    if recording.check_failures:
-        raise ProviderCheckError(recording.check_failures)
-    return recording
