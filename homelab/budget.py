@@ -497,6 +497,13 @@ class CapVerdict:
     cap_currency: str
     total_in_cap_currency: float | None
     """None when the currencies differ and no rate converts one into the other: not compared."""
+    rate: float | None = None
+    """Units of the cap's currency per unit of the estimate's (1 when they are the same)."""
+
+    @property
+    def cap_in_currency(self) -> float | None:
+        """The cap in the estimate's currency (None when not compared)."""
+        return None if not self.rate else self.cap / self.rate
 
     @property
     def compared(self) -> bool:
@@ -518,9 +525,8 @@ class CapVerdict:
             )
         converted = ""
         if self.currency != self.cap_currency:
-            rate = self.total_in_cap_currency / self.total if self.total else 0.0
             converted = (
-                f" ({money(self.total_in_cap_currency)} {self.cap_currency} at {rate:.4g} "
+                f" ({money(self.total_in_cap_currency)} {self.cap_currency} at {self.rate or 0:.4g} "
                 f"{self.cap_currency}/{self.currency})"
             )
         margin = self.cap - self.total_in_cap_currency
@@ -533,13 +539,14 @@ class CapVerdict:
 
 
 def cap_verdict(total: float, currency: str, cap: float, cap_currency: str, usd_rates: Rates) -> CapVerdict:
-    converted = convert(total, currency, cap_currency, usd_rates)
+    rate = convert(1.0, currency, cap_currency, usd_rates)
     return CapVerdict(
         total=total,
         currency=currency,
         cap=cap,
         cap_currency=cap_currency,
-        total_in_cap_currency=None if converted is None else round(converted, 2),
+        total_in_cap_currency=None if rate is None else round(total * rate, 2),
+        rate=rate,
     )
 
 

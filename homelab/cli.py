@@ -1,7 +1,7 @@
 """The `homelab` command: see what each stack would build, and whether it passes the gate, offline.
 
     homelab preview [dev|prod|cloud ...|--all] [--json]
-    homelab report STACK [--output FILE]
+    homelab report STACK [--output FILE]          (prod: FILE's cost chart beside it, <name>-cost.svg)
     homelab exposure [STACK ...|--all] [--json]     (homelab/exposure.py)
     homelab policy-config STACK
     homelab state-backend init|check|history|restore ...   (homelab/state_backend.py)
@@ -27,6 +27,8 @@ import pulumi
 
 from components.manifests import ManifestLockError
 from homelab import clientconfig, known_hosts, state_backend
+from homelab.budget import cost_estimate
+from homelab.chart import cost_chart_svg
 from homelab.engine import ProviderCheckError
 from homelab.exposure import Exposure, exposures
 from homelab.exposure import json_document as exposure_json
@@ -118,6 +120,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if result.error is not None or result.recording is None:
         print(f"homelab: {stack}: {result.error}", file=sys.stderr)
         return EXIT_INVALID
+    # Beside a report file, the cost chart is a file of its own (Markdown renderers such as GitHub's
+    # show a linked SVG but drop inline ones); on standard output it is inline.
+    cost = cost_estimate(result.recording)
+    chart = Path(args.output).with_name(f"{Path(args.output).stem}-cost.svg") if args.output and cost else None
     markdown = render_markdown(
         stack,
         result.recording,
@@ -126,8 +132,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         GRAPH_CHECKS,
         config=result.config,
         first_preview=result.first_preview.findings if result.first_preview else None,
+        cost_chart=chart.name if chart else None,
     )
     if args.output:
+        if chart is not None and cost is not None:
+            chart.write_text(cost_chart_svg(cost), encoding="utf-8")
+            print(f"wrote {chart}")
         Path(args.output).write_text(markdown, encoding="utf-8")
         print(f"wrote {args.output}")
     else:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from homelab.budget import budget_lines
+from homelab.budget import budget_lines, cost_estimate
 from homelab.engine import RecordedResource, Recording
 from homelab.findings import Finding
 from homelab.policy_eval import PackConfig
@@ -288,7 +288,7 @@ def stack_json(result: StackResult) -> dict[str, Any]:
     }
     recording = result.recording
     if recording is None:
-        document.update(resources=[], outputs={}, placeholders=[], findings=[], views={}, viewMismatch=[])
+        document.update(resources=[], outputs={}, placeholders=[], findings=[], views={}, viewMismatch=[], cost=None)
         return document
     document["resources"] = [resource_json(r) for r in recording.resources]
     document["outputs"] = {
@@ -299,6 +299,8 @@ def stack_json(result: StackResult) -> dict[str, Any]:
     document["findings"] = [f.to_json() for f in result.findings]
     document["views"] = views_json(result)
     document["viewMismatch"] = list(result.mismatch)
+    cost = cost_estimate(recording)
+    document["cost"] = None if cost is None else cost.chart_json()
     return document
 
 

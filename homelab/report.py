@@ -18,6 +18,7 @@ from typing import Literal
 from pulumi_policy import EnforcementLevel
 
 from homelab.budget import always_free_usage, cost_estimate, gib, host_capacity, money, number, stack_output
+from homelab.chart import cost_chart_svg
 from homelab.engine import Recording
 from homelab.exposure import exposures
 from homelab.exposure import render_markdown as exposure_markdown
@@ -192,8 +193,12 @@ def _always_free(recording: Recording) -> list[str]:
     return [*lines, ""]
 
 
-def _cost(recording: Recording) -> list[str]:
-    """The yearly estimate (NFR-012), one row per line item, and the total against the cap."""
+COST_CHART_ALT = "Yearly cost per line item against the NFR-012 cap"
+
+
+def _cost(recording: Recording, chart: str | None) -> list[str]:
+    """The yearly estimate (NFR-012), one row per line item, the total against the cap, and the bar
+    chart: an image link to `chart` (the SVG file written beside the report), or the SVG inline."""
     cost = cost_estimate(recording)
     if cost is None:
         return []
@@ -203,6 +208,7 @@ def _cost(recording: Recording) -> list[str]:
     lines += [f"| **total** | **{money(cost.monthly_total)}** | **{money(cost.yearly_total)}** |", ""]
     if cost.verdict is not None:
         lines += [cost.verdict.sentence(), ""]
+    lines += [f"![{COST_CHART_ALT}]({chart})" if chart else cost_chart_svg(cost), ""]
     return lines
 
 
@@ -269,9 +275,11 @@ def render_markdown(
     *,
     config: PackConfig | None = None,
     first_preview: Sequence[Finding] | None = None,
+    cost_chart: str | None = None,
 ) -> str:
     """The Markdown compliance report of one stack's offline preview: the update view (against
-    simulated provider state) in full, and what the first preview adds (`first_preview` findings)."""
+    simulated provider state) in full, and what the first preview adds (`first_preview` findings).
+    `cost_chart` is where the cost chart's SVG file is, relative to the report (None: inline SVG)."""
     groups = group_by_nfr(findings, rules, graph_checks, config, recording)
     blocking = [f for f in [*findings, *(first_preview or [])] if f.blocking]
     advisory = [f for f in findings if f.kind == "violation" and f.level == "advisory"]
@@ -295,7 +303,7 @@ def render_markdown(
     if first_preview is not None:
         lines += ["", *_first_preview(first_preview)]
     lines += ["", "## Budgets", "", *_host_capacity(recording), *_always_free(recording)]
-    lines += _cost(recording)
+    lines += _cost(recording, cost_chart)
     lines += _data_protection(recording)
     for group in groups:
         lines += [f"## {group.nfr}: {group.title}", "", "| rule | name | level | status |", "|---|---|---|---|"]

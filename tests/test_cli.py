@@ -223,3 +223,22 @@ def test_a_mandatory_violation_exits_1_and_names_the_rule_and_fix(homelab, isola
     assert "skips TLS verification" in line
     assert "Fix: remove `insecure: true`" in line
     assert result.out.rstrip().endswith("Summary: dev=blocked by policy")
+
+
+@pytest.mark.usefixtures("committed_previews")
+def test_json_carries_the_cost_estimate_in_chart_form(homelab) -> None:
+    document = json.loads(homelab("preview", "dev", "prod", "--json").out)
+    jsonschema.validate(document, SCHEMA)
+    dev, prod = document["stacks"]
+    assert dev["cost"] is None, "only prod exports an estimate"
+    estimate = prod["outputs"]["cost_estimate"]["value"]
+    cost = prod["cost"]
+    assert cost["items"] == [
+        {"item": li["item"], "monthly": li["monthly"], "yearly": li["yearly"]} for li in estimate["lines"]
+    ]
+    assert cost["yearlyTotal"] == estimate["yearly_total"] and cost["currency"] == "EUR"
+    assert cost["monthlyTotal"] == pytest.approx(sum(li["monthly"] for li in estimate["lines"]), abs=0.005)
+    cap = cost["cap"]
+    assert (cap["yearly"], cap["currency"], cap["compared"], cap["within"]) == (1000, "USD", True, True)
+    assert cap["yearlyTotalInCapCurrency"] == round(estimate["yearly_total"] * 1.16, 2)
+    assert cap["summary"].startswith(f"Yearly total: {estimate['yearly_total']:,.2f} EUR (")

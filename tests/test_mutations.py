@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from homelab.engine import SECRET_SIG, SIG_KEY, RecordedResource, Recording
+from homelab.engine import SECRET_SIG, SIG_KEY, RecordedResource, Recording, StackOutput
 from homelab.findings import Finding
 from homelab.policy_eval import evaluate
 from homelab.stackrun import load_stack_input, project_root
@@ -430,6 +430,29 @@ def test_paid_shape(cloud: Preview) -> None:
     caught(cloud, recording, "BUD-02", "oci-mgmt-node-instance")
 
 
+def test_a_paid_oci_service(cloud: Preview) -> None:
+    file_system = {"compartmentId": "ocid1.compartment.oc1..x", "availabilityDomain": "AD-1"}
+    recording = adding(cloud.recording, "oci:FileStorage/fileSystem:FileSystem", "nfs", file_system, "oci-mgmt")
+    [finding] = caught(cloud, recording, "BUD-02", "nfs")
+    assert "not in the Always Free catalogue" in finding.message
+
+
+def test_electricity_at_a_higher_rate_breaks_the_yearly_cap(prod: Preview) -> None:
+    """BUD-08 reads the prod stack's `cost_estimate` export: its electricity lines as five times the
+    rate would make them (advisory: reported, not blocking)."""
+    exported = copy.deepcopy(prod.recording.outputs["cost_estimate"].value)
+    for line in exported["lines"]:
+        if line["item"].startswith("electricity:"):
+            line["yearly"] = round(line["yearly"] * 5, 2)
+    exported["yearly_total"] = round(sum(line["yearly"] for line in exported["lines"]), 2)
+    recording = Recording(prod.recording.project, "prod", list(prod.recording.resources), dict(prod.recording.outputs))
+    recording.outputs["cost_estimate"] = StackOutput(value=exported, secret=False, known=True)
+    assert not [f for f in prod.findings if f.rule_id == "BUD-08"]
+    [finding] = [f for f in evaluate(recording, config=prod.config) if f.rule_id == "BUD-08"]
+    assert finding.level == "advisory" and finding.kind == "violation"
+    assert "over the NFR-012 cap of 1,000.00 USD" in finding.message
+
+
 def test_boot_volumes_over_200_gb(cloud: Preview) -> None:
     def bigger(inputs: dict[str, Any]) -> None:
         inputs["sourceDetails"]["bootVolumeSizeInGbs"] = "150"
@@ -558,6 +581,22 @@ CODE_MUTATIONS: tuple[CodeMutation, ...] = (
         "if used.e2_micro_instances > micro_limit:",
     ),
     _flip("budget.py", "bud01-host-ge", "BUD-01: `>` turned into `>=` on the host memory cap", "if total > cap:"),
+    CodeMutation(
+        "bud08-cap-lt",
+        "BUD-08: a total exactly at the cap counted as over it (`<=` turned into `<`)",
+        "homelab/budget.py",
+        "else self.total_in_cap_currency <= self.cap",
+        "else self.total_in_cap_currency < self.cap",
+        POLICY_TESTS,
+    ),
+    CodeMutation(
+        "cost-conversion-inverted",
+        "a currency conversion divides where it should multiply by the US-dollar rate",
+        "homelab/budget.py",
+        "return amount * rates[source] / rates[target]",
+        "return amount * rates[target] / rates[source]",
+        POLICY_TESTS,
+    ),
     _flip("budget.py", "bud06-target-ge", "BUD-06: `>` turned into `>=` on a mode target", "if total > target:"),
     _flip(
         "security.py",

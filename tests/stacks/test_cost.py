@@ -9,7 +9,7 @@ from homelab.cli import main
 from homelab.stackrun import run_stack
 from stacks.capacity import Guest, HostLedger
 from stacks.config import ConfigError
-from stacks.cost import CostConfig, estimate
+from stacks.cost import CapConfig, CostConfig, estimate
 from tests.policies.previews import preview
 from tests.stacks.helpers import count_registrations
 
@@ -93,7 +93,7 @@ def test_the_total_is_set_against_the_cap_in_its_currency():
     cheap = estimate(LEDGER, 32, (), CostConfig(), _usage())
     assert cheap["cap"]["yearly_total_in_cap_currency"] == pytest.approx(cheap["yearly_total"] * 1.16, abs=0.01)
     assert cheap["cap"]["within"] is True
-    dear = CostConfig(electricity_per_kwh=2.5, cap={"yearly": 1000, "currency": "EUR"})
+    dear = CostConfig(electricity_per_kwh=2.5, cap=CapConfig(yearly=1000, currency="EUR"))
     over = estimate(LEDGER, 32, ("gaming",), dear, _usage())
     assert over["yearly_total"] > 1000 and over["cap"]["within"] is False
     assert over["cap"]["yearly_total_in_cap_currency"] == over["yearly_total"]
