@@ -60,6 +60,25 @@ def _encode(value: Any) -> str:
     return json.dumps(value)
 
 
+def _configured(config: Mapping[str, str], path: str | None) -> bool:
+    """Whether the dotted `path` (`backups.ovh`) is set in the stack's encoded config."""
+    if path is None:
+        return False
+    section, *rest = path.split(".")
+    raw = config.get(f"{NAMESPACE}:{section}")
+    if raw is None:
+        return False
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        return not rest
+    for part in rest:
+        if not isinstance(value, dict) or value.get(part) is None:
+            return False
+        value = value[part]
+    return True
+
+
 def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
     secrets = stack_secrets(stack)
     path = (root or project_root()) / f"Pulumi.{stack}.yaml"
@@ -99,8 +118,9 @@ def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
         config[full] = _encode(value)
     for spec in secrets:
         full = f"{NAMESPACE}:{spec.key}"
-        # An optional secret the stack file does not set stays unset, as in a real run.
-        if full not in config and spec.required:
+        # An optional secret the stack file does not set stays unset, as in a real run, unless the
+        # file configures what needs it (a real run then needs it too: the operator sets it).
+        if full not in config and (spec.required or _configured(config, spec.required_with)):
             config[full] = spec.offline_value
             secret_keys.append(full)
             placeholders.append(full)
@@ -147,13 +167,17 @@ def run_stack(
     view: View = "update",
     references: Mapping[str, StackOutputs] | None = None,
 ) -> Recording:
-    """Preview `stack` offline in `view`. `overrides` replaces config values (tests use it to break
-    config); `into` receives what was registered even when the program fails; `references` replaces
+    """Preview `stack` offline in `view`. `overrides` replaces config values, None removes one (tests
+    use it to break config); `into` receives what was registered even when the program fails; `references` replaces
     the outputs of referenced stacks (default: those stacks' own offline runs, update view)."""
     stack_input = load_stack_input(stack, root)
     config = dict(stack_input.config)
     for key, value in (overrides or {}).items():
-        config[key if ":" in key else f"{NAMESPACE}:{key}"] = _encode(value)
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if value is None:  # a test removing a key the stack file sets
+            config.pop(full, None)
+            continue
+        config[full] = _encode(value)
     names = stack_references(stack)
     if names:
         # A stack whose own config is invalid fails here, in milliseconds, rather than after the

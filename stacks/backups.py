@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from components.oci.dump import DUMPED as NIGHTLY_DUMP_HOLDERS
+from homelab.backup_evidence import holder_tags
 from stacks.catalog import Catalog, DataClass, Location, Service
 from stacks.config.base import ConfigModel
 
@@ -196,8 +198,18 @@ PLATFORM: tuple[DataHolder, ...] = (
 Prometheus are catalog services and declare their class there)."""
 
 
-DUMPED = frozenset({"authentik"})
-"""Management-VM holders whose data the nightly dump carries (Authentik's PostgreSQL database)."""
+DUMPED = frozenset(NIGHTLY_DUMP_HOLDERS)
+"""Management-VM holders whose data the nightly dump carries (Authentik's database, Omni's etcd)."""
+
+
+def volume_holder_tags(found: Iterable[DataHolder], runs: Runs) -> dict[str, str]:
+    """The evidence tags of the volume holding every holder that `runs` there: their names and the most
+    demanding of their classes (empty when none runs there)."""
+    on_it = [h for h in found if h.runs == runs]
+    if not on_it:
+        return {}
+    strictest = min((h.data_class for h in on_it), key=DATA_CLASSES.index)
+    return holder_tags(strictest, (h.name for h in on_it))
 
 
 def _namespace(service: Service) -> str | None:
@@ -267,14 +279,16 @@ def copies(holder: DataHolder, policy: ClassPolicy, offsite: Offsite) -> tuple[C
         local = [Copy("bucket-version", "oci", "object-storage", independent=False)]
     else:
         primary = Copy("primary", "oci", "oci-block-volume")
-        local = [Copy("volume-backup", "oci", "object-storage")]
-        if policy.offsite and (offsite.oci_bucket or offsite.ovh_bucket):
+        # The weekly volume backups cover the management VM's data volume, not the nodes' disks.
+        local = [Copy("volume-backup", "oci", "object-storage")] if holder.runs == "management-vm" else []
+        if policy.offsite:
             layer = {"management-vm": "nightly-dump", "cluster": "velero"}[holder.runs]
             if holder.runs == "management-vm" and holder.name not in DUMPED:
                 layer = f"{holder.name}-export"
             if holder.name == "cloud-etcd":
                 layer = "etcd-snapshot"
-            local.append(Copy(layer, "ovh" if offsite.ovh_bucket else "oci", "object-storage"))
+            sites: list[Site] = [s for s, on in (("oci", offsite.oci_bucket), ("ovh", offsite.ovh_bucket)) if on]
+            local += [Copy(layer, site, "object-storage") for site in sites]
     if policy.offsite and offsite.home_mirror and offsite.oci_bucket and not offsite.ovh_bucket:
         far.append(Copy("home-mirror", "home", "zfs-mirror"))
     return (primary, *local, *far)

@@ -22,7 +22,7 @@ from components.k8s.twingate import TwingateServiceAccess, TwingateSite
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
-from components.oci.dump import NightlyDump
+from components.oci.dump import DUMPED, NightlyDump, S3Target
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
@@ -34,7 +34,7 @@ from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
 from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary
-from stacks.backups import Offsite, protection_rows, protections, retention_days
+from stacks.backups import Offsite, holders, protection_rows, protections, retention_days, volume_holder_tags
 from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
@@ -87,12 +87,14 @@ SECRETS: tuple[SecretSpec, ...] = (
         "ovhS3AccessKey",
         "the access key of the OVH Object Storage user (only with homelab:backups.ovh)",
         required=False,
+        required_with="backups.ovh",
         placeholder="offlineplaceholderovhaccesskey0",
     ),
     SecretSpec(
         "ovhS3SecretKey",
         "the secret key of the OVH Object Storage user (only with homelab:backups.ovh)",
         required=False,
+        required_with="backups.ovh",
         placeholder="offlineplaceholderovhsecretkey00000000000",
     ),
     SecretSpec(
@@ -259,9 +261,12 @@ def _check_backup_budget(config: CloudConfig) -> None:
 
 def _check_backup_credentials(config: CloudConfig) -> None:
     """A backup target without credentials is an error naming its key (before anything registers)."""
+    if config.backups.ovh is None:
+        return
+    # Presence only (no Output: this check runs before the program, outside any event loop).
     secrets = pulumi.Config("homelab")
-    has = {key: secrets.get_secret(key) is not None for key in ("ovhS3AccessKey", "ovhS3SecretKey")}
-    if config.backups.ovh is not None and not all(has.values()):
+    has = {key: secrets.get(key) is not None for key in ("ovhS3AccessKey", "ovhS3SecretKey")}
+    if not all(has.values()):
         missing = ", ".join(k for k, v in has.items() if not v)
         raise ConfigError(
             f"homelab:backups.ovh: the OVH target has no credentials; set {missing} with `pulumi config set --secret`"
@@ -459,6 +464,7 @@ def build() -> None:
                 "tunnel_token": tunnels["cloud"].token,
             },
             "freeform_tags": freeform_tags(stack, "management"),
+            "data_volume_tags": volume_holder_tags(holders(catalog), "management-vm"),
             "command_provider": commands,
         },
         opts=pulumi.ResourceOptions(providers=[oci]),
@@ -578,27 +584,62 @@ def build() -> None:
         data_volume_id=vm.data_volume_id,
     )
     built = {"primary", "bucket-version"} | ({"volume-backup"} if config.backups.volume_backups.enabled else set())
-    if offsite_bucket.access_key_id is not None and offsite_bucket.secret_access_key is not None:
+    targets = _dump_targets(config, offsite_bucket, offsite_endpoint)
+    offsite = Offsite(ovh_bucket=False, home_mirror=False)
+    if targets:
         NightlyDump(
             "management-db",
             {
                 "connection": vm.connection,
-                "endpoint": offsite_endpoint,
-                "region": oci_settings.region,
-                "bucket": offsite_bucket.bucket_name,
-                "access_key_id": offsite_bucket.access_key_id,
-                "secret_access_key": offsite_bucket.secret_access_key,
+                "targets": targets,
                 "encryption_key": _token(_derived(seed, config, "offsite_dump_key")),
                 "calendar": config.backups.dump_calendar,
+                "holders": DUMPED,
             },
-            opts=pulumi.ResourceOptions(providers=[commands], depends_on=[vm.prepared]),
+            opts=pulumi.ResourceOptions(providers=[commands], depends_on=[vm.prepared, offsite_bucket]),
         )
         built.add("nightly-dump")
-    offsite = Offsite(ovh_bucket=config.backups.ovh is not None, home_mirror=False)
+        offsite = Offsite(
+            oci_bucket=any(t["site"] == "oci" for t in targets),
+            ovh_bucket=any(t["site"] == "ovh" for t in targets),
+            home_mirror=False,
+        )
     rows = protection_rows(
         protections(catalog, offsite, config.backups.classes, location="cloud", built=frozenset(built))
     )
     pulumi.export("backup_protection", rows)
+
+
+def _dump_targets(config: CloudConfig, bucket: OffsiteBucket, endpoint: pulumi.Output[str]) -> list[S3Target]:
+    """Where the management VM's nightly dump goes: the OCI bucket (when its credentials are issued)
+    and the OVH bucket (when configured): the copy that leaves OCI."""
+    targets: list[S3Target] = []
+    if bucket.access_key_id is not None and bucket.secret_access_key is not None:
+        targets.append(
+            {
+                "site": "oci",
+                "endpoint": endpoint,
+                "region": config.oci.region,
+                # The configured name (the bucket's own input), known at a first preview for DAT-08.
+                "bucket": config.backups.oci_bucket.name,
+                "access_key_id": bucket.access_key_id,
+                "secret_access_key": bucket.secret_access_key,
+            }
+        )
+    ovh = config.backups.ovh
+    if ovh is not None:
+        secrets = pulumi.Config("homelab")
+        targets.append(
+            {
+                "site": "ovh",
+                "endpoint": ovh.endpoint,
+                "region": ovh.region,
+                "bucket": ovh.bucket,
+                "access_key_id": secrets.require_secret("ovhS3AccessKey"),
+                "secret_access_key": secrets.require_secret("ovhS3SecretKey"),
+            }
+        )
+    return targets
 
 
 def _identity(

@@ -1,79 +1,154 @@
-"""`NightlyDump`: the management VM's PostgreSQL (Authentik's database) dumped offsite every night.
+"""`NightlyDump`: the management VM's data (Authentik's database, Omni's etcd) dumped offsite nightly.
 
-A systemd timer on the VM runs `pg_dump -Fc` inside the running `postgresql` container, encrypts the
-dump with AES-256 (openssl, PBKDF2) under a key held as a Pulumi secret, and uploads it with the
-pinned AWS CLI container to the offsite bucket through the S3 API (path-style; request checksums only
-when required, which OCI and OVH need), with its SHA-256 in the object metadata so a restore can
-verify it (`homelab.s3.fetch_checked`). The bucket's lifecycle policy, not this job, expires old
-dumps. The credentials and the encryption key reach the VM only through the command's stdin and
-live in a root-only file.
+A systemd timer on the VM runs one script that, under a lock (a manual run and the timer never
+overlap) and only while the data volume is mounted:
 
-Restore: docs/runbooks/restore.md ("Authentik's database").
+1. dumps Authentik's PostgreSQL database (`pg_dump -Fc` inside the running `postgresql` container);
+2. snapshots Omni's embedded etcd (`etcdctl snapshot save` from a pinned etcd image sharing the Omni
+   container's network namespace, Omni's documented backup of an embedded etcd). Omni's etcd values
+   are already encrypted with its GPG key (`omniEtcdPrivateKey`), which a restore needs too. Before
+   Omni's first start (its Compose profile still off) there is nothing to dump and the step says so;
+   an Omni that should run but does not fails the job;
+3. encrypts each dump with AES-256 (openssl, PBKDF2) under a key held as a Pulumi secret;
+4. uploads every encrypted dump to each target (the OCI offsite bucket, and OVH when configured)
+   through the S3 API with the pinned AWS CLI container (path-style; request checksums only when
+   required, which OCI and OVH need), the SHA-256 in the object metadata so a restore can verify it
+   (`homelab.s3.fetch_checked`). A failing target does not stop the others; the job fails at the end.
+
+The targets' lifecycle policies, not this job, expire old dumps. Credentials and the encryption key
+reach the VM only through the command's stdin and live in a root-only file. The install command's
+`triggers` carry the backup manifest (what it copies, where to) that DAT-08 reads.
+
+Restore: docs/runbooks/restore.md ("Authentik's database", "Omni's state").
 """
 
 import shlex
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import Literal, NotRequired, TypedDict
 
 import pulumi
 from pulumi_command import remote
 
-from components.oci.compose import COMPOSE_PATH
+from components.oci.compose import COMPOSE_PATH, DATA_GUARD, OMNI_PROFILE
+from components.oci.compose import ENV_PATH as COMPOSE_ENV_PATH
+from homelab.backup_evidence import manifest, target_url
 
 SCRIPT_PATH = "/usr/local/sbin/homelab-offsite-dump"
 ENV_PATH = "/etc/homelab/offsite.env"
+LOCK_PATH = "/run/lock/homelab-offsite-dump.lock"
 UNIT = "homelab-offsite-dump"
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.50"
 """Pinned: a new CLI can change its S3 defaults (2.23 started sending CRC checksums by default)."""
+ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.5.21"
+"""Pinned etcdctl (the official multi-arch etcd image); `snapshot save` is a client call, so it works
+against the etcd Omni embeds."""
+OMNI_ETCD_ENDPOINT = "http://localhost:2379"
+"""Omni's embedded etcd listens here (its `--etcd-endpoints` default), inside Omni's container."""
+
+Dumped = Literal["authentik", "omni"]
+DUMPED: tuple[Dumped, ...] = ("authentik", "omni")
+"""What the job dumps, by data-holder name (stacks/backups.py), in this order."""
+
+
+class S3Target(TypedDict):
+    """One bucket the dumps are uploaded to."""
+
+    site: str
+    """`oci`, `ovh`: names the target in the env file and the logs ([a-z0-9])."""
+    endpoint: pulumi.Input[str]
+    region: str
+    bucket: pulumi.Input[str]
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
 
 
 class NightlyDumpArgs(TypedDict):
     """Inputs of `NightlyDump`."""
 
     connection: pulumi.Input[remote.ConnectionArgs] | remote.ConnectionArgsDict
-    endpoint: pulumi.Input[str]
-    region: str
-    bucket: pulumi.Input[str]
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
+    targets: Sequence[S3Target]
+    """Where every dump goes, in this order (at least one)."""
     encryption_key: pulumi.Input[str]
     """Passphrase the dumps are encrypted with (a secret; keep a copy outside the cloud)."""
     calendar: str
     """systemd OnCalendar of the dump (UTC)."""
+    holders: NotRequired[Sequence[Dumped]]
+    """What to dump (default: everything in `DUMPED`)."""
 
 
 def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-def dump_script(database: str = "authentik", user: str = "authentik") -> str:
+_AUTHENTIK = f"""# Authentik's database.
+docker compose -f {COMPOSE_PATH} exec -T postgresql pg_dump -U authentik -Fc authentik > "$work/authentik.dump"
+[ -s "$work/authentik.dump" ] || {{ echo "pg_dump produced nothing" >&2; exit 1; }}
+keys[authentik.dump]="pgdump/authentik/$stamp.dump.enc"
+"""
+
+_OMNI = f"""# Omni's embedded etcd (nothing to dump before Omni's first start).
+if omni=$(docker compose -f {COMPOSE_PATH} ps -q --status running omni) && [ -n "$omni" ]; then
+  docker run --rm --network "container:$omni" -v "$work:/out" {ETCD_IMAGE} \
+    etcdctl --endpoints {OMNI_ETCD_ENDPOINT} snapshot save /out/omni-etcd.db >/dev/null
+  [ -s "$work/omni-etcd.db" ] || {{ echo "etcdctl snapshot produced nothing" >&2; exit 1; }}
+  keys[omni-etcd.db]="omni/etcd/$stamp.db.enc"
+elif grep -qx 'COMPOSE_PROFILES={OMNI_PROFILE}' {COMPOSE_ENV_PATH} 2>/dev/null; then
+  echo "omni is enabled but not running: its etcd was not dumped" >&2
+  failed=1
+else
+  echo "omni has not been started yet: nothing to dump"
+fi
+"""
+
+_STEPS: dict[Dumped, str] = {"authentik": _AUTHENTIK, "omni": _OMNI}
+
+
+def dump_script(holders: Sequence[Dumped] = DUMPED) -> str:
+    steps = "".join(_STEPS[h] for h in DUMPED if h in holders)
     return f"""#!/bin/bash
-# Managed by Pulumi (homelab NightlyDump): dump, encrypt and upload {database} offsite.
+# Managed by Pulumi (homelab NightlyDump): dump, encrypt and upload the management data offsite.
 set -euo pipefail
-set -a
+exec 9>{LOCK_PATH}
+flock -w 3600 9 || {{ echo "another offsite dump is still running" >&2; exit 1; }}
+{DATA_GUARD}set -a
 # shellcheck source=/dev/null
 . {ENV_PATH}
 set +a
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-docker compose -f {COMPOSE_PATH} exec -T postgresql pg_dump -U {_q(user)} -Fc {_q(database)} > "$work/dump"
-[ -s "$work/dump" ] || {{ echo "pg_dump produced nothing" >&2; exit 1; }}
-openssl enc -aes-256-cbc -pbkdf2 -iter 200000 -salt -pass env:DUMP_KEY -in "$work/dump" -out "$work/dump.enc"
-digest=$(sha256sum "$work/dump.enc" | cut -d' ' -f1)
-docker run --rm -v "$work:/data:ro" \\
-  -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_DEFAULT_REGION \\
-  -e AWS_REQUEST_CHECKSUM_CALCULATION=when_required -e AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \\
-  {AWS_CLI_IMAGE} --endpoint-url "$S3_ENDPOINT" \\
-  s3 cp /data/dump.enc "s3://$S3_BUCKET/pgdump/{database}/$stamp.dump.enc" \\
-  --metadata "sha256=$digest" --only-show-errors
-echo "uploaded pgdump/{database}/$stamp.dump.enc ($digest)"
+failed=0
+declare -A keys=()
+{steps}for name in "${{!keys[@]}}"; do
+  openssl enc -aes-256-cbc -pbkdf2 -iter 200000 -salt -pass env:DUMP_KEY -in "$work/$name" -out "$work/$name.enc"
+  digest=$(sha256sum "$work/$name.enc" | cut -d' ' -f1)
+  for target in $S3_TARGETS; do
+    endpoint="S3_ENDPOINT_$target" bucket="S3_BUCKET_$target" region="S3_REGION_$target"
+    key_id="S3_KEY_ID_$target" secret="S3_SECRET_$target"
+    if (
+      export AWS_ACCESS_KEY_ID="${{!key_id}}" AWS_SECRET_ACCESS_KEY="${{!secret}}" AWS_DEFAULT_REGION="${{!region}}"
+      docker run --rm -v "$work:/data:ro" \
+        -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_DEFAULT_REGION \
+        -e AWS_REQUEST_CHECKSUM_CALCULATION=when_required -e AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
+        {AWS_CLI_IMAGE} --endpoint-url "${{!endpoint}}" \
+        s3 cp "/data/$name.enc" "s3://${{!bucket}}/${{keys[$name]}}" \
+        --metadata "sha256=$digest" --only-show-errors
+    ); then
+      echo "uploaded ${{keys[$name]}} to $target ($digest)"
+    else
+      echo "upload of ${{keys[$name]}} to $target failed" >&2
+      failed=1
+    fi
+  done
+done
+exit "$failed"
 """
 
 
-def install_script(calendar: str) -> str:
+def install_script(calendar: str, holders: Sequence[Dumped] = DUMPED) -> str:
     """Idempotent: env file from stdin (root-only), the script, and its timer."""
     service = (
-        "[Unit]\nDescription=homelab: nightly offsite dump of the management database\n"
+        "[Unit]\nDescription=homelab: nightly offsite dump of the management data (Authentik, Omni)\n"
         "After=docker.service\nRequires=docker.service\n\n"
         f"[Service]\nType=oneshot\nExecStart={SCRIPT_PATH}\n"
     )
@@ -90,7 +165,7 @@ def install_script(calendar: str) -> str:
             "sudo install -d -m 0700 /etc/homelab",
             f"sudo tee {ENV_PATH}.new >/dev/null",
             f"sudo chmod 0600 {ENV_PATH}.new && sudo mv {ENV_PATH}.new {ENV_PATH}",
-            f"printf '%s' {_q(dump_script())} | sudo tee {SCRIPT_PATH} >/dev/null",
+            f"printf '%s' {_q(dump_script(holders))} | sudo tee {SCRIPT_PATH} >/dev/null",
             f"sudo chmod 0700 {SCRIPT_PATH}",
             f"printf '%s' {_q(service)} | sudo tee /etc/systemd/system/{UNIT}.service >/dev/null",
             f"printf '%s' {_q(timer)} | sudo tee /etc/systemd/system/{UNIT}.timer >/dev/null",
@@ -114,31 +189,55 @@ def _env(values: dict[str, str]) -> str:
     return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
+def _site(site: str) -> str:
+    if not site.isalnum() or not site.islower():
+        raise ValueError(f"target site {site!r} must be lower-case letters and digits")
+    return site
+
+
 class NightlyDump(pulumi.ComponentResource):
-    """The nightly, encrypted, verified offsite dump of the management VM's database."""
+    """The nightly, encrypted, verified offsite dump of the management VM's data."""
 
     def __init__(self, name: str, args: NightlyDumpArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("homelab:oci:NightlyDump", name, None, opts)
-        env = pulumi.Output.all(
-            args["endpoint"], args["bucket"], args["access_key_id"], args["secret_access_key"], args["encryption_key"]
-        ).apply(
-            lambda v: _env(
-                {
-                    "S3_ENDPOINT": v[0],
-                    "S3_BUCKET": v[1],
-                    "AWS_DEFAULT_REGION": args["region"],
-                    "AWS_ACCESS_KEY_ID": v[2],
-                    "AWS_SECRET_ACCESS_KEY": v[3],
-                    "DUMP_KEY": v[4],
+        targets = list(args["targets"])
+        holders = tuple(args.get("holders", DUMPED))
+        sites = [_site(t["site"]) for t in targets]
+        if not targets or len(set(sites)) != len(sites):
+            raise ValueError(f"NightlyDump {name!r}: needs at least one target, each site once (got {sites})")
+        unknown = sorted(set(holders) - set(DUMPED))
+        if not holders or unknown:
+            raise ValueError(f"NightlyDump {name!r}: holders must be some of {list(DUMPED)}, got {list(holders)}")
+
+        def env(values: list[str]) -> str:
+            lines = {"DUMP_KEY": values[0], "S3_TARGETS": " ".join(sites)}
+            for i, target in enumerate(targets):
+                endpoint, bucket, key_id, secret = values[1 + 4 * i : 5 + 4 * i]
+                site = target["site"]
+                lines |= {
+                    f"S3_ENDPOINT_{site}": endpoint,
+                    f"S3_BUCKET_{site}": bucket,
+                    f"S3_REGION_{site}": target["region"],
+                    f"S3_KEY_ID_{site}": key_id,
+                    f"S3_SECRET_{site}": secret,
                 }
-            )
-        )
+            return _env(lines)
+
+        inputs: list[pulumi.Input[str]] = [args["encryption_key"]]
+        for target in targets:
+            inputs += [target["endpoint"], target["bucket"], target["access_key_id"], target["secret_access_key"]]
+        urls = [
+            pulumi.Output.all(t["endpoint"], t["bucket"]).apply(lambda v: target_url(str(v[0]), str(v[1])))
+            for t in targets
+        ]
         remote.Command(
             f"{name}-timer",
             connection=args["connection"],
-            create=install_script(args["calendar"]),
+            create=install_script(args["calendar"], holders),
             delete=uninstall_script(),
-            stdin=pulumi.Output.secret(env),
+            stdin=pulumi.Output.secret(pulumi.Output.all(*inputs).apply(env)),
+            # What the job copies and where: a change reinstalls it; DAT-08 reads it.
+            triggers=[pulumi.Output.all(*urls).apply(lambda found: manifest(holders, [str(u) for u in found]))],
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions.merge(
                 pulumi.ResourceOptions(parent=self),

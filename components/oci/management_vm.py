@@ -63,6 +63,8 @@ class ManagementVmArgs(TypedDict):
     freeform_tags: dict[str, str]
     command_provider: pulumi.ProviderResource
     reserved_public_ip: NotRequired[bool]
+    data_volume_tags: NotRequired[Mapping[str, str]]
+    """Extra freeform tags of the data volume: the data class and holders it carries (DAT-08's evidence)."""
 
 
 def _secret_lines(values: Sequence[str]) -> str:
@@ -129,7 +131,7 @@ class ManagementVm(pulumi.ComponentResource):
             availability_domain=args["availability_domain"],
             display_name=f"{name}-data",
             size_in_gbs=str(args["data_volume_gb"]),
-            freeform_tags=tags,
+            freeform_tags={**tags, **args.get("data_volume_tags", {})},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
         )
         attachment = oci_core.VolumeAttachment(

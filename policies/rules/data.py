@@ -8,8 +8,17 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
+from homelab.backup_evidence import (
+    DATA_CLASS_TAG,
+    HOLDS_TAG,
+    MANIFEST_KEY,
+    NAMESPACE_LABEL,
+    SITE_ENDPOINTS,
+    site_of,
+)
 from policies.rules import registry as reg
 from policies.rules.base import Rule, resource_rule, stack_rule
 from policies.rules.walk import get, is_true, items, k8s_name, mapping, of_type
@@ -273,6 +282,137 @@ def backup_retention_set(args: StackValidationArgs, report: StackReport, config:
                 report(f"volume backup policy '{policy.name}' has a schedule without retention.", policy.urn)
 
 
+_OCI_HOLDER_TYPES = frozenset({reg.OCI_VOLUME, reg.OCI_BOOT_VOLUME, reg.OCI_INSTANCE})
+_COMMAND = "command:remote:Command"
+_VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"
+_VELERO_LOCATION = "kubernetes:velero.io/v1:BackupStorageLocation"
+
+
+def _holders(args: StackValidationArgs, cluster_site: str) -> list[tuple[str, str, str, PolicyResource, bool]]:
+    """(holder, class, site, resource, is_namespace) for every resource that declares a data class."""
+    found: list[tuple[str, str, str, PolicyResource, bool]] = []
+    for resource in of_type(args.resources, _OCI_HOLDER_TYPES):
+        tags = mapping(get(resource.props, "freeformTags"))
+        data_class = tags.get(DATA_CLASS_TAG)
+        if data_class is None:
+            continue
+        for holder in str(tags.get(HOLDS_TAG) or resource.name).split():
+            found.append((holder, str(data_class), "oci", resource, False))
+    for namespace in of_type(args.resources, {reg.K8S_NAMESPACE}):
+        data_class = mapping(get(namespace.props, "metadata.labels")).get(NAMESPACE_LABEL)
+        if data_class is not None:
+            found.append((k8s_name(namespace.props, namespace.name), str(data_class), cluster_site, namespace, True))
+    return found
+
+
+def _velero_coverage(args: StackValidationArgs) -> dict[str, set[str]]:
+    """Namespace (or `*`) -> the S3 URLs of the storage locations Velero schedules back it up to."""
+    locations: dict[str, str] = {}
+    schedules: list[tuple[list[str], str]] = []
+    for release in of_type(args.resources, reg.K8S_HELM_TYPES):
+        if str(get(release.props, "chart", "")).rsplit("/", 1)[-1] != "velero":
+            continue
+        values = mapping(get(release.props, "values"))
+        for bsl in items(get(values, "configuration.backupStorageLocation")):
+            url = f"{get(bsl, 'config.s3Url', '')}/{get(bsl, 'bucket', '')}"
+            locations[str(get(bsl, "name", "default"))] = url
+        for schedule in mapping(get(values, "schedules")).values():
+            included = [str(n) for n in items(get(schedule, "template.includedNamespaces"))]
+            schedules.append((included, str(get(schedule, "template.storageLocation", "default"))))
+    for bsl in of_type(args.resources, {_VELERO_LOCATION}):
+        url = f"{get(bsl.props, 'spec.config.s3Url', '')}/{get(bsl.props, 'spec.objectStorage.bucket', '')}"
+        locations[k8s_name(bsl.props, bsl.name)] = url
+    for schedule in of_type(args.resources, {_VELERO_SCHEDULE}):
+        included = [str(n) for n in items(get(schedule.props, "spec.template.includedNamespaces"))]
+        schedules.append((included, str(get(schedule.props, "spec.template.storageLocation", "default"))))
+    coverage: dict[str, set[str]] = {}
+    for included, location in schedules:
+        if location in locations:
+            for namespace in included:
+                coverage.setdefault(namespace, set()).add(locations[location])
+    return coverage
+
+
+def _job_coverage(args: StackValidationArgs) -> tuple[dict[str, set[str]], UnknownValueError | None]:
+    """Holder -> the target URLs of the backup jobs whose install command's manifest names it, and
+    the first trigger not known at preview (it may be a manifest: a gap is then undecided)."""
+    coverage: dict[str, set[str]] = {}
+    unknown: UnknownValueError | None = None
+    for command in of_type(args.resources, {_COMMAND}):
+        triggers = command.props.get("triggers") if isinstance(command.props, Mapping) else None
+        if not isinstance(triggers, Sequence) or isinstance(triggers, str):
+            continue
+        for index in range(len(triggers)):
+            try:
+                job = mapping(mapping(triggers[index]).get(MANIFEST_KEY))
+                targets = {str(t) for t in items(job.get("targets"))}
+                holds = [str(h) for h in items(job.get("holds"))]
+            except UnknownValueError as error:
+                unknown = unknown or error
+                continue
+            for holder in holds:
+                coverage.setdefault(holder, set()).update(targets)
+    return coverage, unknown
+
+
+@stack_rule(
+    id="DAT-08",
+    slug="critical-data-enforce-offsite-backup",
+    nfr="NFR-005",
+    topic="data",
+    description="Every data holder of a class that must leave its site (FR-025: `critical`) is covered by a backup "
+    "that writes to another site (FR-024: 3-2-1, one copy offsite; NFR-005: zero data loss). Holders are the "
+    "resources that declare a data class (OCI freeform tag `data-class`, namespace label "
+    "`homelab.dev/data-class`); coverage is read from the backup jobs' manifests (install command `triggers`) and "
+    "Velero's schedules and storage locations, and a target's site from its S3 endpoint.",
+    fix="add the holder to a backup job whose targets include a bucket at another site (the nightly dump on the "
+    "management VM, a Velero schedule whose storage location is offsite), or configure the offsite target "
+    "(`homelab:backups.ovh`); a holder that may stay on its site gets a class not in `offsiteClasses`.",
+    config={
+        "offsiteClasses": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["critical"],
+            "description": "Data classes whose holders must have a backup at another site (FR-025).",
+        },
+        "siteEndpoints": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "default": {site: list(suffixes) for site, suffixes in SITE_ENDPOINTS.items()},
+            "description": "Per site, the host suffixes of its S3 endpoints (a target at no listed host is at no "
+            "known site and never counts as offsite).",
+        },
+        "clusterSite": {
+            "type": "string",
+            "default": "home",
+            "description": "The site of this stack's Kubernetes cluster (the site of its namespaces' data).",
+        },
+    },
+)
+def critical_data_offsite(args: StackValidationArgs, report: StackReport, config: Config) -> None:
+    wanted = {str(c) for c in config["offsiteClasses"]}
+    sites: Mapping[str, Any] = config["siteEndpoints"]
+    holders = [h for h in _holders(args, str(config["clusterSite"])) if h[1] in wanted]
+    if not holders:
+        return
+    (jobs, unknown), velero = _job_coverage(args), _velero_coverage(args)
+    for holder, data_class, site, resource, is_namespace in holders:
+        targets = set(jobs.get(holder, set()))
+        if is_namespace:
+            targets |= velero.get(holder, set()) | velero.get("*", set())
+        at = {site_of(t, {k: [str(s) for s in items(v)] for k, v in sites.items()}) for t in targets}
+        if any(s is not None and s != site for s in at):
+            continue
+        if unknown is not None:
+            raise unknown  # a trigger not known yet may be the job that covers it
+        where = f"'{holder}' ({data_class}, on '{resource.name}' at {site})"
+        if not targets:
+            report(f"{where} is covered by no backup job.", resource.urn)
+        else:
+            seen = ", ".join(sorted(s or "no known site" for s in at))
+            report(f"{where} is backed up only to {seen}: no copy leaves its site.", resource.urn)
+
+
 RULES: tuple[Rule, ...] = (
     data_is_protected,
     stateful_vm_locked,
@@ -280,4 +420,5 @@ RULES: tuple[Rule, ...] = (
     backups_encrypted,
     buckets_versioned_private,
     backup_retention_set,
+    critical_data_offsite,
 )

@@ -1,26 +1,44 @@
-"""NightlyDump: credentials and key only through secret stdin; the script dumps, encrypts, verifies."""
+"""NightlyDump: credentials and key only through secret stdin; one script dumps Authentik and Omni,
+encrypts, uploads to every target; the install command carries the backup manifest DAT-08 reads."""
 
 import subprocess
 
 import pulumi
+import pytest
 from pulumi_command import remote
 
-from components.oci.dump import NightlyDump, dump_script, install_script
+from components.oci.dump import ETCD_IMAGE, NightlyDump, S3Target, dump_script, install_script
+
+OCI = "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com"
+OVH = "https://s3.gra.io.cloud.ovh.net"
 
 
-def program():
+def _target(site: str, endpoint: str, bucket: str, secret: str) -> S3Target:
+    return {
+        "site": site,
+        "endpoint": endpoint,
+        "region": "eu-paris-1" if site == "oci" else "gra",
+        "bucket": bucket,
+        "access_key_id": pulumi.Output.secret(f"AKIA{site.upper()}"),
+        "secret_access_key": pulumi.Output.secret(secret),
+    }
+
+
+def program(targets: list[S3Target] | None = None, **extra):
     def run():
         NightlyDump(
             "db",
             {
                 "connection": remote.ConnectionArgs(host="10.0.0.10", user="ubuntu", private_key="not-a-key"),
-                "endpoint": "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com",
-                "region": "eu-paris-1",
-                "bucket": "homelab-backups",
-                "access_key_id": pulumi.Output.secret("AKIAEXAMPLE"),
-                "secret_access_key": pulumi.Output.secret("very-secret"),
+                "targets": targets
+                if targets is not None
+                else [
+                    _target("oci", OCI, "homelab-backups", "very-secret"),
+                    _target("ovh", OVH, "homelab-offsite", "ovh-secret"),
+                ],
                 "encryption_key": pulumi.Output.secret("dump-key"),
                 "calendar": "*-*-* 02:15:00",
+                **extra,
             },
         )
 
@@ -31,21 +49,66 @@ def test_secrets_travel_only_in_secret_stdin(record):
     rec = record(program())
     command = rec.get("command:remote:Command", "db-timer")
     assert command.is_secret("stdin")
-    assert "very-secret" not in command.inputs["create"] and "dump-key" not in command.inputs["create"]
-    assert (
-        "AWS_SECRET_ACCESS_KEY='very-secret'" in command.inputs["stdin"]
-        or "AWS_SECRET_ACCESS_KEY=very-secret" in command.inputs["stdin"]
-    )
+    for secret in ("very-secret", "ovh-secret", "dump-key"):
+        assert secret not in command.inputs["create"] and secret not in str(command.inputs["triggers"])
+    stdin = command.inputs["stdin"]
+    assert "S3_SECRET_oci=very-secret" in stdin and "S3_SECRET_ovh=ovh-secret" in stdin
+    assert "S3_TARGETS='oci ovh'" in stdin and "S3_BUCKET_ovh=homelab-offsite" in stdin
     assert command.inputs["logging"] == "none"
     assert command.delete_before_replace is True
     assert "systemctl disable --now homelab-offsite-dump.timer" in command.inputs["delete"]
 
 
+def test_install_command_carries_the_backup_manifest(record):
+    command = record(program()).get("command:remote:Command", "db-timer")
+    assert command.inputs["triggers"] == [
+        {
+            "backup": {
+                "holds": ["authentik", "omni"],
+                "targets": [f"{OCI}/homelab-backups", f"{OVH}/homelab-offsite"],
+            }
+        }
+    ]
+    only_authentik = record(program(holders=["authentik"])).get("command:remote:Command", "db-timer")
+    assert only_authentik.inputs["triggers"][0]["backup"]["holds"] == ["authentik"]
+    assert "etcdctl" not in only_authentik.inputs["create"]
+
+
+@pytest.mark.parametrize(
+    ("targets", "extra", "message"),
+    [
+        ([], {}, "needs at least one target"),
+        ([_target("oci", OCI, "a", "s"), _target("oci", OCI, "b", "s")], {}, "each site once"),
+        ([_target("OVH!", OVH, "a", "s")], {}, "must be lower-case letters and digits"),
+        (None, {"holders": ["grafana"]}, "holders must be some of"),
+    ],
+)
+def test_bad_targets_are_refused(record, targets, extra, message):
+    with pytest.raises(Exception, match=message):
+        record(program(targets, **extra))
+
+
 def test_env_file_is_root_only_and_scripts_parse():
     install = install_script("*-*-* 02:15:00")
     assert "umask 077" in install and "chmod 0600 /etc/homelab/offsite.env.new" in install
-    for script in (install, dump_script()):
+    for script in (install, dump_script(), dump_script(["authentik"])):
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     dump = dump_script()
     assert "set -euo pipefail" in dump and "trap 'rm -rf \"$work\"' EXIT" in dump
     assert "pg_dump produced nothing" in dump
+
+
+def test_dump_is_locked_guarded_and_ordered():
+    dump = dump_script()
+    # One run at a time (the timer and a manual run), and never against an unmounted data volume.
+    assert dump.index("flock -w 3600 9") < dump.index("mountpoint -q /srv/homelab") < dump.index("pg_dump")
+    # Omni's etcd through its own network namespace, only while Omni runs; an enabled Omni that is
+    # down fails the job instead of silently skipping it.
+    assert f'--network "container:$omni" -v "$work:/out" {ETCD_IMAGE}' in dump
+    assert "etcdctl --endpoints http://localhost:2379 snapshot save /out/omni-etcd.db" in dump
+    assert "omni is enabled but not running" in dump and "failed=1" in dump
+    # Each dump encrypted once, uploaded to every target; secrets passed by name, never on a command line.
+    assert dump.count("openssl enc -aes-256-cbc -pbkdf2") == 1
+    assert "for target in $S3_TARGETS" in dump and "-e AWS_SECRET_ACCESS_KEY -e" in dump
+    assert 'export AWS_ACCESS_KEY_ID="${!key_id}"' in dump
+    assert dump.rstrip().endswith('exit "$failed"')

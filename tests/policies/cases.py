@@ -1773,6 +1773,93 @@ case(
     lambda: backup_stack(lifecycle(), bucket={**BACKUP_BUCKET, "name": UNKNOWN}),
     cannot_run=True,
 )
+# --- DAT-08 ------------------------------------------------------------------------------------
+COMMAND = "command:remote:Command"
+OCI_S3 = "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com"
+OVH_S3 = "https://s3.gra.io.cloud.ovh.net"
+MINIO_S3 = "https://minio.example.net"
+
+
+def data_volume(data_class: Any = "critical", holds: Any = "authentik omni") -> Res:
+    tags = {"role": "management", "data-class": data_class, "holds": holds}
+    return Res(VOLUME, "oci-mgmt-data", {"availabilityDomain": "AD-1", "sizeInGbs": "50", "freeformTags": tags})
+
+
+def dump_job(*targets: Any, holds: Any = ("authentik", "omni")) -> Res:
+    manifest = {"backup": {"holds": list(holds), "targets": list(targets)}}
+    return Res(COMMAND, "management-db-timer", {"create": "install", "triggers": ["other-trigger", manifest]})
+
+
+def labelled_namespace(name: str, data_class: str = "critical") -> Res:
+    props = {"metadata": {"name": name, "labels": {"homelab.dev/data-class": data_class}}}
+    return Res(NAMESPACE, f"ns-{name}", props)
+
+
+def velero(location_url: str, bucket: str, namespaces: Any) -> Res:
+    location = {"name": "offsite", "bucket": bucket, "config": {"s3Url": location_url}}
+    template = {"includedNamespaces": namespaces, "storageLocation": "offsite"}
+    values = {
+        "configuration": {"backupStorageLocation": [location]},
+        "schedules": {"critical": {"schedule": "0 2 * * *", "template": template}},
+    }
+    return Res(HELM_RELEASE, "velero", {"chart": "velero", "values": values})
+
+
+case("DAT-08", "pass", "dump-leaves-oci", lambda: S([data_volume(), dump_job(f"{OCI_S3}/b", f"{OVH_S3}/offsite")]))
+# Boundary: one target at another site is enough; the holder's own site alone is not.
+case("DAT-08", "pass", "boundary-one-offsite-target", lambda: S([data_volume(), dump_job(f"{OVH_S3}/offsite")]))
+case("DAT-08", "pass", "not-an-offsite-class", lambda: S([data_volume("media")]))
+case("DAT-08", "pass", "untagged-volume", lambda: S([Res(VOLUME, "scratch", {"sizeInGbs": "50"})]))
+case(
+    "DAT-08",
+    "pass",
+    "velero-schedule-to-ovh",
+    lambda: S([labelled_namespace("immich"), velero(OVH_S3, "offsite", ["immich", "nextcloud"])]),
+)
+case(
+    "DAT-08",
+    "violate",
+    "boundary-only-own-site",
+    lambda: S([data_volume(), dump_job(f"{OCI_S3}/b")]),
+    "'authentik' (critical, on 'oci-mgmt-data' at oci) is backed up only to oci: no copy leaves its site.",
+    "'omni' (critical, on 'oci-mgmt-data' at oci) is backed up only to oci: no copy leaves its site.",
+)
+case(
+    "DAT-08",
+    "violate",
+    "holder-not-in-the-job",
+    lambda: S([data_volume(), dump_job(f"{OVH_S3}/offsite", holds=("authentik",))]),
+    "'omni' (critical, on 'oci-mgmt-data' at oci) is covered by no backup job.",
+)
+case(
+    "DAT-08",
+    "violate",
+    "unknown-endpoint-is-no-site",
+    lambda: S([data_volume(holds="authentik"), dump_job(f"{MINIO_S3}/b", holds=("authentik",))]),
+    "'authentik' (critical, on 'oci-mgmt-data' at oci) is backed up only to no known site: no copy leaves its site.",
+)
+case(
+    "DAT-08",
+    "violate",
+    "namespace-not-scheduled",
+    lambda: S([labelled_namespace("vaultwarden"), velero(OVH_S3, "offsite", ["immich"])]),
+    "'vaultwarden' (critical, on 'ns-vaultwarden' at home) is covered by no backup job.",
+)
+case(
+    "DAT-08",
+    "unknown",
+    "manifest-not-known",
+    lambda: S([data_volume(), Res(COMMAND, "job", {"create": "x", "triggers": [UNKNOWN]})]),
+    cannot_run=True,
+)
+# An unknown trigger elsewhere does not stop the rule when every holder is already covered offsite.
+case(
+    "DAT-08",
+    "unknown",
+    "other-trigger-unknown",
+    lambda: S([data_volume(), dump_job(f"{OVH_S3}/o"), Res(COMMAND, "other", {"create": "x", "triggers": [UNKNOWN]})]),
+)
+
 # Identity rules live in their own module (registered into CASES on import).
 import tests.policies.cases_identity  # noqa: E402, F401
 

@@ -26,7 +26,10 @@ from tests.policies.cases import (
     DOWNLOAD_PROPS,
     INSTANCE,
     MFA,
+    MINIO_S3,
     NAMESPACE,
+    OCI_S3,
+    OVH_S3,
     PUBLIC_INGRESS,
     SERVICE,
     SL,
@@ -41,10 +44,13 @@ from tests.policies.cases import (
     backup_stack,
     claim,
     costed,
+    data_volume,
     deployment,
+    dump_job,
     estimate,
     ingress,
     instance,
+    labelled_namespace,
     lifecycle,
     micro,
     namespace,
@@ -54,6 +60,7 @@ from tests.policies.cases import (
     service,
     storage_class,
     tunnel_config,
+    velero,
     vm,
 )
 from tests.policies.helpers import Res, resource_args, run, stack_args
@@ -557,6 +564,30 @@ OVERRIDES += [
     Override("DAT-07", "minKeepDays", "pass", kept_for(3), 3, "after 3 days, under the 7-day minimum"),
     Override("DAT-07", "minKeepDays", "violate", kept_for(30), 60, "under the 60-day minimum"),
 ]
+
+
+def _offsite(*resources: Res) -> Callable[[Config], Args]:
+    return lambda config: stack_args(list(resources), config)
+
+
+_OVH_ONLY = {"ovh": ["cloud.ovh.net"]}
+OVERRIDES += [
+    # A class that must leave its site: `important` data kept on OCI passes by default.
+    Override("DAT-08", "offsiteClasses", "pass", _offsite(data_volume(), dump_job(f"{OCI_S3}/b")), [],
+             "no copy leaves"),
+    Override("DAT-08", "offsiteClasses", "violate", _offsite(data_volume("important"), dump_job(f"{OCI_S3}/b")),
+             ["critical", "important"], "'authentik' (important"),
+    # Where a target is: a self-hosted endpoint counts once it is listed as a site.
+    Override("DAT-08", "siteEndpoints", "pass", _offsite(data_volume(), dump_job(f"{MINIO_S3}/b")),
+             {**_OVH_ONLY, "friend": ["minio.example.net"]}, "no known site"),
+    Override("DAT-08", "siteEndpoints", "violate", _offsite(data_volume(), dump_job(f"{OVH_S3}/b")),
+             {"ovh": ["ovh.example"]}, "no known site"),
+    # The cluster's site: a namespace backed up to OVH is offsite at home, not when the cluster runs at OVH.
+    Override("DAT-08", "clusterSite", "pass", _offsite(labelled_namespace("immich"), velero(OCI_S3, "b", ["immich"])),
+             "home", "only to oci", base={"clusterSite": "oci"}),
+    Override("DAT-08", "clusterSite", "violate",
+             _offsite(labelled_namespace("immich"), velero(OVH_S3, "b", ["immich"])), "ovh", "only to ovh"),
+]  # fmt: skip
 
 
 def _grafana_bound_to(group_name: str) -> Callable[[Config], Args]:
