@@ -287,7 +287,11 @@ def copies(holder: DataHolder, policy: ClassPolicy, offsite: Offsite) -> tuple[C
                 layer = f"{holder.name}-export"
             if holder.name == "cloud-etcd":
                 layer = "etcd-snapshot"
-            sites: list[Site] = [s for s, on in (("oci", offsite.oci_bucket), ("ovh", offsite.ovh_bucket)) if on]
+            sites: list[Site] = []
+            if offsite.oci_bucket:
+                sites.append("oci")
+            if offsite.ovh_bucket:
+                sites.append("ovh")
             local += [Copy(layer, site, "object-storage") for site in sites]
     if policy.offsite and offsite.home_mirror and offsite.oci_bucket and not offsite.ovh_bucket:
         far.append(Copy("home-mirror", "home", "zfs-mirror"))
