@@ -76,6 +76,14 @@ ALWAYS_FREE_CATALOGUE: Mapping[str, str] = {
     "oci:Identity/compartment:Compartment": "IAM (no charge)",
     "oci:Identity/policy:Policy": "IAM (no charge)",
     "oci:Identity/dynamicGroup:DynamicGroup": "IAM (no charge)",
+    "oci:ObjectStorage/preauthrequest:Preauthrequest": "access to a bucket's objects (no charge)",
+    # Always Free up to an allowance of their own, which this project does not meter.
+    "oci:Monitoring/alarm:Alarm": "Monitoring (Always Free ingestion and retrieval allowance)",
+    "oci:Ons/notificationTopic:NotificationTopic": "Notifications (Always Free delivery allowance)",
+    "oci:Ons/subscription:Subscription": "Notifications (Always Free delivery allowance)",
+    "oci:Logging/logGroup:LogGroup": "Logging (Always Free storage allowance)",
+    "oci:Logging/log:Log": "Logging (Always Free storage allowance)",
+    "oci:Vault/secret:Secret": "Vault secrets (Always Free count)",
 }
 """The OCI resource types a cloud stack may create without leaving the Always Free tier (NFR-012),
 with why each costs nothing. BUD-02 refuses any other `oci:` type: a service outside this list is

@@ -11,8 +11,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from homelab.budget import CostEstimate, money
 
-WIDTH = 760
-LABEL_WIDTH = 360
+WIDTH = 780
+LABEL_WIDTH = 380
 BAR_AREA = 280
 ROW = 26
 BAR = 18

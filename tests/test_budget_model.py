@@ -1,7 +1,10 @@
 """One budget model: the stacks' summaries, the config defaults and the budget policies agree."""
 
+import importlib.util
+import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from homelab import budget
@@ -53,3 +56,21 @@ def test_the_model_imports_neither_pulumi_nor_pydantic() -> None:
 def test_host_mode_totals_share_one_arithmetic() -> None:
     total = budget.mode_total_mb([4096, 12288], 2048, 12288)
     assert (total.here_mb, total.other_stacks_mb, total.reserved_mb, total.total_mb) == (16384, 2048, 12288, 30720)
+
+
+def test_the_always_free_catalogue_names_real_oci_resource_types() -> None:
+    """Each entry is a resource type token of the pinned pulumi_oci SDK (a typo would let nothing in)."""
+    spec = importlib.util.find_spec("pulumi_oci")
+    assert spec is not None and spec.origin is not None
+    package = Path(spec.origin).parent
+    for token in budget.ALWAYS_FREE_CATALOGUE:
+        module, path = token.removeprefix("oci:").split(":")[0].split("/")
+        source = package / module.lower() / (re.sub(r"(?<!^)(?=[A-Z])", "_", path).lower() + ".py")
+        assert source.is_file() and f"'{token}'" in source.read_text(), token
+
+
+def test_every_oci_type_the_cloud_stack_registers_is_in_the_catalogue(previewed: Any) -> None:
+    registered = {r.type for r in previewed("cloud").recording.resources if r.type.startswith("oci:")}
+    assert registered and registered <= set(budget.ALWAYS_FREE_CATALOGUE), registered - set(
+        budget.ALWAYS_FREE_CATALOGUE
+    )

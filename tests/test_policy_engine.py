@@ -5,6 +5,7 @@ import pulumi_proxmoxve as pve
 import pytest
 from pulumi_command import local
 
+from homelab.engine import Recording, StackOutput
 from homelab.policy_eval import PackConfigError, blocking, evaluate, parse_pack_config
 
 
@@ -71,3 +72,24 @@ def test_pack_config_levels_and_exemptions(record) -> None:
 def test_pack_config_rejects_unknown_policy() -> None:
     with pytest.raises(PackConfigError, match="unknown policy 'no-such-rule'"):
         parse_pack_config({"no-such-rule": "mandatory"})
+
+
+@pytest.mark.parametrize(
+    ("output", "kind"),
+    [
+        (
+            StackOutput(value={"currency": "USD", "yearly_total": 1500.0, "lines": []}, secret=False, known=True),
+            "violation",
+        ),
+        (StackOutput(value=None, secret=False, known=False), "cannot-run"),
+        (StackOutput(value={"currency": "USD", "yearly_total": 400.0, "lines": []}, secret=False, known=True), None),
+    ],
+)
+def test_stack_rules_receive_the_root_stack_with_its_exports(output: StackOutput, kind: str | None) -> None:
+    """As `AnalyzeStack` does: BUD-08 judges the `cost_estimate` export; unknown, it is not evaluated."""
+    recording = Recording(project="homelab", stack="prod", outputs={"cost_estimate": output})
+    found = [f for f in evaluate(recording) if f.rule_id == "BUD-08"]
+    assert [f.kind for f in found] == ([kind] if kind else [])
+    if kind == "violation":
+        assert "1,500.00 USD, over the NFR-012 cap of 1,000.00 USD" in found[0].message
+        assert found[0].level == "advisory" and found[0].resource_name is None

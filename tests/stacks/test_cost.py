@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from homelab.budget import budget_lines
 from homelab.cli import main
 from homelab.stackrun import run_stack
 from stacks.capacity import Guest, HostLedger
@@ -157,3 +158,19 @@ def test_bad_cost_input_exits_2_with_one_line_and_registers_nothing(
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("homelab: prod: homelab:cost") and expected in lines[0], lines
     assert seen == []
+
+
+def test_the_preview_budget_block_shows_the_table_and_the_total_against_the_cap():
+    recording = preview("prod").recording
+    value = recording.outputs["cost_estimate"].value
+    lines = budget_lines(recording)
+    start = lines.index("  Cost (NFR-012), in EUR:")
+    rows = lines[start + 2 : start + 2 + len(value["lines"])]
+    for row, item in zip(rows, value["lines"], strict=True):
+        assert row.split()[-2:] == [f"{item['monthly']:,.2f}", f"{item['yearly']:,.2f}"], row
+        assert row.strip().startswith(item["item"])
+    assert lines[start + 2 + len(value["lines"])].split()[-1] == f"{value['yearly_total']:,.2f}"
+    assert (
+        lines[start + 3 + len(value["lines"])].strip().startswith(f"Yearly total: {value['yearly_total']:,.2f} EUR (")
+    )
+    assert "of the 1,000.00 USD cap (NFR-012): within it" in lines[start + 3 + len(value["lines"])]
