@@ -12,7 +12,7 @@ import hmac
 import pulumi
 import pulumi_twingate as twingate
 
-from components.authentik.specs import OUTPOST_ORIGIN
+from components.authentik.specs import OUTPOST_ORIGIN, NtfyPush
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
@@ -39,7 +39,15 @@ from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalo
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
 from stacks.config.identity import IdentitySettings
-from stacks.identity import ACCESS_CLIENT, IdentityPlan, identity_plan
+from stacks.identity import (
+    ACCESS_CLIENT,
+    IDENTITY_SECRETS,
+    IdentityPlan,
+    identity_plan,
+    ntfy_push,
+    ntfy_token,
+    smtp_relay,
+)
 from stacks.platform import (
     PLATFORM_SECRETS,
     TWINGATE_SECRETS,
@@ -108,7 +116,7 @@ SECRETS: tuple[SecretSpec, ...] = (
         ),
     ),
 )
-SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS)
+SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *IDENTITY_SECRETS)
 # CLOUD apps are reached through the Cilium Gateway's Envoy (Cilium entity `ingress`) and scraped by Prometheus.
 APP_INGRESS = IngressAllows(from_namespaces=("monitoring",), from_entities=("ingress",))
 
@@ -340,6 +348,15 @@ def build() -> None:
             pulumi.Output.secret(seed.apply(lambda v: derive_secret(v, f"oidc/{slug}", generation, 32)))
         ),
     )
+    smtp_password = secrets.get_secret("smtpPassword")
+    relay = smtp_relay(config.identity, smtp_password is not None)
+    # Authentik's ntfy publish token: owned here, granted by `prod` (stacks/identity.py).
+    generation = config.identity.ntfy_token_generation
+    push = ntfy_push(
+        config.identity,
+        catalog,
+        pulumi.Output.secret(seed.apply(lambda v: ntfy_token(derive_secret(v, "ntfy/authentik", generation, 29)))),
+    )
     pulumi.export("always_free_usage", always_free_summary(cloud_layout(config), config.quota.limits()))
 
     oci_settings = config.oci
@@ -435,6 +452,7 @@ def build() -> None:
         omni_initial_users=tuple(omni.initial_users),
         omni_wireguard_port=omni.wireguard_port if omni.wireguard_public else None,
         outpost_upstreams=tuple((catalog.by_name(app.slug).hostname, first_control_plane) for app in plan.proxy),
+        smtp=relay,
     )
     bootstrap_token = _token(_derived(seed, config, "authentik_bootstrap_token"))
     vm = ManagementVm(
@@ -462,6 +480,8 @@ def build() -> None:
                 "postgres_password": _token(_derived(seed, config, "postgres_password")),
                 "omni_etcd_key": secrets.require_secret("omniEtcdPrivateKey"),
                 "tunnel_token": tunnels["cloud"].token,
+                # Empty when the relay takes mail without a login (or there is no relay).
+                "smtp_password": pulumi.Output.secret(smtp_password or ""),
             },
             "freeform_tags": freeform_tags(stack, "management"),
             "data_volume_tags": volume_holder_tags(holders(catalog), "management-vm"),
@@ -559,6 +579,7 @@ def build() -> None:
         zone=zone,
         services=services,
         settings=config.identity,
+        ntfy=push,
     )
 
     pulumi.export("kubeconfig", talos.kubeconfig)
@@ -653,6 +674,7 @@ def _identity(
     zone: pulumi.Output[str],
     services: ManagementServices,
     settings: IdentitySettings,
+    ntfy: NtfyPush | None,
 ) -> None:
     """Authentik's configuration, the Tier-1 hostnames it gates, Omni's start, and their exports."""
     from components.authentik.identity import AuthentikIdentity, authentik_provider  # noqa: PLC0415 (this stack's SDK)
@@ -665,6 +687,8 @@ def _identity(
             "authentik_host": authentik_host,
             "mfa_for_all": settings.mfa_for_all,
             "password_min_length": settings.password_min_length,
+            "email": services.smtp is not None,
+            "ntfy": ntfy,
             "oidc_clients": plan.oidc,
             "proxy_apps": plan.proxy,
             "saml_apps": plan.saml,
@@ -694,6 +718,8 @@ def _identity(
         if client.slug != ACCESS_CLIENT:
             pulumi.export(f"oidc_{client.slug}", pulumi.Output.secret(identity.oidc[client.slug].as_output()))
     pulumi.export("authentik_service_tokens", pulumi.Output.secret(identity.service_account_tokens))
+    if ntfy is not None:
+        pulumi.export("ntfy_identity_publisher", pulumi.Output.secret({"topic": ntfy.topic, "token": ntfy.token}))
 
 
 def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)

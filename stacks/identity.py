@@ -17,6 +17,11 @@ Stack outputs of the `cloud` stack that other stacks consume (read them with a S
   claim (`groups`, from the `profile` scope) carries `admin`/`family`.
 - `authentik_service_tokens`: secret mapping service-account name (`ci-github`, `backup`) -> API
   token (non-expiring).
+- `ntfy_identity_publisher`: secret `{topic, token}` when `homelab:identity.ntfy_topic` is set. The
+  `cloud` stack owns this ntfy token (derived from `secretSeed`) and Authentik pushes sign-up
+  notifications with it; the `prod` stack, which runs ntfy and already reads `cloud`, grants it
+  write access to that topic alone (docs/decisions/identity-notifications.md). No cycle: `cloud`
+  never reads `prod`.
 """
 
 from collections.abc import Callable
@@ -24,10 +29,31 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.authentik.specs import OidcClient, ProxyApp, SamlApp, ServiceAccount
+from components.authentik.specs import NtfyPush, OidcClient, ProxyApp, SamlApp, ServiceAccount
+from components.oci.compose import SmtpRelay
 from stacks.catalog import ADMIN_GROUP, Catalog, Service, redirect_uri
-from stacks.config.base import NAMESPACE, ConfigError
+from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
 from stacks.config.identity import IdentitySettings
+
+IDENTITY_SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        "smtpPassword",
+        "the password of homelab:identity.smtp.username at the e-mail relay (only with a relay login)",
+        required=False,
+        placeholder="offline-placeholder-smtp-password",
+    ),
+)
+NTFY_PUSH_SERVICE = "ntfy-push"
+"""The catalog entry of ntfy's token-gated API hostname (PROD), where Authentik publishes."""
+NTFY_TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+"""32 symbols (no modulo bias from a byte), all in ntfy's token alphabet (lower-case letters, digits)."""
+NTFY_TOKEN_SYMBOLS = 29
+"""ntfy tokens are `tk_` + 29 characters."""
+NO_SMTP_WARNING = (
+    "homelab:identity.smtp is not set: Authentik cannot send e-mail. The sign-in page offers no "
+    "self-service password reset (an admin creates recovery links by hand), and admins hear of sign-ups "
+    "only in Authentik's notification centre{push}. Set homelab:identity.smtp (docs/runbooks/identity.md#e-mail)."
+)
 
 ACCESS_CLIENT = "cloudflare-access"
 """The OIDC client Cloudflare Access uses to sign admins in (bound to `admin` only)."""
@@ -149,3 +175,62 @@ def identity_plan(
         if s.sso == "saml"
     )
     return IdentityPlan(oidc=tuple(oidc), proxy=proxy, saml=saml, service_accounts=SERVICE_ACCOUNTS)
+
+
+def smtp_relay(settings: IdentitySettings, password_set: bool) -> SmtpRelay | None:
+    """Authentik's e-mail relay from `homelab:identity.smtp` and the `smtpPassword` secret, or one
+    `ConfigError` naming the key; no relay is a warning that says what does not work."""
+    smtp = settings.smtp
+    if smtp is None:
+        if password_set:
+            raise ConfigError(
+                f"{NAMESPACE}:smtpPassword: is set but {NAMESPACE}:identity.smtp is not; configure the relay "
+                "or remove the secret (`pulumi config rm smtpPassword`)"
+            )
+        push = " and by ntfy push" if settings.ntfy_topic is not None else ""
+        pulumi.log.warn(NO_SMTP_WARNING.format(push=push))
+        return None
+    if smtp.username is not None and not password_set:
+        raise ConfigError(
+            f"{NAMESPACE}:smtpPassword: required secret is not set while {NAMESPACE}:identity.smtp.username is; "
+            "run `pulumi config set --secret smtpPassword <value>`"
+        )
+    if smtp.username is None and password_set:
+        raise ConfigError(
+            f"{NAMESPACE}:identity.smtp.username: is not set, so the secret smtpPassword would never be used; "
+            "set the relay login or remove the secret"
+        )
+    return SmtpRelay(
+        host=smtp.host,
+        port=smtp.port,
+        from_address=smtp.from_address,
+        use_tls=smtp.security == "starttls",
+        use_ssl=smtp.security == "tls",
+        username=smtp.username,
+        timeout_seconds=smtp.timeout_seconds,
+    )
+
+
+def ntfy_token(raw: bytes) -> str:
+    """An ntfy access token (`tk_` + 29 symbols) from at least 29 derived bytes."""
+    if len(raw) < NTFY_TOKEN_SYMBOLS:
+        raise ValueError(f"ntfy_token needs {NTFY_TOKEN_SYMBOLS} bytes, got {len(raw)}")
+    return "tk_" + "".join(NTFY_TOKEN_ALPHABET[b % 32] for b in raw[:NTFY_TOKEN_SYMBOLS])
+
+
+def ntfy_push(settings: IdentitySettings, catalog: Catalog, token: pulumi.Input[str]) -> NtfyPush | None:
+    """Where Authentik pushes sign-up notifications (None when `ntfy_topic` is null), or one
+    `ConfigError` naming the key when the catalog has no ntfy push hostname."""
+    if settings.ntfy_topic is None:
+        return None
+    if NTFY_PUSH_SERVICE not in {s.name for s in catalog.services}:
+        raise ConfigError(
+            f"{NAMESPACE}:identity.ntfy_topic: the catalog has no {NTFY_PUSH_SERVICE!r} entry (ntfy's token-gated "
+            "API on PROD) to push to; add it back or set ntfy_topic to null"
+        )
+    return NtfyPush(
+        url=f"https://{catalog.by_name(NTFY_PUSH_SERVICE).hostname}/",
+        topic=settings.ntfy_topic,
+        token=token,
+        click_url=f"https://{catalog.by_name('authentik').hostname}/if/admin/#/identity/users",
+    )

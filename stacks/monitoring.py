@@ -3,6 +3,9 @@
 Composition only (like `stacks.dev.talos_on_proxmox`): no provider details. Cross-stack values come
 through the `cloud` StackReference: Grafana's Authentik OIDC client is the identity layer's
 `oidc_grafana` output, and the stack fails loudly (before anything is registered) if it is missing.
+Authentik's ntfy publish token for sign-up notifications is the identity layer's
+`ntfy_identity_publisher` output: ntfy grants it write access to that one topic (absent: a warning,
+and ntfy refuses Authentik's pushes).
 """
 
 from collections.abc import Sequence
@@ -24,7 +27,7 @@ from components.monitoring.metrics import (
     ProbeTarget,
     load_dashboards,
 )
-from components.monitoring.ntfy import Ntfy
+from components.monitoring.ntfy import ExtraPublisher, Ntfy
 from components.monitoring.rules import ProbedService, RuleContext, rule_groups
 from stacks.catalog import Catalog, Service
 from stacks.config import ConfigError, SecretSpec
@@ -127,6 +130,32 @@ def _grafana_client(value: object, output: str) -> dict[str, str]:
     return {"client_id": str(value["client_id"]), "client_secret": str(value["client_secret"])}
 
 
+IDENTITY_PUBLISHER_OUTPUT = "ntfy_identity_publisher"
+"""The `cloud` stack output `{topic, token}` Authentik pushes sign-up notifications with."""
+
+
+def identity_publisher(value: object, ntfy_topics: tuple[str, ...]) -> ExtraPublisher | None:
+    """ntfy's grant for Authentik's sign-up pushes, from the cloud stack's output (None: no push)."""
+    if value is None:
+        pulumi.log.warn(
+            f"the cloud stack exports no {IDENTITY_PUBLISHER_OUTPUT!r}: ntfy grants Authentik nothing, so sign-up "
+            "notifications are not pushed (update the cloud stack first, or its homelab:identity.ntfy_topic is null)"
+        )
+        return None
+    if not isinstance(value, dict) or not {"topic", "token"} <= set(value):
+        raise ConfigError(
+            f"the cloud stack's output {IDENTITY_PUBLISHER_OUTPUT!r} must be an object with topic and token "
+            "(the identity layer's ntfy publisher)"
+        )
+    topic = str(value["topic"])
+    if topic in ntfy_topics:
+        raise ConfigError(
+            f"homelab:identity.ntfy_topic (cloud stack): {topic!r} is an alert topic of "
+            "homelab:monitoring.ntfy; give sign-up notifications a topic of their own"
+        )
+    return ExtraPublisher(user="authentik", topic=topic, token=str(value["token"]))
+
+
 def telegram_secrets(monitoring: MonitoringConfig) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
     """Both Telegram secrets when Telegram is on; a missing one is an error naming its key."""
     if not monitoring.alerting.telegram.enabled:
@@ -176,16 +205,20 @@ def build_monitoring(inputs: MonitoringInputs) -> list[pulumi.Resource]:
     )
 
     ntfy_hostname = catalog.by_name("ntfy-push").hostname
+    alert_topics = (monitoring.ntfy.critical_topic, monitoring.ntfy.digest_topic)
     ntfy = Ntfy(
         "ntfy",
         {
             "image": monitoring.ntfy.image,
             "base_url": f"https://{ntfy_hostname}",
-            "topics": (monitoring.ntfy.critical_topic, monitoring.ntfy.digest_topic),
+            "topics": alert_topics,
             "publisher_token": secrets.require_secret("ntfyPublisherToken"),
             "phone_token": secrets.require_secret("ntfyPhoneToken"),
             "storage_gb": monitoring.ntfy.storage_gb,
             "namespace": NTFY_NAMESPACE,
+            "extra_publisher": inputs.cloud.get_output(IDENTITY_PUBLISHER_OUTPUT).apply(
+                lambda value: identity_publisher(value, alert_topics)
+            ),
         },
         opts=on_cluster,
     )

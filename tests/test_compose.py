@@ -21,6 +21,7 @@ from components.oci.compose import (
     SYSTEMD_UNIT,
     ComposeImages,
     ManagementServices,
+    SmtpRelay,
     cloud_init,
     compose_document,
     compose_unit,
@@ -49,6 +50,12 @@ SERVICES = ManagementServices(
 WITH_WIREGUARD = ManagementServices(
     **{**SERVICES.__dict__, "omni_wireguard_port": 50180, "omni_wireguard_address": "203.0.113.7"}
 )
+WITH_SMTP = ManagementServices(
+    **{
+        **SERVICES.__dict__,
+        "smtp": SmtpRelay("smtp.example.net", 587, "auth@example.net", use_tls=True, use_ssl=False, username="auth"),
+    }
+)
 SECRET_VALUES = {name: f"SECRET-VALUE-{name}-9f8e7d6c5b4a" for name in SECRET_NAMES}
 
 
@@ -62,7 +69,7 @@ def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("services", [SERVICES, WITH_WIREGUARD], ids=["default", "wireguard"])
+@pytest.mark.parametrize("services", [SERVICES, WITH_WIREGUARD, WITH_SMTP], ids=["default", "wireguard", "smtp"])
 def test_rendered_compose_validates_against_the_compose_spec(tmp_path: Path, services: ManagementServices) -> None:
     path = tmp_path / "compose.yaml"
     path.write_text(render_compose(services), encoding="utf-8")
@@ -89,6 +96,42 @@ def test_every_secret_is_a_file_reference() -> None:
         document["services"]["postgresql"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     )
     assert "--token-file" in document["services"]["cloudflared"]["command"]
+
+
+def test_authentik_sends_mail_through_the_relay_with_the_password_from_a_file() -> None:
+    document: dict[str, Any] = compose_document(WITH_SMTP)
+    for name in ("authentik-server", "authentik-worker"):  # the worker sends, the server enqueues
+        service = document["services"][name]
+        env = service["environment"]
+        assert {k: v for k, v in env.items() if k.startswith("AUTHENTIK_EMAIL__")} == {
+            "AUTHENTIK_EMAIL__HOST": "smtp.example.net",
+            "AUTHENTIK_EMAIL__PORT": "587",
+            "AUTHENTIK_EMAIL__USE_TLS": "true",
+            "AUTHENTIK_EMAIL__USE_SSL": "false",
+            "AUTHENTIK_EMAIL__TIMEOUT": "10",
+            "AUTHENTIK_EMAIL__FROM": "auth@example.net",
+            "AUTHENTIK_EMAIL__USERNAME": "auth",
+            "AUTHENTIK_EMAIL__PASSWORD": "file:///run/secrets/smtp_password",
+        }
+        assert "smtp_password" in service["secrets"]
+    assert document["secrets"]["smtp_password"] == {"file": "/opt/homelab/secrets/smtp_password"}
+
+
+def test_without_a_relay_or_login_authentik_gets_no_mail_settings_or_password() -> None:
+    plain: dict[str, Any] = compose_document(SERVICES)
+    relay_without_login = ManagementServices(
+        **{**SERVICES.__dict__, "smtp": SmtpRelay("relay.lan.example.net", 25, "a@example.net", False, False)}
+    )
+    anonymous: dict[str, Any] = compose_document(relay_without_login)
+    for name in ("authentik-server", "authentik-worker"):
+        assert not [k for k in plain["services"][name]["environment"] if k.startswith("AUTHENTIK_EMAIL__")]
+        assert "smtp_password" not in plain["services"][name]["secrets"]
+        env = anonymous["services"][name]["environment"]
+        assert env["AUTHENTIK_EMAIL__HOST"] == "relay.lan.example.net"
+        assert "AUTHENTIK_EMAIL__PASSWORD" not in env and "AUTHENTIK_EMAIL__USERNAME" not in env
+        assert "smtp_password" not in anonymous["services"][name]["secrets"]
+    with pytest.raises(ValueError, match="exclude each other"):
+        SmtpRelay("smtp.example.net", 465, "a@example.net", use_tls=True, use_ssl=True)
 
 
 def test_nothing_is_published_unless_wireguard_is_enabled() -> None:
@@ -194,7 +237,7 @@ def _management_program() -> None:
             "ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest test",
             "ssh_private_key": pulumi.Output.secret("PRIVATE-KEY-VALUE-0a1b2c"),
             "bastion_id": "ocid1.bastion.oc1..aaaaaaaatest00000000000000000",
-            "services": SERVICES,
+            "services": WITH_SMTP,
             "secrets": {k: pulumi.Output.secret(v) for k, v in SECRET_VALUES.items()},
             "freeform_tags": {"managed-by": "pulumi"},
             "command_provider": provider,

@@ -7,8 +7,13 @@ Cloudflare Access for every admin app, so its configuration decides who reaches 
   nobody approved. Every application here is bound to its groups and nothing else; `pending` is
   bound to nothing.
 - Self-service sign-up creates an *inactive* user in `pending` and ends in a deny stage that says
-  an administrator must approve it; admins are notified (event rule). An inactive user cannot log
-  in, and approval (activate + move to `family`) is a human decision (docs/runbooks/identity.md).
+  an administrator must approve it; admins are notified (event rule: Authentik's notification
+  centre, e-mail when Authentik has a relay, a push to ntfy). An inactive user cannot log in, and
+  approval (activate + move to `family`) is a human decision (docs/runbooks/identity.md).
+- Without an e-mail relay nothing pretends to send mail: the sign-in page offers no self-service
+  password reset (the recovery flow stays for links an admin creates) and no e-mail transport exists.
+- The ntfy token is a write-only token for one topic; it reaches Authentik only inside a secret
+  header mapping (never in the webhook URL, never in plain state).
   Invitations are the pre-approved path: their users land active in `family`.
 - The authentication flow is owned here (the blueprint-managed default flow is re-applied on every
   Authentik upgrade): identification + password, then an authenticator-validation stage with
@@ -35,7 +40,7 @@ import pulumi
 import pulumi_authentik as ak
 import yaml
 
-from components.authentik.specs import OidcClient, ProxyApp, SamlApp, ServiceAccount
+from components.authentik.specs import NtfyPush, OidcClient, ProxyApp, SamlApp, ServiceAccount
 
 ADMIN, FAMILY, PENDING = "admin", "family", "pending"
 GROUP_NAMES = (ADMIN, FAMILY, PENDING)
@@ -53,6 +58,10 @@ class AuthentikIdentityArgs(TypedDict):
     mfa_for_all: bool
     """Require a second factor from every user (True) or from `admin` only (False)."""
     password_min_length: int
+    email: bool
+    """Authentik has an e-mail relay: offer self-service password recovery, e-mail admins."""
+    ntfy: NtfyPush | None
+    """Push sign-up notifications to this ntfy topic too (None: no push)."""
     oidc_clients: Sequence[OidcClient]
     proxy_apps: Sequence[ProxyApp]
     saml_apps: Sequence[SamlApp]
@@ -110,7 +119,7 @@ class AuthentikIdentity(pulumi.ComponentResource):
         recovery = self._recovery_flow(policy)
         enrollment = self._enrollment_flow(policy)
         self._invitation_flow(policy)
-        authentication = self._authentication_flow(args["mfa_for_all"], enrollment, recovery)
+        authentication = self._authentication_flow(args["mfa_for_all"], enrollment, recovery if args["email"] else None)
         logout = self._logout_flow()
         self.authentication_flow = authentication.uuid
         ak.Brand(
@@ -123,7 +132,7 @@ class AuthentikIdentity(pulumi.ComponentResource):
             flow_recovery=recovery.uuid,
             opts=self._child,
         )
-        self._notify_admins_of_sign_ups()
+        self._notify_admins_of_sign_ups(email=args["email"], ntfy=args["ntfy"])
 
         # Providers' own flows: implicit consent (the user already chose the app) and a plain
         # provider logout, owned here like every other flow.
@@ -320,7 +329,7 @@ class AuthentikIdentity(pulumi.ComponentResource):
         self._bind(flow, "recovery", [identify, email, prompt, write, login])
         return flow
 
-    def _authentication_flow(self, mfa_for_all: bool, enrollment: ak.Flow, recovery: ak.Flow) -> ak.Flow:
+    def _authentication_flow(self, mfa_for_all: bool, enrollment: ak.Flow, recovery: ak.Flow | None) -> ak.Flow:
         flow = self._flow(
             "authentication", "homelab-authentication", "Sign in", "authentication", "require_unauthenticated"
         )
@@ -337,7 +346,8 @@ class AuthentikIdentity(pulumi.ComponentResource):
             user_fields=["username", "email"],
             password_stage=password.id,
             enrollment_flow=enrollment.uuid,
-            recovery_flow=recovery.uuid,
+            # The "Forgot password?" link, only when the recovery e-mail can be sent.
+            recovery_flow=recovery.uuid if recovery is not None else None,
             case_insensitive_matching=True,
             opts=self._child,
         )
@@ -386,9 +396,10 @@ class AuthentikIdentity(pulumi.ComponentResource):
         self._bind(flow, "logout", [logout])
         return flow
 
-    def _notify_admins_of_sign_ups(self) -> None:
+    def _notify_admins_of_sign_ups(self, *, email: bool, ntfy: NtfyPush | None) -> None:
         """Every new user (a sign-up waiting for approval, or an invitation used) notifies `admin`:
-        in Authentik's notification centre and by e-mail (Authentik's global SMTP settings)."""
+        in Authentik's notification centre, by e-mail (Authentik's global SMTP settings) when a
+        relay is configured, and as a push to ntfy when `ntfy` is given."""
         matcher = ak.PolicyEventMatcher(
             f"{self._name}-new-user",
             name="homelab-new-user",
@@ -396,17 +407,25 @@ class AuthentikIdentity(pulumi.ComponentResource):
             model="authentik_core.user",
             opts=self._child,
         )
+        # One notification per admin for the personal channels, one push for the shared topic.
         transports = [
-            ak.EventTransport(f"{self._name}-notify-local", name="homelab-local", mode="local", opts=self._child),
             ak.EventTransport(
-                f"{self._name}-notify-email",
-                name="homelab-email",
-                mode="email",
-                email_subject_prefix="[homelab] ",
-                send_once=True,
-                opts=self._child,
-            ),
+                f"{self._name}-notify-local", name="homelab-local", mode="local", send_once=False, opts=self._child
+            )
         ]
+        if email:
+            transports.append(
+                ak.EventTransport(
+                    f"{self._name}-notify-email",
+                    name="homelab-email",
+                    mode="email",
+                    email_subject_prefix="[homelab] ",
+                    send_once=False,
+                    opts=self._child,
+                )
+            )
+        if ntfy is not None:
+            transports.append(self._ntfy_transport(ntfy))
         rule = ak.EventRule(
             f"{self._name}-notify-sign-up",
             name="homelab-notify-sign-up",
@@ -417,6 +436,37 @@ class AuthentikIdentity(pulumi.ComponentResource):
         )
         ak.PolicyBinding(f"{self._name}-notify-sign-up-binding", target=rule.id, policy=matcher.id, order=0,
                          opts=self._child)  # fmt: skip
+
+    def _ntfy_transport(self, push: NtfyPush) -> ak.EventTransport:
+        """A webhook to ntfy's JSON publishing endpoint: the body names the topic, a header mapping
+        carries the bearer token (secret in the state, never in the URL)."""
+        # Every notification mapping is kept secret (policy SEC-10): a mapping is where a webhook's
+        # credentials live, whichever of the two holds them.
+        secret_expression = pulumi.ResourceOptions.merge(
+            self._child, pulumi.ResourceOptions(additional_secret_outputs=["expression"])
+        )
+        body = ak.PropertyMappingNotification(
+            f"{self._name}-ntfy-body",
+            name="homelab-ntfy-body",
+            expression=ntfy_body_expression(push.topic, push.click_url),
+            opts=secret_expression,
+        )
+        headers = ak.PropertyMappingNotification(
+            f"{self._name}-ntfy-headers",
+            name="homelab-ntfy-headers",
+            expression=pulumi.Output.secret(pulumi.Output.from_input(push.token).apply(ntfy_headers_expression)),
+            opts=secret_expression,
+        )
+        return ak.EventTransport(
+            f"{self._name}-notify-ntfy",
+            name="homelab-ntfy",
+            mode="webhook",
+            webhook_url=push.url,
+            webhook_mapping_body=body.id,
+            webhook_mapping_headers=headers.id,
+            send_once=True,
+            opts=self._child,
+        )
 
     # --- applications ----------------------------------------------------------------------------
 
@@ -583,6 +633,37 @@ class AuthentikIdentity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(additional_secret_outputs=["key"])),
         )
         return pulumi.Output.secret(token.key)
+
+
+def ntfy_body_expression(topic: str, click_url: str) -> str:
+    """The webhook body mapping: one ntfy JSON message (`topic`, `title`, `message`, `click`).
+
+    Authentik evaluates it with the notification in `request.context`; the event's context names
+    the created user.
+    """
+    fixed = {
+        "topic": topic,
+        "title": "New Authentik account",
+        "priority": 4,
+        "tags": ["bust_in_silhouette"],
+        "click": click_url,
+    }
+    return "\n".join(
+        [
+            'notification = request.context["notification"]',
+            'model = (notification.event.context.get("model") or {}) if notification.event else {}',
+            'who = model.get("name") or "A new user"',
+            f"message = {fixed!r}",
+            'message["message"] = f"{who} signed up. Approve it (activate, pending -> family) or delete it."',
+            "return message",
+            "",
+        ]
+    )
+
+
+def ntfy_headers_expression(token: str) -> str:
+    """The webhook header mapping: the ntfy bearer token (the expression is a secret)."""
+    return f"return {{'Authorization': {'Bearer ' + token!r}}}\n"
 
 
 def oidc_exports(identity: AuthentikIdentity, slugs: Sequence[str]) -> Mapping[str, dict[str, object]]:

@@ -80,3 +80,20 @@ class ServiceAccount:
 
 def _escape(path: str) -> str:
     return "".join(f"\\{c}" if c in ".^$*+?()[]{}|\\" else c for c in path)
+
+
+@dataclass(frozen=True)
+class NtfyPush:
+    """Where Authentik pushes admin notifications: a topic on the self-hosted ntfy (PROD).
+
+    Authentik's webhook transport POSTs JSON; ntfy takes a JSON message (with its `topic`) at its
+    root URL and checks the bearer token's write access to that topic.
+    """
+
+    url: str
+    """ntfy's public root URL (`https://push.example.net/`)."""
+    topic: str
+    token: pulumi.Input[str]
+    """A write-only ntfy access token for `topic` (secret)."""
+    click_url: str
+    """Opened when the notification is tapped: where an admin approves the sign-up."""

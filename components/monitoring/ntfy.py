@@ -3,15 +3,18 @@
 Threat model: ntfy is the one monitoring service the phone reaches from the Internet, and the ntfy
 app can pass neither Cloudflare Access nor an SSO proxy. So ntfy itself is the gate:
 `auth-default-access: deny-all` (an anonymous visitor can neither read nor write any topic), sign-up
-and reservations off, and exactly two token-only users with least privilege per topic —
-`alertmanager` may only *write* the alert topics, `phone` may only *read* them. Their tokens are
-stack secrets; the users' password hashes are random bcrypt strings no password matches, so a token
-is the only way in. The config holds the tokens, so it is a Secret, not a ConfigMap. How the API path
-is published (a separate hostname without Access, the web UI kept behind Access) is in
+and reservations off, and token-only users with least privilege per topic: `alertmanager` may
+only *write* the alert topics, `phone` may only *read* them, and (when the identity layer pushes
+sign-up notifications) `authentik` may only *write* its one topic, which `phone` may read. Their
+tokens are stack secrets (Authentik's comes from the `cloud` stack's secret output); the users'
+password hashes are random bcrypt strings no password matches, so a token is the only way in.
+The config holds the tokens, so it is a Secret, not a ConfigMap. How the API path is published
+(a separate hostname without Access, the web UI kept behind Access) is in
 docs/runbooks/alerts.md#phone-notifications.
 """
 
 import hashlib
+from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -34,9 +37,34 @@ def unusable_bcrypt(user: str) -> str:
     return f"$2a$10${body}"
 
 
-def server_config(base_url: str, topics: tuple[str, ...], publisher_token: str, phone_token: str) -> str:
+@dataclass(frozen=True)
+class ExtraPublisher:
+    """One more token-only user that may write one topic (the phone may read it)."""
+
+    user: str
+    topic: str
+    token: str
+
+
+def server_config(
+    base_url: str,
+    topics: tuple[str, ...],
+    publisher_token: str,
+    phone_token: str,
+    extra: ExtraPublisher | None = None,
+) -> str:
     """ntfy's server.yml (tokens included: store it only in a Secret)."""
     access = [f"alertmanager:{topic}:wo" for topic in topics] + [f"phone:{topic}:ro" for topic in topics]
+    users = ["alertmanager", "phone"]
+    tokens = [f"alertmanager:{publisher_token}:alertmanager", f"phone:{phone_token}:phone"]
+    if extra is not None:
+        if extra.topic in topics or extra.user in users:
+            raise ValueError(
+                f"ntfy: an extra publisher needs a user and a topic of its own, got {extra.user!r} on {extra.topic!r}"
+            )
+        users.append(extra.user)
+        access += [f"{extra.user}:{extra.topic}:wo", f"phone:{extra.topic}:ro"]
+        tokens.append(f"{extra.user}:{extra.token}:{extra.user}")
     config = {
         "base-url": base_url,
         "listen-http": f":{PORT}",
@@ -45,9 +73,9 @@ def server_config(base_url: str, topics: tuple[str, ...], publisher_token: str, 
         "cache-duration": "24h",
         "auth-file": "/var/lib/ntfy/user.db",
         "auth-default-access": "deny-all",
-        "auth-users": [f"{user}:{unusable_bcrypt(user)}:user" for user in ("alertmanager", "phone")],
+        "auth-users": [f"{user}:{unusable_bcrypt(user)}:user" for user in users],
         "auth-access": access,
-        "auth-tokens": [f"alertmanager:{publisher_token}:alertmanager", f"phone:{phone_token}:phone"],
+        "auth-tokens": tokens,
         "enable-signup": False,
         "enable-login": True,
         "enable-reservations": False,
@@ -71,6 +99,8 @@ class NtfyArgs(TypedDict):
     storage_gb: int
     """Size limit of the message cache (an emptyDir)."""
     namespace: NotRequired[str]
+    extra_publisher: NotRequired[pulumi.Input[ExtraPublisher | None]]
+    """Authentik's sign-up push (from the `cloud` stack's `ntfy_identity_publisher`), if any."""
 
 
 class Ntfy(pulumi.ComponentResource):
@@ -98,8 +128,8 @@ class Ntfy(pulumi.ComponentResource):
             type="Opaque",
             string_data={
                 "server.yml": pulumi.Output.secret(
-                    pulumi.Output.all(args["publisher_token"], args["phone_token"]).apply(
-                        lambda tokens: server_config(args["base_url"], topics, tokens[0], tokens[1])
+                    pulumi.Output.all(args["publisher_token"], args["phone_token"], args.get("extra_publisher")).apply(
+                        lambda values: server_config(args["base_url"], topics, *values)
                     )
                 )
             },

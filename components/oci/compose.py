@@ -6,6 +6,8 @@ secret value: every secret is a Compose `secrets:` entry backed by a root-only f
 `ManagementVm` writes over the OCI Bastion, and each container reads it from `/run/secrets/`
 (Authentik through its `file://` config syntax, PostgreSQL through `POSTGRES_PASSWORD_FILE`,
 cloudflared through `--token-file`, Omni through `--private-key-source=file://`).
+Authentik's e-mail relay (`SmtpRelay`) is plain environment except its password, which is the
+`smtp_password` secret file (empty when the relay takes mail without a login).
 """
 
 import hashlib
@@ -32,6 +34,7 @@ SECRET_NAMES: tuple[str, ...] = (
     "authentik_secret_key",
     "omni_etcd_key",
     "postgres_password",
+    "smtp_password",
     "tunnel_token",
 )
 """Every secret the project reads, as files under `SECRETS_DIR` (values never appear in YAML)."""
@@ -44,6 +47,26 @@ class ComposeImages:
     redis: str
     omni: str
     cloudflared: str
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    """Authentik's global e-mail settings: recovery links, e-mail notifications (`AUTHENTIK_EMAIL__*`)."""
+
+    host: str
+    port: int
+    from_address: str
+    use_tls: bool
+    """STARTTLS after connecting (port 587)."""
+    use_ssl: bool
+    """Implicit TLS from the first byte (port 465); never together with `use_tls`."""
+    username: str | None = None
+    """With a login, the password is read from the `smtp_password` secret file."""
+    timeout_seconds: int = 10
+
+    def __post_init__(self) -> None:
+        if self.use_tls and self.use_ssl:
+            raise ValueError("SmtpRelay: use_tls (STARTTLS) and use_ssl (implicit TLS) exclude each other")
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class ManagementServices:
     outpost_upstreams: tuple[tuple[str, str], ...] = ()
     """(hostname, address) pairs the embedded outpost in `authentik-server` resolves: a proxy-gated
     app's public hostname points at the CLOUD cluster's Gateway, which routes by that Host header."""
+    smtp: SmtpRelay | None = None
+    """Authentik's e-mail relay; None leaves Authentik without e-mail (the cloud stack warns)."""
 
     @property
     def omni_saml_metadata_url(self) -> str:
@@ -87,6 +112,31 @@ def _postgres_environment() -> dict[str, str]:
         "AUTHENTIK_ERROR_REPORTING__ENABLED": "false",
         "AUTHENTIK_DISABLE_UPDATE_CHECK": "true",
     }
+
+
+def _email_environment(smtp: SmtpRelay | None) -> dict[str, str]:
+    """`AUTHENTIK_EMAIL__*` for both Authentik containers (the worker sends, the server enqueues)."""
+    if smtp is None:
+        return {}
+    env = {
+        "AUTHENTIK_EMAIL__HOST": smtp.host,
+        "AUTHENTIK_EMAIL__PORT": str(smtp.port),
+        "AUTHENTIK_EMAIL__USE_TLS": str(smtp.use_tls).lower(),
+        "AUTHENTIK_EMAIL__USE_SSL": str(smtp.use_ssl).lower(),
+        "AUTHENTIK_EMAIL__TIMEOUT": str(smtp.timeout_seconds),
+        "AUTHENTIK_EMAIL__FROM": smtp.from_address,
+    }
+    if smtp.username is not None:
+        env["AUTHENTIK_EMAIL__USERNAME"] = smtp.username
+        env["AUTHENTIK_EMAIL__PASSWORD"] = f"file://{_secret('smtp_password')}"
+    return env
+
+
+def _authentik_secrets(s: ManagementServices, *extra: str) -> list[str]:
+    names = ["postgres_password", "authentik_secret_key", *extra]
+    if s.smtp is not None and s.smtp.username is not None:
+        names.append("smtp_password")
+    return names
 
 
 def _healthy(*services: str) -> dict[str, dict[str, str]]:
@@ -189,8 +239,8 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
                 "image": s.images.authentik,
                 "restart": restart,
                 "command": ["server"],
-                "environment": _postgres_environment(),
-                "secrets": ["postgres_password", "authentik_secret_key"],
+                "environment": {**_postgres_environment(), **_email_environment(s.smtp)},
+                "secrets": _authentik_secrets(s),
                 "volumes": authentik_volumes,
                 "depends_on": _healthy("postgresql", "redis"),
                 "networks": ["backend", "edge"],
@@ -200,13 +250,8 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
                 "image": s.images.authentik,
                 "restart": restart,
                 "entrypoint": ["/bin/sh", "-c", worker_entrypoint],
-                "environment": _postgres_environment(),
-                "secrets": [
-                    "postgres_password",
-                    "authentik_secret_key",
-                    "authentik_bootstrap_password",
-                    "authentik_bootstrap_token",
-                ],
+                "environment": {**_postgres_environment(), **_email_environment(s.smtp)},
+                "secrets": _authentik_secrets(s, "authentik_bootstrap_password", "authentik_bootstrap_token"),
                 "volumes": authentik_volumes,
                 "depends_on": _healthy("postgresql", "redis"),
                 "networks": ["backend", "edge"],

@@ -165,6 +165,7 @@ KNOWN_TYPES: Mapping[str, str] = {
             "ProviderProxy": "Authentik proxy provider",
             "ProviderSaml": "Authentik SAML provider",
             "PropertyMappingProviderSaml": "Authentik SAML attribute mapping",
+            "PropertyMappingNotification": "Authentik notification mapping (webhook body or headers; SEC-10)",
             "StagePrompt": "Authentik prompt stage",
             "StagePromptField": "Authentik prompt field",
             "StageUserWrite": "Authentik user-write stage",

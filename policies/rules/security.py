@@ -37,6 +37,8 @@ SENSITIVE_OUTPUTS: Mapping[str, tuple[str, ...]] = {
     "oci:Identity/authToken:AuthToken": ("token",),
     "authentik:index/token:Token": ("key",),
     "authentik:index/providerOauth2:ProviderOauth2": ("clientSecret",),
+    # Webhook mappings are where a transport's credentials live (ntfy's bearer token).
+    "authentik:index/propertyMappingNotification:PropertyMappingNotification": ("expression",),
     "command:remote:Command": ("connection",),
     "random:index/randomPassword:RandomPassword": ("result",),
 }

@@ -1,13 +1,14 @@
 """`AuthentikIdentity`: groups, sign-up, MFA, apps and service accounts, registered under the offline engine."""
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pulumi
 import pytest
 import yaml
 
-from components.authentik.identity import AuthentikIdentity, authentik_provider
-from components.authentik.specs import OidcClient, ProxyApp, SamlApp, ServiceAccount
+from components.authentik.identity import AuthentikIdentity, authentik_provider, ntfy_body_expression
+from components.authentik.specs import NtfyPush, OidcClient, ProxyApp, SamlApp, ServiceAccount
 from homelab.engine import Recording, run_program
 
 AK = "authentik:index/"
@@ -37,9 +38,29 @@ SAMLS = (
     SamlApp("omni", "Omni", ("admin",), "https://omni.example.net/saml/acs", "https://omni.example.net/saml/metadata"),
 )
 ACCOUNTS = (ServiceAccount("ci-github", "CI", ("authentik_core.view_application",)),)
+NTFY_TOKEN = "tk_ntfytokenvalue0000000000000000"
 
 
-def program(mfa_for_all: bool = True, clients: tuple[OidcClient, ...] = CLIENTS) -> Callable[[], None]:
+def _ntfy() -> NtfyPush:
+    """Built inside the program: an Output belongs to the event loop of the run that awaits it."""
+    return NtfyPush(
+        "https://push.example.net/",
+        "homelab-identity",
+        pulumi.Output.secret(NTFY_TOKEN),
+        "https://auth.example.net/if/admin/#/identity/users",
+    )
+
+
+TRANSPORT = f"{AK}eventTransport:EventTransport"
+MAPPING = f"{AK}propertyMappingNotification:PropertyMappingNotification"
+
+
+def program(
+    mfa_for_all: bool = True,
+    clients: tuple[OidcClient, ...] = CLIENTS,
+    email: bool = True,
+    ntfy: bool = True,
+) -> Callable[[], None]:
     def run() -> None:
         ready = pulumi.CustomResource("command:remote:Command", "authentik-ready", {"create": "true"})
         provider = authentik_provider("authentik", "https://auth.example.net", pulumi.Output.secret("t" * 64), ready)
@@ -49,6 +70,8 @@ def program(mfa_for_all: bool = True, clients: tuple[OidcClient, ...] = CLIENTS)
                 "authentik_host": "auth.example.net",
                 "mfa_for_all": mfa_for_all,
                 "password_min_length": 12,
+                "email": email,
+                "ntfy": _ntfy() if ntfy else None,
                 "oidc_clients": clients,
                 "proxy_apps": PROXIES,
                 "saml_apps": SAMLS,
@@ -206,3 +229,68 @@ def test_an_unknown_group_is_refused_before_any_application() -> None:
     bad = (OidcClient("x", "X", ("friends",), ("https://x.example.net/cb",), "x" * 64),)
     with pytest.raises(ValueError, match="groups must be a non-empty subset"):
         record(clients=bad)
+
+
+def _rule_transports(rec: Recording) -> dict[str, dict[str, object]]:
+    rule = rec.get(f"{AK}eventRule:EventRule", "authentik-notify-sign-up")
+    by_urn = rec.by_urn()
+    return {by_urn[u].inputs["mode"]: dict(by_urn[u].inputs) for u in rule.property_dependencies["transports"]}
+
+
+def test_sign_ups_reach_admins_by_notification_centre_email_and_ntfy(identity: Recording) -> None:
+    transports = _rule_transports(identity)
+    assert set(transports) == {"local", "email", "webhook"}
+    # Personal channels notify every admin; the shared ntfy topic gets one push.
+    assert transports["local"]["sendOnce"] is False and transports["email"]["sendOnce"] is False
+    assert transports["webhook"]["sendOnce"] is True
+    assert transports["webhook"]["webhookUrl"] == "https://push.example.net/"  # no token in the URL
+    # The email stage of the recovery flow uses Authentik's global SMTP settings.
+    recovery_email = identity.get(f"{AK}stageEmail:StageEmail", "authentik-recovery-email")
+    assert recovery_email.inputs["useGlobalSettings"] is True
+
+
+def test_the_ntfy_token_travels_only_in_a_secret_header_mapping(identity: Recording) -> None:
+    webhook = identity.get(TRANSPORT, "authentik-notify-ntfy")
+    headers = identity.get(MAPPING, "authentik-ntfy-headers")
+    body = identity.get(MAPPING, "authentik-ntfy-body")
+    assert headers.urn in webhook.property_dependencies["webhookMappingHeaders"]
+    assert body.urn in webhook.property_dependencies["webhookMappingBody"]
+    assert headers.is_secret("expression") and "expression" in headers.additional_secret_outputs
+    assert NTFY_TOKEN in headers.inputs["expression"]
+    for record_ in identity.resources:
+        for key, value in record_.inputs.items():
+            if not record_.is_secret(key):
+                assert NTFY_TOKEN not in str(value), (record_.name, key)
+    component = identity.get("homelab:authentik:Identity", "authentik")
+    assert {webhook.parent, headers.parent, body.parent} == {component.urn}
+
+
+def test_the_ntfy_body_mapping_is_one_ntfy_json_message() -> None:
+    event = SimpleNamespace(context={"model": {"app": "authentik_core", "model_name": "user", "name": "alice"}})
+    request = SimpleNamespace(context={"notification": SimpleNamespace(event=event, body="ignored")})
+    source = ntfy_body_expression("homelab-identity", "https://auth.example.net/if/admin/#/identity/users")
+    # Authentik runs a mapping's expression as the body of a function with `request` in scope.
+    namespace: dict[str, object] = {}
+    exec("def mapping(request):\n" + "".join(f"    {line}\n" for line in source.splitlines()), namespace)
+    message = namespace["mapping"](request)  # type: ignore[operator]
+    assert message["topic"] == "homelab-identity"
+    assert message["click"] == "https://auth.example.net/if/admin/#/identity/users"
+    assert message["message"].startswith("alice signed up")
+
+
+def test_without_a_relay_nothing_pretends_to_send_mail() -> None:
+    rec = record(email=False, ntfy=False)
+    assert set(_rule_transports(rec)) == {"local"}
+    assert not rec.by_type(MAPPING)
+    identification = rec.get(f"{AK}stageIdentification:StageIdentification", "authentik-identification")
+    assert "recoveryFlow" not in identification.inputs  # no "Forgot password?" link to a mail never sent
+    # The recovery flow stays on the brand: an admin's recovery link needs it, and needs no e-mail.
+    brand = rec.get(f"{AK}brand:Brand", "authentik-brand")
+    recovery = rec.get(f"{AK}flow:Flow", "authentik-flow-recovery")
+    assert recovery.urn in brand.property_dependencies["flowRecovery"]
+
+
+def test_with_a_relay_the_sign_in_page_offers_recovery(identity: Recording) -> None:
+    identification = identity.get(f"{AK}stageIdentification:StageIdentification", "authentik-identification")
+    recovery = identity.get(f"{AK}flow:Flow", "authentik-flow-recovery")
+    assert recovery.urn in identification.property_dependencies["recoveryFlow"]

@@ -13,7 +13,7 @@ from components.monitoring.alertmanager import Routing, alertmanager_config
 from components.monitoring.host import HostExporter, install_script
 from components.monitoring.logs import LogStore, RemoteTarget, TelemetryAgent
 from components.monitoring.metrics import GrafanaOidc, MetricsStack, ProbeTarget, load_dashboards
-from components.monitoring.ntfy import Ntfy, unusable_bcrypt
+from components.monitoring.ntfy import ExtraPublisher, Ntfy, server_config, unusable_bcrypt
 from components.monitoring.rules import ProbedService, RuleContext, rule_groups
 from stacks.config.monitoring import Thresholds
 
@@ -155,23 +155,28 @@ def test_a_dashboard_without_panels_is_rejected(tmp_path):
         load_dashboards(tmp_path)
 
 
-def ntfy_program():
-    Ntfy(
-        "ntfy",
-        {
+def ntfy_program(extra: bool = False):
+    def program():
+        args = {
             "image": "docker.io/binwiederhier/ntfy:v2.14.0",
             "base_url": "https://push.example.net",
             "topics": ("homelab-critical", "homelab-digest"),
             "publisher_token": pulumi.Output.secret("tk_publisher0000000000000000000000"),
             "phone_token": pulumi.Output.secret("tk_phone0000000000000000000000000"),
             "storage_gb": 1,
-        },
-        opts=pulumi.ResourceOptions(providers=[_provider()]),
-    )
+        }
+        if extra:
+            # As the prod stack hands it over: an Output (secret) read from the cloud stack.
+            args["extra_publisher"] = pulumi.Output.secret(
+                ExtraPublisher("authentik", "homelab-identity", "tk_authentik00000000000000000000")
+            )
+        Ntfy("ntfy", args, opts=pulumi.ResourceOptions(providers=[_provider()]))
+
+    return program
 
 
 def test_ntfy_denies_everyone_but_two_least_privilege_tokens(record):
-    rec = record(ntfy_program)
+    rec = record(ntfy_program())
     config = rec.get(SECRET, "ntfy-config")
     assert config.is_secret("stringData.server.yml")
     server = yaml.safe_load(config.inputs["stringData"]["server.yml"])
@@ -187,6 +192,28 @@ def test_ntfy_denies_everyone_but_two_least_privilege_tokens(record):
     assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert rec.get("kubernetes:core/v1:Service", "ntfy-service").inputs["spec"]["type"] == "ClusterIP"
     assert not rec.by_type("kubernetes:core/v1:ConfigMap")
+
+
+def test_authentiks_token_may_write_only_its_own_topic(record):
+    rec = record(ntfy_program(extra=True))
+    config = rec.get(SECRET, "ntfy-config")
+    assert config.is_secret("stringData.server.yml")
+    server = yaml.safe_load(config.inputs["stringData"]["server.yml"])
+    grants = [a for a in server["auth-access"] if "homelab-identity" in a or a.startswith("authentik:")]
+    assert sorted(grants) == ["authentik:homelab-identity:wo", "phone:homelab-identity:ro"]
+    assert "authentik:tk_authentik00000000000000000000:authentik" in server["auth-tokens"]
+    assert [u.split(":")[0] for u in server["auth-users"]] == ["alertmanager", "phone", "authentik"]
+    assert server["auth-default-access"] == "deny-all"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [ExtraPublisher("authentik", "homelab-critical", "tk_x"), ExtraPublisher("phone", "homelab-identity", "tk_x")],
+    ids=["alert-topic", "existing-user"],
+)
+def test_an_extra_publisher_never_shares_a_topic_or_user(extra):
+    with pytest.raises(ValueError, match="a user and a topic of its own"):
+        server_config("https://push.example.net", ("homelab-critical", "homelab-digest"), "tk_a", "tk_p", extra)
 
 
 def test_unusable_password_hashes_are_well_formed_and_distinct():

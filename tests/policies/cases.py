@@ -991,6 +991,16 @@ case(
 )
 case(
     "SEC-10",
+    "violate",
+    "webhook-mapping-in-clear",
+    lambda: R(
+        "authentik:index/propertyMappingNotification:PropertyMappingNotification",
+        {"name": "homelab-ntfy-headers", "expression": "return {'Authorization': 'Bearer tk_x'}"},
+    ),
+    "PropertyMappingNotification 'subject' does not keep expression secret.",
+)
+case(
+    "SEC-10",
     "unknown",
     "props",
     lambda: R(TALOS_SECRETS, {"talosVersion": UNKNOWN}, aso=["machineSecrets", "clientConfiguration"]),

@@ -233,7 +233,8 @@ def test_management_vm_receives_the_cloud_tunnel_token_secretly(cloud: Recording
     copy_ = cloud.get("command:remote:CopyToRemote", "oci-mgmt-compose-file")
     rendered = json.dumps(copy_.inputs["source"])
     for value in lines.values():
-        assert base64.b64decode(value).decode() not in rendered
+        if value:  # smtp_password is empty without a relay login: nothing to leak
+            assert base64.b64decode(value).decode() not in rendered
 
 
 def _broken(name: str, change: Mapping[str, Any]) -> dict[str, Any]:

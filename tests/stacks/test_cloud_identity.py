@@ -1,6 +1,9 @@
 """The identity layer of the `cloud` stack: bad input, Omni's start, exports, and what `dev` imports."""
 
+import base64
 import json
+import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,10 +15,12 @@ import yaml
 
 from components.oci.compose import OMNI_PROFILE, ComposeImages, ManagementServices, compose_document, omni_start_script
 from homelab.cli import main
-from homelab.engine import Recording
+from homelab.engine import Recording, run_program
 from homelab.render import StackResult
 from homelab.stackrun import project_root, run_stack
 from stacks.config.base import ConfigError
+from stacks.config.identity import IdentitySettings
+from stacks.identity import smtp_relay
 from tests.stacks.helpers import count_registrations, section
 
 NEW = {"location": "cloud", "hostname": "paper", "upstream": "http://paperless.paperless.svc.cluster.local:8000"}
@@ -167,3 +172,128 @@ def test_first_preview_view_registers_the_same_identity_layer(previewed: Callabl
     # Every identity rule decides in the first preview too (none met an unknown it needed).
     assert not {rule for rule in result.first_preview.not_evaluated() if rule.startswith("IDN-")}
     assert not [f for f in result.first_preview.findings if f.rule_id.startswith("IDN-") and f.kind == "violation"]
+
+
+SMTP = {"host": "smtp.example.net", "from_address": "auth@example.net", "username": "auth"}
+BAD_SMTP = [
+    ({**SMTP, "security": "none"}, "homelab:identity.smtp.username: a login over an unencrypted connection"),
+    ({**SMTP, "host": "smtp example"}, "homelab:identity.smtp.host: must be the relay's DNS name"),
+    ({**SMTP, "from_address": "auth"}, "homelab:identity.smtp.from_address: must be an e-mail address"),
+    ({**SMTP, "port": 0}, "homelab:identity.smtp.port: must be at least 1"),
+    ({**SMTP, "tls": True}, "homelab:identity.smtp.tls: unknown key"),
+    # A relay login without its password secret.
+    (SMTP, "homelab:smtpPassword: required secret is not set while homelab:identity.smtp.username is"),
+]
+
+
+SMTP_IDS = ["security-none", "host", "from", "port", "unknown", "no-password"]
+
+
+@pytest.mark.parametrize(("smtp", "message"), BAD_SMTP, ids=SMTP_IDS)
+def test_bad_smtp_settings_are_one_error_naming_the_key(smtp: dict[str, Any], message: str) -> None:
+    identity = section("cloud", "identity")
+    identity["smtp"] = smtp
+    with count_registrations() as seen, pytest.raises(ConfigError) as caught:
+        run_stack("cloud", overrides={"identity": identity})
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert seen == []
+
+
+def _with_smtp(project: Path, smtp: dict[str, Any] | None, password: bool) -> None:
+    path = project / "Pulumi.cloud.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if smtp is not None:
+        document["config"]["homelab:identity"]["smtp"] = smtp
+    if password:
+        # An encrypted value, as `pulumi config set --secret` writes it (offline: a marked stand-in).
+        document["config"]["homelab:smtpPassword"] = {"secure": "v1:AAAA"}
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+
+def test_a_password_without_a_relay_login_names_the_key(isolated_project: Path) -> None:
+    _with_smtp(isolated_project, {k: v for k, v in SMTP.items() if k != "username"}, password=True)
+    with count_registrations() as seen, pytest.raises(ConfigError) as caught:
+        run_stack("cloud", isolated_project)
+    assert str(caught.value).startswith("homelab:identity.smtp.username: is not set, so the secret smtpPassword")
+    assert seen == []
+
+
+def test_cli_exits_2_on_a_relay_login_without_its_password(
+    isolated_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_smtp(isolated_project, SMTP, password=False)
+    assert main(["--project-dir", str(isolated_project), "exposure", "cloud"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "homelab:smtpPassword" in err
+
+
+def test_a_relay_reaches_authentik_with_its_password_only_in_the_secret_file(isolated_project: Path) -> None:
+    _with_smtp(isolated_project, SMTP, password=True)
+    rec = run_stack("cloud", isolated_project)
+    staged = rec.get("command:remote:CopyToRemote", "oci-mgmt-compose-file")
+    compose = yaml.safe_load(staged.inputs["source"]["text"])
+    env = compose["services"]["authentik-worker"]["environment"]
+    assert env["AUTHENTIK_EMAIL__HOST"] == "smtp.example.net" and env["AUTHENTIK_EMAIL__USE_TLS"] == "true"
+    assert env["AUTHENTIK_EMAIL__PASSWORD"] == "file:///run/secrets/smtp_password"
+    install = rec.get("command:remote:Command", "oci-mgmt-secrets")
+    assert install.is_secret("stdin")
+    lines = dict(line.split(" ", 1) for line in install.inputs["stdin"].splitlines())
+    assert lines["smtp_password"] == base64.b64encode(b"offline-placeholder-smtp-password").decode()
+    assert "offline-placeholder-smtp-password" not in json.dumps(staged.inputs)
+    # With a relay: admins are e-mailed, and the sign-in page offers the password reset.
+    transports = {r.inputs["mode"] for r in rec.by_type("authentik:index/eventTransport:EventTransport")}
+    assert transports == {"local", "email", "webhook"}
+    identification = rec.get("authentik:index/stageIdentification:StageIdentification", "authentik-identification")
+    assert identification.inputs.get("recoveryFlow")
+
+
+def test_the_committed_stack_has_no_relay_and_drops_what_needs_one(cloud: Recording) -> None:
+    transports = {r.inputs["mode"] for r in cloud.by_type("authentik:index/eventTransport:EventTransport")}
+    assert transports == {"local", "webhook"}
+    identification = cloud.get("authentik:index/stageIdentification:StageIdentification", "authentik-identification")
+    assert "recoveryFlow" not in identification.inputs
+    install = cloud.get("command:remote:Command", "oci-mgmt-secrets")
+    lines = dict(line.split(" ", 1) for line in install.inputs["stdin"].splitlines())
+    assert lines["smtp_password"] == ""
+
+
+def test_no_relay_is_a_warning_that_says_what_does_not_work(caplog: pytest.LogCaptureFixture) -> None:
+    def program() -> None:
+        assert smtp_relay(IdentitySettings(), password_set=False) is None
+
+    with caplog.at_level(logging.WARNING):
+        run_program(program, project="homelab", stack="test")
+    [warning] = [r.getMessage() for r in caplog.records if "identity.smtp" in r.getMessage()]
+    assert "no self-service password reset" in warning and "by ntfy push" in warning
+
+
+def test_ntfy_publisher_is_a_secret_write_token_for_one_topic(cloud: Recording) -> None:
+    output = cloud.outputs["ntfy_identity_publisher"]
+    assert output.secret
+    assert output.value["topic"] == "homelab-identity"
+    assert re.fullmatch(r"tk_[a-z2-7]{29}", output.value["token"])
+    webhook = cloud.get("authentik:index/eventTransport:EventTransport", "authentik-notify-ntfy")
+    assert webhook.inputs["webhookUrl"] == "https://push.example.net/"
+    headers = cloud.get(
+        "authentik:index/propertyMappingNotification:PropertyMappingNotification", "authentik-ntfy-headers"
+    )
+    assert headers.is_secret("expression") and output.value["token"] in headers.inputs["expression"]
+
+
+def test_rotating_the_ntfy_token_and_turning_the_push_off(cloud: Recording) -> None:
+    identity = section("cloud", "identity")
+    rotated = run_stack("cloud", overrides={"identity": {**identity, "ntfy_token_generation": 2}})
+    before, after = (r.outputs["ntfy_identity_publisher"].value["token"] for r in (cloud, rotated))
+    assert before != after and re.fullmatch(r"tk_[a-z2-7]{29}", after)
+    off = run_stack("cloud", overrides={"identity": {**identity, "ntfy_topic": None}})
+    assert "ntfy_identity_publisher" not in off.outputs
+    assert {r.inputs["mode"] for r in off.by_type("authentik:index/eventTransport:EventTransport")} == {"local"}
+
+
+def test_a_push_topic_without_the_ntfy_push_hostname_names_the_key() -> None:
+    catalog = section("cloud", "catalog")
+    catalog["services"] = {"ntfy-push": {"enabled": False}}
+    with count_registrations() as seen, pytest.raises(ConfigError) as caught:
+        run_stack("cloud", overrides={"catalog": catalog})
+    assert str(caught.value).startswith("homelab:identity.ntfy_topic: the catalog has no 'ntfy-push' entry")
+    assert seen == []

@@ -4,11 +4,15 @@ Grafana's OIDC client comes from the cloud stack's `oidc_grafana` output (the id
 These runs hand the referenced outputs in explicitly, with that output set or missing.
 """
 
-import pytest
+import logging
 
-from homelab.engine import Recording, StackOutputs
+import pytest
+import yaml
+
+from homelab.engine import Recording, StackOutputs, run_program
 from homelab.policy_eval import blocking, evaluate, load_pack_config
 from homelab.stackrun import ConfigError, outputs_from, project_root, run_stack
+from stacks.monitoring import identity_publisher
 
 CR = "kubernetes:monitoring.coreos.com/v1"
 ON = {"homelab:monitoring": {"enabled": True, "storage_class": "longhorn", "backup_jobs": ["vzdump-prod"]}}
@@ -163,3 +167,30 @@ def test_telegram_on_without_its_secret_names_the_key(record):
         record(lambda: telegram_secrets(MonitoringConfig()), secrets={"telegramChatId": "-100"})
     off = MonitoringConfig.model_validate({"alerting": {"telegram": {"enabled": False}}})
     assert record(lambda: telegram_secrets(off)).resources == []
+
+
+def test_ntfy_grants_authentiks_sign_up_push_from_the_cloud_stack(monitored, previewed):
+    publisher = previewed("cloud").recording.outputs["ntfy_identity_publisher"].value
+    config = monitored.get("kubernetes:core/v1:Secret", "ntfy-config")
+    assert config.is_secret("stringData.server.yml")
+    server = yaml.safe_load(config.inputs["stringData"]["server.yml"])
+    assert f"authentik:{publisher['topic']}:wo" in server["auth-access"]
+    assert f"phone:{publisher['topic']}:ro" in server["auth-access"]
+    assert f"authentik:{publisher['token']}:authentik" in server["auth-tokens"]
+
+
+def test_the_identity_publisher_output_absent_wrong_or_on_an_alert_topic(caplog):
+    topics = ("homelab-critical", "homelab-digest")
+
+    def program():
+        assert identity_publisher(None, topics) is None
+
+    with caplog.at_level(logging.WARNING):
+        run_program(program, project="homelab", stack="test")
+    assert any("ntfy_identity_publisher" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ConfigError, match="must be an object with topic and token"):
+        identity_publisher({"topic": "homelab-identity"}, topics)
+    with pytest.raises(ConfigError, match=r"^homelab:identity\.ntfy_topic \(cloud stack\): 'homelab-critical'"):
+        identity_publisher({"topic": "homelab-critical", "token": "tk_x"}, topics)
+    granted = identity_publisher({"topic": "homelab-identity", "token": "tk_x"}, topics)
+    assert granted is not None and (granted.user, granted.topic) == ("authentik", "homelab-identity")
