@@ -18,7 +18,7 @@ from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.k8s.network_policy import IngressAllows
-from components.k8s.twingate import TwingateServiceAccess, TwingateSite
+from components.k8s.twingate import CLIENT_NAMESPACE, TwingateServiceAccess, TwingateSite
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
@@ -56,6 +56,7 @@ from stacks.platform import (
     network_policies,
     policy_targets,
     secrets_layer,
+    twingate_client,
 )
 
 __all__ = ["SECRETS", "build", "cloud_layout", "derive_secret", "load"]
@@ -768,6 +769,9 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
         pulumi.export("twingate_service_account_id", nodes.service_account_id)
         pulumi.export("twingate_service_key", nodes.key)
         platform_namespaces.append("twingate")
+        if tg.client is not None:
+            layers += twingate_client(tg.client, nodes.key, k8s, on_cluster)
+            platform_namespaces.append(CLIENT_NAMESPACE)
     app_namespaces = sorted(
         {s.namespace for s in catalog.at("cloud") if s.namespace is not None} | set(platform.namespaces)
     )

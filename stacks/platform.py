@@ -22,10 +22,12 @@ from components.k8s.secrets import (
     ExternalSecrets,
     refresh_seconds,
 )
+from components.k8s.storage import NfsMediaStorage
+from components.k8s.twingate import CLIENT_NAMESPACE, TwingateClient
 from components.manifests import ManifestLockError, manifest_files
 from stacks.catalog import Location, Service
 from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
-from stacks.config.platform import ArgoCdConfig, PlatformConfig, SecretsConfig
+from stacks.config.platform import ArgoCdConfig, PlatformConfig, SecretsConfig, TwingateClientConfig
 
 PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
@@ -49,6 +51,8 @@ PLATFORM_NAMESPACES: Mapping[str, IngressAllows] = {
     "external-secrets": IngressAllows(from_namespaces=("monitoring",), from_entities=("kube-apiserver",)),
     "cloudflared": IngressAllows(same_namespace=False, from_namespaces=("monitoring",)),
     "twingate": IngressAllows(same_namespace=False),
+    # The headless client runs on the host network (no pod traffic to admit); denied all the same.
+    CLIENT_NAMESPACE: IngressAllows(same_namespace=False),
     # Argo CD's UI is published through the tunnel connector.
     "argocd": IngressAllows(from_namespaces=("cloudflared", "monitoring")),
     # The kubelet's CSI calls and the engines' replication arrive from the nodes themselves.
@@ -123,12 +127,21 @@ def check_platform(
         _check_pinned(ARGO_CD, platform.argocd.app_version, "platform.argocd.app_version")
         check_gitops_path(platform.argocd, root)
     if platform.twingate is not None:
-        image = platform.twingate.image
-        tag = image.rsplit("/", 1)[-1].partition(":")[2]
-        if not tag[:1].isdigit():
-            raise ConfigError(
-                f"{NAMESPACE}:platform.twingate.image: {image!r} must carry an exact version tag (e.g. :1.56.0)"
-            )
+        _check_image_tag(platform.twingate.image, "platform.twingate.image")
+        client = platform.twingate.client
+        if client is not None:
+            _check_image_tag(client.image, "platform.twingate.client.image")
+            if location != "cloud":
+                raise ConfigError(
+                    f"{NAMESPACE}:platform.twingate.client: only the cloud stack runs the headless client "
+                    "(it holds the key of the service account the home Resources admit)"
+                )
+
+
+def _check_image_tag(image: str, key: str) -> None:
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    if not tag[:1].isdigit():
+        raise ConfigError(f"{NAMESPACE}:{key}: {image!r} must carry an exact version tag (e.g. :1.56.0)")
 
 
 def _check_pinned(source: str, version: str, key: str) -> None:
@@ -198,6 +211,38 @@ def policy_targets(
     targets = [PolicyTarget(ns, PLATFORM_NAMESPACES[ns]) for ns in sorted(set(platform_namespaces))]
     targets += [PolicyTarget(ns, app_allows) for ns in sorted(set(app_namespaces) - set(platform_namespaces))]
     return targets
+
+
+def twingate_client(
+    client: TwingateClientConfig,
+    service_key: pulumi.Input[str],
+    k8s: pulumi.ProviderResource,
+    opts: pulumi.ResourceOptions,
+) -> list[pulumi.Resource]:
+    """CLOUD: the headless Twingate client on every node and, with `nfs_media`, the `nfs-media` class
+    on the home export the client reaches (the NFS CSI driver mounts from the node, through the
+    client's routes). `opts` carries the cluster's provider and what the client waits for (the CNI)."""
+    on_client = TwingateClient(
+        "cloud-twingate-client",
+        {"image": client.image, "service_key": service_key, "kubernetes_provider": k8s},
+        opts=opts,
+    )
+    created: list[pulumi.Resource] = [on_client]
+    if client.nfs_media is not None:
+        nfs = client.nfs_media
+        created.append(
+            NfsMediaStorage(
+                "cloud-media-storage",
+                {
+                    "chart_version": nfs.csi_chart_version,
+                    "server": str(nfs.server),
+                    "share": nfs.share,
+                    "class_name": nfs.class_name,
+                },
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[on_client])),
+            )
+        )
+    return created
 
 
 def network_policies(targets: Sequence[PolicyTarget], opts: pulumi.ResourceOptions) -> NetworkPolicies:

@@ -187,3 +187,129 @@ class TwingateServiceAccess(pulumi.ComponentResource):
         self.service_account_id = account.id
         self.key = pulumi.Output.secret(key.token)
         self.register_outputs({"service_account_id": account.id})
+
+
+CLIENT_NAMESPACE = "twingate-client"
+SERVICE_KEY_FILE = "service_key.json"
+SERVICE_KEY_DIR = "/etc/twingate"
+
+
+class TwingateClientArgs(TypedDict):
+    image: str
+    """Headless client image at an exact tag (`twingate/client:<version>`)."""
+    service_key: pulumi.Input[str]
+    """The service account key (`TwingateServiceAccess.key`); kept secret."""
+    kubernetes_provider: pulumi.ProviderResource
+
+
+class TwingateClient(pulumi.ComponentResource):
+    """The headless Twingate client on every node of this cluster, so the nodes reach the Resources
+    the service account may use (the home NFS export) without a port opened anywhere.
+
+    Why on the host network: a Twingate Resource is reached by a *client*, which adds a TUN interface
+    and routes for the Resources' addresses. Volumes are mounted by the node (the kubelet and the NFS
+    CSI node plugin, both on the host network), not by the pod that uses them, so the routes must be
+    in the node's network namespace: one client per node, `hostNetwork`, `NET_ADMIN` and the node's
+    `/dev/net/tun`, as root (Twingate's documented container setup, image `twingate/client`, with the
+    key at `/etc/twingate/service_key.json`). That is a privileged workload: it runs alone in a
+    namespace of its own whose Pod Security level is `privileged`, under recorded exemptions
+    (policies/exemptions.yaml). Resources addressed by IP need no Twingate DNS on the node.
+
+    The key reaches the node only through a Secret (mode 0400 in the pod). A rotated key updates the
+    Secret; the pods read it when they start (`kubectl -n twingate-client rollout restart ds/twingate-client`).
+    """
+
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TwingateClientArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:k8s:TwingateClient", name, None, opts)
+        image = args["image"]
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if not tag or not tag[0].isdigit():
+            raise ValueError(f"TwingateClient {name!r}: image {image!r} must carry an exact version tag")
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args["kubernetes_provider"])
+        labels = managed_labels("twingate-client")
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=namespace_metadata(CLIENT_NAMESPACE, "privileged"), opts=on_cluster
+        )
+        in_ns = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+        secret = k8s.core.v1.Secret(
+            f"{name}-service-key",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="service-key", namespace=CLIENT_NAMESPACE, labels=labels),
+            type="Opaque",
+            string_data=pulumi.Output.secret(
+                pulumi.Output.from_input(args["service_key"]).apply(lambda key: {SERVICE_KEY_FILE: key})
+            ),
+            opts=in_ns,
+        )
+        k8s.apps.v1.DaemonSet(
+            f"{name}-daemonset",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="twingate-client", namespace=CLIENT_NAMESPACE, labels=labels),
+            spec=k8s.apps.v1.DaemonSetSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDaemonSetArgs(max_unavailable=1),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        host_network=True,
+                        # Cluster names still resolve for the client itself on the host network.
+                        dns_policy="ClusterFirstWithHostNet",
+                        automount_service_account_token=False,
+                        # Every node mounts volumes, control planes included (CLOUD schedules on them).
+                        tolerations=[
+                            k8s.core.v1.TolerationArgs(
+                                key="node-role.kubernetes.io/control-plane", operator="Exists", effect="NoSchedule"
+                            )
+                        ],
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="client",
+                                image=image,
+                                # The documented container setup: root, the runtime's default
+                                # capabilities plus NET_ADMIN (the TUN interface and its routes).
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    run_as_user=0,
+                                    run_as_non_root=False,
+                                    allow_privilege_escalation=False,
+                                    privileged=False,
+                                    capabilities=k8s.core.v1.CapabilitiesArgs(add=["NET_ADMIN"]),
+                                ),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="service-key",
+                                        mount_path=f"{SERVICE_KEY_DIR}/{SERVICE_KEY_FILE}",
+                                        sub_path=SERVICE_KEY_FILE,
+                                        read_only=True,
+                                    ),
+                                    k8s.core.v1.VolumeMountArgs(name="tun", mount_path="/dev/net/tun"),
+                                ],
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}
+                                ),
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="service-key",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                    secret_name=secret.metadata.name, default_mode=0o400
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tun",
+                                host_path=k8s.core.v1.HostPathVolumeSourceArgs(path="/dev/net/tun", type="CharDevice"),
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=in_ns,
+        )
+        self.namespace = namespace.metadata.apply(lambda m: m.name or CLIENT_NAMESPACE)
+        self.register_outputs({"namespace": self.namespace})

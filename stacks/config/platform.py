@@ -14,6 +14,7 @@ Chart versions are exact (`1.2.3` or `v1.2.3`): a range would let a preview and 
 install different charts.
 """
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
@@ -120,6 +121,28 @@ class LonghornConfig(ConfigModel):
     default_class: bool = True
 
 
+class TwingateNfsConfig(ConfigModel):
+    """A home NFS export this cluster mounts through the headless client (`nfs-media` class)."""
+
+    server: ipaddress.IPv4Address
+    """The export's address: one of the home site's Twingate Resources (TCP 2049), by IP so the
+    nodes need no Twingate DNS."""
+    share: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
+    """Exported path (`/tank/media`)."""
+    csi_chart_version: ExactVersion
+    """csi-driver-nfs chart version (`v4.11.0`)."""
+    class_name: K8sName = "nfs-media"
+
+
+class TwingateClientConfig(ConfigModel):
+    """The headless Twingate client on this cluster's nodes (CLOUD), with the key of the service
+    account the cloud stack creates."""
+
+    image: str = Field(min_length=3)
+    """Client image pinned to an exact tag (`twingate/client:<version>`)."""
+    nfs_media: TwingateNfsConfig | None = None
+
+
 class TwingateConfig(ConfigModel):
     network: K8sName
     """The Twingate tenant (`<network>.twingate.com`)."""
@@ -132,6 +155,8 @@ class TwingateConfig(ConfigModel):
     """Twingate Resources behind this connector: key -> address (IP, CIDR or DNS name)."""
     access_group: str | None = None
     """Twingate group ID allowed to reach the resources (created in the admin console)."""
+    client: TwingateClientConfig | None = None
+    """CLOUD only: the headless client through which the nodes reach home Resources (NFS media)."""
 
 
 class PlatformConfig(ConfigModel):

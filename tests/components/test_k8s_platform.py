@@ -17,7 +17,7 @@ from components.k8s.argocd import (
 from components.k8s.longhorn import Longhorn, longhorn_talos_patch, missing_extensions
 from components.k8s.network_policy import IngressAllows, NetworkPolicies, PolicyTarget
 from components.k8s.secrets import AppSecret, AppSecrets, CertManager, ExternalSecrets, refresh_seconds
-from components.k8s.twingate import TwingateSite, TwingateTarget
+from components.k8s.twingate import TwingateServiceAccess, TwingateSite, TwingateTarget
 
 CR = "kubernetes:{}"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -402,6 +402,104 @@ def test_twingate_connector_tokens_stay_secret_and_resources_are_narrow(record):
 def test_twingate_image_needs_an_exact_tag(record):
     with pytest.raises(Exception, match="exact version tag"):
         record(twingate_program("twingate/connector:latest"))
+
+
+def twingate_client_program(image: str = "twingate/client:1.0.0", nfs: bool = True):
+    """The cloud stack's wiring: the service account key -> the headless client -> nfs-media."""
+
+    def program():
+        import pulumi_twingate as twingate
+
+        from stacks.config.platform import TwingateClientConfig
+        from stacks.platform import network_policies, policy_targets, twingate_client
+
+        tg = twingate.Provider("twingate", api_token=pulumi.Output.secret("t"), network="example")
+        nodes = TwingateServiceAccess(
+            "cloud-nodes", {"name": "homelab-cloud-nodes"}, opts=pulumi.ResourceOptions(providers=[tg])
+        )
+        config = TwingateClientConfig.model_validate(
+            {
+                "image": image,
+                "nfs_media": {"server": "192.168.68.51", "share": "/tank/media", "csi_chart_version": "v4.11.0"}
+                if nfs
+                else None,
+            }
+        )
+        k8s_provider = provider()
+        cni = k8s.core.v1.Namespace("cni-stand-in", opts=pulumi.ResourceOptions(provider=k8s_provider))
+        on_cluster = pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni])
+        layers = twingate_client(config, nodes.key, k8s_provider, on_cluster)
+        # As the cloud stack does: the client's namespace gets its default-deny (NET-13).
+        network_policies(
+            policy_targets(["twingate-client"], [], IngressAllows()),
+            pulumi.ResourceOptions(providers=[k8s_provider], depends_on=layers),
+        )
+
+    return program
+
+
+def test_twingate_client_puts_the_service_key_routes_on_every_node(record):
+    rec = record(twingate_client_program(), preview=False)
+    key = rec.get(SECRET, "cloud-twingate-client-service-key")
+    assert key.is_secret("stringData")
+    assert list(key.inputs["stringData"]) == ["service_key.json"]
+    assert key.inputs["metadata"]["namespace"] == "twingate-client"
+    daemonset = rec.get("kubernetes:apps/v1:DaemonSet", "cloud-twingate-client-daemonset")
+    pod = daemonset.inputs["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True  # the kubelet's and the CSI node plugin's mounts use these routes
+    [container] = pod["containers"]
+    assert container["image"] == "twingate/client:1.0.0"
+    assert container["securityContext"]["capabilities"] == {"add": ["NET_ADMIN"]}
+    assert container["securityContext"]["privileged"] is False
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["service-key"]["mountPath"] == "/etc/twingate/service_key.json"
+    assert mounts["service-key"]["readOnly"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tun"]["hostPath"] == {"path": "/dev/net/tun", "type": "CharDevice"}
+    assert volumes["service-key"]["secret"] == {"secretName": "service-key", "defaultMode": 0o400}
+    namespace = rec.get("kubernetes:core/v1:Namespace", "cloud-twingate-client-namespace")
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    # The media class mounts the home export through the client, after it.
+    storage_class = rec.get("kubernetes:storage.k8s.io/v1:StorageClass", "cloud-media-storage-class")
+    assert storage_class.inputs["parameters"] == {"server": "192.168.68.51", "share": "/tank/media"}
+    assert "nfsvers=4.2" in storage_class.inputs["mountOptions"]  # NFSv4: TCP 2049 only, the one port admitted
+    storage = rec.get("homelab:k8s:NfsMediaStorage", "cloud-media-storage")
+    assert daemonset.urn in storage.dependencies
+    assert any(
+        urn.endswith("::cni-stand-in")
+        for urn in rec.get("homelab:k8s:TwingateClient", "cloud-twingate-client").dependencies
+    )
+    assert "pulumi:providers:kubernetes" in (daemonset.provider or "")
+
+
+def test_twingate_client_objects_validate_and_pass_the_pack_with_their_exemptions(record):
+    from homelab.policy_config import config_path
+    from homelab.policy_eval import evaluate, load_pack_config
+    from policies.rules import RULES
+    from tests.stacks.test_k8s_schemas import objects, validate
+
+    rec = record(twingate_client_program(nfs=False), preview=False)
+    for _name, type_, document in objects(rec.resources):
+        validate(type_, document, "1.33.0")
+    mine = ("cloud-twingate-client", "cloud-nodes")
+    blocking = [
+        (f.rule_id, f.resource_name, f.message)
+        for f in evaluate(rec, RULES, load_pack_config(config_path("cloud")))
+        if f.blocking and (f.resource_name or "").startswith(mine)
+    ]
+    assert blocking == []
+    # Without the recorded exemptions the same objects are blocked: the exemptions are what admits them.
+    flagged = {(f.rule_id, f.resource_name) for f in evaluate(rec, RULES) if f.blocking}
+    assert {
+        ("SEC-07", "cloud-twingate-client-daemonset"),
+        ("NET-05", "cloud-twingate-client-daemonset"),
+        ("SEC-08", "cloud-twingate-client-namespace"),
+    } <= flagged
+
+
+def test_twingate_client_image_needs_an_exact_tag(record):
+    with pytest.raises(Exception, match="exact version tag"):
+        record(twingate_client_program("twingate/client:latest"))
 
 
 def test_an_unpinned_crd_version_is_refused(record):

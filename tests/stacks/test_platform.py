@@ -67,6 +67,24 @@ def _twingate_floating(p: dict[str, Any]) -> None:
     p["twingate"]["image"] = "twingate/connector:latest"
 
 
+CLIENT = {
+    "image": "twingate/client:1.0.0",
+    "nfs_media": {"server": "192.168.68.51", "share": "/tank/media", "csi_chart_version": "v4.11.0"},
+}
+
+
+def _client_floating(p: dict[str, Any]) -> None:
+    p["twingate"]["client"] = {**CLIENT, "image": "twingate/client:latest"}
+
+
+def _client_at_home(p: dict[str, Any]) -> None:
+    p["twingate"]["client"] = CLIENT
+
+
+def _client_nfs_by_name(p: dict[str, Any]) -> None:
+    p["twingate"]["client"] = {**CLIENT, "nfs_media": {**CLIENT["nfs_media"], "server": "nas.home"}}
+
+
 def _replicas(p: dict[str, Any]) -> None:
     p["longhorn"]["replica_count"] = 4
 
@@ -94,6 +112,9 @@ def _unknown_key(p: dict[str, Any]) -> None:
         ("prod", _unpinned_crds, ("homelab:platform.secrets.external_secrets_version", "v2.8.0 is not pinned")),
         ("prod", _short_refresh, ("homelab:platform.secrets.refresh_interval", "under one hour")),
         ("cloud", _twingate_floating, ("homelab:platform.twingate.image", "exact version tag")),
+        ("cloud", _client_floating, ("homelab:platform.twingate.client.image", "exact version tag")),
+        ("prod", _client_at_home, ("homelab:platform.twingate.client", "only the cloud stack")),
+        ("cloud", _client_nfs_by_name, ("homelab:platform.twingate.client.nfs_media.server", "IPv4")),
         ("prod", _replicas, ("homelab:platform.longhorn.replica_count", "at most 3")),
         ("dev", _unknown_key, ("homelab:platform.argocd_acess", "unknown key")),
     ],
