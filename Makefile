@@ -23,8 +23,10 @@ vendor: setup
 
 # System validators the tests run (promtool, amtool: Debian `prometheus`, `prometheus-alertmanager`).
 # Installed only when missing, as root (CI) or through sudo; the packages' daemons are never started.
+# Then the upstream CRD validators (tests/crd-schemas, npm ci from its lock; Node.js from Debian if missing).
 tools:
 	scripts/install-tools.sh
+	scripts/install-crd-schemas.sh
 
 preview: setup
 	$(RUN) homelab preview --all

@@ -8,8 +8,9 @@ index; `make vendor` fetches and verifies the files), because:
   root ApplicationSet) must not race the chart that happens to install their definition;
 - a chart uninstall or a failed upgrade then never deletes a CRD, and with it every object of it.
 
-cert-manager is the exception: its release CRD file (`cert-manager.crds.yaml`) is a release asset,
-not a file of the repository at the tag, so it is not pinned here; the chart installs its CRDs
+cert-manager is the exception: its installable CRD file (`cert-manager.crds.yaml`) is a release
+asset whose checksum could not be recorded here, and the repository's `deploy/crds/` files are not
+meant for provisioning (upstream says so), so it is not pinned; the chart installs its CRDs
 (`crds.enabled`) and keeps them on uninstall (`crds.keep`). See docs/decisions/platform-ownership.md.
 """
 

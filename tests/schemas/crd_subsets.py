@@ -1,10 +1,12 @@
 """Subset schemas of the CRD-backed objects the stacks create, written by hand from the upstream API
-types (cert-manager v1, External Secrets v1, Argo CD v1alpha1, Cilium v2, Gateway API v1/v1beta1).
+types (cert-manager v1, External Secrets v1, Argo CD v1alpha1, Cilium v2, Gateway API v1/v1beta1,
+prometheus-operator v1/v1alpha1).
 
-These are NOT the upstream CRDs (their YAML is not vendored in this repository): each schema closes
-the objects' top level and the `spec` fields this project sets (unknown or misspelt keys fail), and
-types the values. A field the upstream CRD would reject for a reason not modelled here (an enum, a
-pattern) is not caught; see docs/decisions/platform-ownership.md, "What the tests validate".
+They are the closed-world layer: each schema closes the objects' top level and the `spec` fields
+this project sets, so an unknown or misspelt key fails. The upstream rules (types, enums, patterns,
+required fields) are checked by the validators generated from the upstream API types
+(tests/crd-schemas, `test_crd_backed_objects_validate_against_the_upstream_api_types`), which accept
+unknown keys. See docs/decisions/platform-ownership.md, "What the tests validate".
 """
 
 from typing import Any

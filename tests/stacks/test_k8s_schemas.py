@@ -2,13 +2,21 @@
 schema for the cluster's Kubernetes version.
 
 Core objects: `kubernetes-validate`'s OpenAPI schemas of the cluster's minor (strict: unknown fields
-fail). CRD-backed objects: the hand-written subset schemas of tests/schemas/crd_subsets.py (the
-upstream CRDs are not vendored here). Helm releases and ConfigFiles are rendered by the provider
-and are not objects of the program; neither are the upstream manifests they apply (pinned by
-SHA-256 in vendor/manifests.lock.yaml).
+fail). CRD-backed objects, twice:
+- against the validators the `@kubernetes-models/*` npm packages generate from the upstream API
+  types (types, required fields, enums, patterns; tests/crd-schemas, pinned by package-lock.json,
+  installed by `make tools`). Those accept unknown fields, so
+- against the hand-written closed subsets of tests/schemas/crd_subsets.py as well, which reject a
+  misspelt or unknown key.
+Helm releases and ConfigFiles are rendered by the provider and are not objects of the program;
+neither are the upstream manifests they apply (pinned by SHA-256 in vendor/manifests.lock.yaml).
 """
 
 import json
+import os
+import shutil
+import subprocess
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -21,6 +29,9 @@ from homelab.stackrun import load_stack_input, project_root
 from tests.schemas.crd_subsets import SCHEMAS
 
 NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/")
+CRD_SCHEMAS = project_root() / "tests" / "crd-schemas"
+SUBSET_ONLY: frozenset[str] = frozenset()
+"""CRD-backed types with no upstream `@kubernetes-models` package: validated by their subset only."""
 
 
 def kubernetes_minor(stack: str) -> str:
@@ -92,3 +103,93 @@ def test_the_validator_rejects_an_unknown_field():
             },
             "1.33.0",
         )
+
+
+def upstream_validators() -> str:
+    """The `node` that runs tests/crd-schemas/validate.mjs; fails in CI, skips elsewhere, if absent."""
+    node = shutil.which("node")
+    installed = (CRD_SCHEMAS / "node_modules" / "@kubernetes-models").is_dir()
+    if node is not None and installed:
+        return node
+    reason = "node is not on PATH" if node is None else "tests/crd-schemas/node_modules is missing"
+    if os.environ.get("CI"):
+        pytest.fail(f"the upstream CRD validators must run in CI: {reason} (make tools)")
+    pytest.skip(f"upstream CRD validators not installed: {reason}; run `make tools`")
+
+
+@cache
+def _upstream_results(batch: str) -> dict[str, dict[str, Any]]:
+    done = subprocess.run(
+        [upstream_validators(), "validate.mjs"],
+        input=batch,
+        cwd=CRD_SCHEMAS,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {str(r["id"]): r for r in json.loads(done.stdout)}
+
+
+def validate_upstream(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`{id: {"error": str | None, "unknownType": bool}}` for each CRD-backed document (one node run)."""
+    batch = json.dumps([{"id": key, "object": doc} for key, doc in sorted(documents.items())], sort_keys=True)
+    return _upstream_results(batch)
+
+
+def test_crd_backed_objects_validate_against_the_upstream_api_types(previewed):
+    documents: dict[str, dict[str, Any]] = {}
+    for stack in ("dev", "prod", "cloud"):
+        for name, type_, document in objects(previewed(stack).recording.resources):
+            if type_ in SCHEMAS and type_ not in SUBSET_ONLY:
+                documents[f"{stack}: {name} ({type_})"] = document
+    assert {key.rsplit("(", 1)[1].rstrip(")") for key in documents} >= {
+        "cert-manager.io/v1:Certificate",
+        "external-secrets.io/v1:ClusterSecretStore",
+        "external-secrets.io/v1:ExternalSecret",
+        "argoproj.io/v1alpha1:ApplicationSet",
+        "cilium.io/v2:CiliumNetworkPolicy",
+        "gateway.networking.k8s.io/v1:HTTPRoute",
+        "monitoring.coreos.com/v1:PrometheusRule",
+    }
+    results = validate_upstream(documents)
+    unknown = sorted(key for key, result in results.items() if result["unknownType"])
+    assert unknown == [], f"no upstream validator for {unknown[:3]}: add its package or list the type in SUBSET_ONLY"
+    errors = [f"{key}: {result['error']}" for key, result in sorted(results.items()) if result["error"]]
+    assert errors == [], "\n".join(errors)
+
+
+def test_the_upstream_validators_reject_what_the_crds_reject():
+    bad = {
+        # A CA issuer without its secret, a refresh interval that is not a duration string, a store
+        # reference of a kind the CRD does not know.
+        "issuer": {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": "x"},
+            "spec": {"ca": {}},
+        },
+        "external-secret": {
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ExternalSecret",
+            "metadata": {"name": "x", "namespace": "y"},
+            "spec": {"refreshInterval": 3600, "secretStoreRef": {"name": "s", "kind": "Vault"}},
+        },
+        "unknown-kind": {"apiVersion": "cert-manager.io/v1", "kind": "Certificat", "metadata": {"name": "x"}},
+    }
+    results = validate_upstream(bad)
+    assert "secretName" in str(results["issuer"]["error"])
+    assert "refreshInterval" in str(results["external-secret"]["error"])
+    assert "secretStoreRef/kind" in str(results["external-secret"]["error"])
+    assert results["unknown-kind"]["unknownType"] is True
+
+
+def test_missing_upstream_validators_fail_in_ci_and_skip_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setitem(globals(), "CRD_SCHEMAS", tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run in CI"):
+        upstream_validators()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="make tools"):
+        upstream_validators()
