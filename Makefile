@@ -59,7 +59,7 @@ policy-config: setup
 snapshots: setup
 	UPDATE_SNAPSHOTS=1 $(RUN) pytest -q tests/test_snapshots.py
 
-# Markdown compliance reports of every stack, in reports/ (not committed).
+# Markdown compliance reports of every stack, in reports/ (not committed); prod's cost chart beside its report.
 report: setup
 	mkdir -p reports
 	for stack in dev prod cloud; do $(RUN) homelab report $$stack --output reports/$$stack.md || exit $$?; done

@@ -33,7 +33,7 @@ NFR_TITLES: Mapping[str, str] = {
     "NFR-008": "Operational efficiency",
     "NFR-010": "Homelab resource usage (64 GB host modes)",
     "NFR-011": "Oracle Cloud resource usage (Always Free quota)",
-    "NFR-012": "Cost efficiency (Always Free only)",
+    "NFR-012": "Cost efficiency (under the yearly cap, Always Free only)",
 }
 
 _ID = re.compile(r"^[A-Z]{3}-\d{2}$")

@@ -79,6 +79,22 @@ def test_a_changed_stack_file_makes_the_config_stale(tmp_path: Path) -> None:
     assert render(policy_config("dev", tmp_path)) != (tmp_path / "policies/config/dev.json").read_text(encoding="utf-8")
 
 
+def test_prod_config_carries_the_cost_cap_of_its_stack_file(tmp_path: Path) -> None:
+    assert policy_config("prod")[NAMES["BUD-08"]] == {"yearlyCap": 1000, "currency": "USD", "usdRates": {"EUR": 1.16}}
+    assert NAMES["BUD-08"] not in policy_config("dev") and NAMES["BUD-08"] not in policy_config("cloud")
+    root = project_root()
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(root / name, tmp_path / name)
+    prod = tmp_path / "Pulumi.prod.yaml"
+    cost = "  homelab:cost:\n    cap: {yearly: 900, currency: EUR}\n    usd_rates: {EUR: 1.1, GBP: 1.3}\n"
+    prod.write_text(prod.read_text(encoding="utf-8") + cost, encoding="utf-8")
+    assert policy_config("prod", tmp_path)[NAMES["BUD-08"]] == {
+        "yearlyCap": 900,
+        "currency": "EUR",
+        "usdRates": {"EUR": 1.1, "GBP": 1.3},
+    }
+
+
 def test_unknown_stack() -> None:
     with pytest.raises(ValueError, match="unknown stack 'qa'"):
         policy_config("qa")
