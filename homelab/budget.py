@@ -12,8 +12,12 @@ that recomputes them from the recorded resources all use the same definitions:
 - **Host memory** (`dev`/`prod`, NFR-010): `mode_total_mb` is the per-mode arithmetic (guests in
   the mode + other stacks' guests + host reservations) shared by `stacks.capacity.HostLedger`
   (whose `summary()` is the `host_capacity` output) and the BUD-01/BUD-06 rules.
-- **Reading back**: `host_capacity(recording)` and `always_free_usage(recording)` parse the exported
-  outputs; `budget_lines` prints them in the preview.
+- **Cost** (NFR-012): `ALWAYS_FREE_CATALOGUE` (the OCI types BUD-02 lets in), `OciListPrices` and
+  `cloud_excess` (the price of what exceeds the allowance), `convert` and `cap_verdict` (a total set
+  against the cap, converted only through stated US-dollar rates), shared by `stacks.cost` (the
+  `cost_estimate` output), the BUD-08 rule and the reports.
+- **Reading back**: `host_capacity(recording)`, `always_free_usage(recording)` and
+  `cost_estimate(recording)` parse the exported outputs; `budget_lines` prints them in the preview.
 
 Extending it (the interface a new budget, e.g. buckets or a monthly cost, plugs into):
 
