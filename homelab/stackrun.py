@@ -11,10 +11,10 @@ import yaml
 
 import stacks
 from homelab.engine import Recording, StackOutputs, View, _pulumi_config_env, run_program
+from homelab.standins import stand_in
 from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
 
 PROJECT = "homelab"
-PLACEHOLDER_MARK = "offline-placeholder"
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,12 @@ def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     placeholders: list[str] = []
-    by_key = {s.key: s for s in secrets}
     for key, value in raw.items():
         full = str(key) if ":" in str(key) else f"{NAMESPACE}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             # An encrypted value: offline there is no key to decrypt it, so use a marked stand-in.
             short = full.split(":", 1)[1]
-            spec = by_key.get(short)
-            config[full] = spec.offline_value if spec else f"{PLACEHOLDER_MARK}-{short}"
+            config[full] = stand_in(short)
             secret_keys.append(full)
             placeholders.append(full)
             continue
@@ -121,7 +119,7 @@ def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
         # An optional secret the stack file does not set stays unset, as in a real run, unless the
         # file configures what needs it (a real run then needs it too: the operator sets it).
         if full not in config and (spec.required or _configured(config, spec.required_with)):
-            config[full] = spec.offline_value
+            config[full] = stand_in(spec.key)
             secret_keys.append(full)
             placeholders.append(full)
     return StackInput(stack=stack, config=config, secret_keys=secret_keys, placeholders=placeholders)

@@ -5,10 +5,6 @@ account): `prod`'s connector runs in the PROD cluster at home (the prod stack re
 `tunnel_token_prod`), `cloud`'s runs in the management VM's Compose project.
 """
 
-import base64
-import hashlib
-import hmac
-
 import pulumi
 import pulumi_twingate as twingate
 
@@ -16,6 +12,7 @@ from components.authentik.specs import OUTPOST_ORIGIN, NtfyPush
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
+from components.derived import SecretDeriver
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.k8s.network_policy import IngressAllows
 from components.k8s.twingate import CLIENT_NAMESPACE, TwingateServiceAccess, TwingateSite
@@ -37,7 +34,7 @@ from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary
 from stacks.backups import Offsite, holders, protection_rows, protections, retention_days, volume_holder_tags
 from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
-from stacks.config.cloud import CloudConfig, DerivedSecret, check_cloud_config
+from stacks.config.cloud import DERIVED_LENGTH_BYTES, CloudConfig, DerivedSecret, check_cloud_config
 from stacks.config.identity import IdentitySettings
 from stacks.identity import (
     ACCESS_CLIENT,
@@ -59,62 +56,40 @@ from stacks.platform import (
     twingate_client,
 )
 
-__all__ = ["SECRETS", "build", "cloud_layout", "derive_secret", "load"]
+__all__ = ["SECRETS", "build", "cloud_layout", "load"]
 
 SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "ociPrivateKey",
         "the PEM private key of the OCI API user (its fingerprint is homelab:oci.fingerprint)",
-        placeholder=(
-            "-----BEGIN PRIVATE KEY-----\n"
-            "T0ZGTElORS1QTEFDRUhPTERFUi1OT1QtQS1SRUFMLUtFWS0wMDAwMDAwMDAwMDAwMDAw\n"
-            "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAw\n"
-            "-----END PRIVATE KEY-----\n"
-        ),
     ),
     SecretSpec(
         "cloudflareApiToken",
         "a Cloudflare API token with Tunnel Edit, Access Apps and Policies Edit, DNS Edit and Zone Read",
-        placeholder="offlineplaceholdercloudflaretoken00000000",
     ),
     SecretSpec(
         "secretSeed",
         "at least 32 random bytes (`openssl rand -base64 48`) every generated secret of this stack is derived from",
-        placeholder="b2ZmbGluZS1wbGFjZWhvbGRlci1zZWVkLW5vdC1yYW5kb20tMDAwMDAwMDAwMDAwMDAw",
     ),
     SecretSpec(
         "managementSshPrivateKey",
         "the OpenSSH private key matching homelab:management.ssh_public_key (Pulumi's login over the OCI Bastion)",
-        placeholder=(
-            "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-            "QyNTUxOQAAACBvZmZsaW5lLXBsYWNlaG9sZGVyLW5vdC1hLXJlYWwta2V5AAAAAAAAAAAA\n"
-            "-----END OPENSSH PRIVATE KEY-----\n"
-        ),
     ),
     SecretSpec(
         "ovhS3AccessKey",
         "the access key of the OVH Object Storage user (only with homelab:backups.ovh)",
         required=False,
         required_with="backups.ovh",
-        placeholder="offlineplaceholderovhaccesskey0",
     ),
     SecretSpec(
         "ovhS3SecretKey",
         "the secret key of the OVH Object Storage user (only with homelab:backups.ovh)",
         required=False,
         required_with="backups.ovh",
-        placeholder="offlineplaceholderovhsecretkey00000000000",
     ),
     SecretSpec(
         "omniEtcdPrivateKey",
         "the ASCII-armored GPG private key Omni encrypts its etcd with (`gpg --export-secret-key --armor`)",
-        placeholder=(
-            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n"
-            "lFgEZm9mZmxpbmUtcGxhY2Vob2xkZXItbm90LWEtcmVhbC1ncGcta2V5LTAwMDAw\n"
-            "=OFFL\n"
-            "-----END PGP PRIVATE KEY BLOCK-----\n"
-        ),
     ),
 )
 SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *IDENTITY_SECRETS)
@@ -124,45 +99,6 @@ APP_INGRESS = IngressAllows(from_namespaces=("monitoring",), from_entities=("ing
 MANAGEMENT_NAME = "oci-mgmt"
 TALOS_IMAGE_ARCHIVE_GB = 1
 """Upper bound of the Talos OCI image archive kept in the image bucket (counted in the ledger)."""
-_DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
-    "authentik_secret_key": 48,
-    "authentik_bootstrap_password": 24,
-    "authentik_bootstrap_token": 32,
-    "postgres_password": 24,
-    "tunnel_secret_prod": 32,
-    "tunnel_secret_cloud": 32,
-    "offsite_dump_key": 32,
-}
-
-
-def derive_secret(seed: str, purpose: str, generation: int, length: int) -> bytes:
-    """HKDF-expand style derivation (HMAC-SHA256 over a purpose label and a counter).
-
-    One random seed, set once as a Pulumi secret, yields independent per-install values; bumping a
-    purpose's generation in `homelab:rotation` rotates that value alone.
-    """
-    label = f"homelab/cloud/{purpose}/v{generation}".encode()
-    blocks = b""
-    counter = 1
-    while len(blocks) < length:
-        blocks += hmac.new(seed.encode(), label + bytes([counter]), hashlib.sha256).digest()
-        counter += 1
-    return blocks[:length]
-
-
-def _derived(seed: pulumi.Output[str], config: CloudConfig, purpose: DerivedSecret) -> pulumi.Output[bytes]:
-    generation = config.rotation.get(purpose, 1)
-    length = _DERIVED_LENGTH_BYTES[purpose]
-    return pulumi.Output.secret(seed.apply(lambda value: derive_secret(value, purpose, generation, length)))
-
-
-def _b64(raw: pulumi.Output[bytes]) -> pulumi.Output[str]:
-    return raw.apply(lambda data: base64.b64encode(data).decode())
-
-
-def _token(raw: pulumi.Output[bytes]) -> pulumi.Output[str]:
-    """URL- and shell-safe text (hex) for passwords and tokens."""
-    return raw.apply(lambda data: data.hex())
 
 
 def cloud_layout(config: CloudConfig) -> Layout:
@@ -336,7 +272,12 @@ def build() -> None:
     gateway_routes = _gateway_routes(catalog)
     stack = pulumi.get_stack()
     secrets = pulumi.Config("homelab")
-    seed = secrets.require_secret("secretSeed")
+    derived = SecretDeriver(
+        secrets.require_secret("secretSeed"),
+        "cloud",
+        lengths={str(purpose): size for purpose, size in DERIVED_LENGTH_BYTES.items()},
+        generations={str(purpose): generation for purpose, generation in config.rotation.items()},
+    )
     # Identity (docs/runbooks/identity.md): what Authentik must hold, from the catalog. Client
     # secrets are derived from the seed, so Cloudflare Access can be told its secret before
     # Authentik exists.
@@ -345,9 +286,7 @@ def build() -> None:
         config.identity,
         config.cloudflare.team_name,
         config.cluster.gateway_port,
-        lambda slug, generation: _token(
-            pulumi.Output.secret(seed.apply(lambda v: derive_secret(v, f"oidc/{slug}", generation, 32)))
-        ),
+        lambda slug, generation: derived.token(f"oidc/{slug}", length=32, generation=generation),
     )
     smtp_password = secrets.get_secret("smtpPassword")
     relay = smtp_relay(config.identity, smtp_password is not None)
@@ -429,7 +368,7 @@ def build() -> None:
                 "account_id": config.cloudflare.account_id,
                 "zone_id": zone,
                 "tunnel_name": f"homelab-{location}",
-                "tunnel_secret": _b64(_derived(seed, config, secret_name)),
+                "tunnel_secret": derived.b64(secret_name),
                 "routes": _routes(catalog, location, gateways[location]),
                 "access": access,
             },
@@ -455,7 +394,7 @@ def build() -> None:
         outpost_upstreams=tuple((catalog.by_name(app.slug).hostname, first_control_plane) for app in plan.proxy),
         smtp=relay,
     )
-    bootstrap_token = _token(_derived(seed, config, "authentik_bootstrap_token"))
+    bootstrap_token = derived.token("authentik_bootstrap_token")
     vm = ManagementVm(
         MANAGEMENT_NAME,
         {
@@ -475,10 +414,10 @@ def build() -> None:
             "bastion_id": network.bastion_id,
             "services": services,
             "secrets": {
-                "authentik_secret_key": _b64(_derived(seed, config, "authentik_secret_key")),
-                "authentik_bootstrap_password": _token(_derived(seed, config, "authentik_bootstrap_password")),
+                "authentik_secret_key": derived.b64("authentik_secret_key"),
+                "authentik_bootstrap_password": derived.token("authentik_bootstrap_password"),
                 "authentik_bootstrap_token": bootstrap_token,
-                "postgres_password": _token(_derived(seed, config, "postgres_password")),
+                "postgres_password": derived.token("postgres_password"),
                 "omni_etcd_key": secrets.require_secret("omniEtcdPrivateKey"),
                 "tunnel_token": tunnels["cloud"].token,
                 # Empty when the relay takes mail without a login (or there is no relay).
@@ -614,7 +553,7 @@ def build() -> None:
             {
                 "connection": vm.connection,
                 "targets": targets,
-                "encryption_key": _token(_derived(seed, config, "offsite_dump_key")),
+                "encryption_key": derived.token("offsite_dump_key"),
                 "calendar": config.backups.dump_calendar,
                 "holders": DUMPED,
             },

@@ -47,17 +47,10 @@ HOST_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "proxmoxApiToken",
         "the Proxmox API token Pulumi uses, `user@realm!tokenid=secret`",
-        placeholder="terraform@pve!iac=00000000-0000-0000-0000-000000000000",
     ),
     SecretSpec(
         "proxmoxSshPrivateKey",
         "the unencrypted OpenSSH private key for root@<proxmox host> (disk import, host preparation)",
-        placeholder=(
-            "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-            "QyNTUxOQAAACBvZmZsaW5lLXBsYWNlaG9sZGVyLW5vdC1hLXJlYWwta2V5AAAAAAAAAAAA\n"
-            "-----END OPENSSH PRIVATE KEY-----\n"
-        ),
     ),
 )
 # Optional on DEV: read only when homelab:platform.secrets is enabled there.

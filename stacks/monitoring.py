@@ -45,22 +45,18 @@ SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "ntfyPublisherToken",
         "the ntfy access token Alertmanager publishes with (`tk_` + 29 lower-case letters/digits)",
-        placeholder="tk_offlineplaceholderpublisher00",
     ),
     SecretSpec(
         "ntfyPhoneToken",
         "the ntfy access token the phone app subscribes with (`tk_` + 29 lower-case letters/digits)",
-        placeholder="tk_offlineplaceholderphone000000",
     ),
     SecretSpec(
         "telegramBotToken",
         "the Telegram bot token from @BotFather (critical alerts; homelab:monitoring.alerting.telegram)",
-        placeholder="000000000:offline-placeholder-telegram-bot-token",
     ),
     SecretSpec(
         "telegramChatId",
         "the Telegram chat id critical alerts go to (a number, negative for groups)",
-        placeholder="-1000000000000",
     ),
 )
 

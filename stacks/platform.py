@@ -33,14 +33,12 @@ PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "bitwardenAccessToken",
         "the access token of this cluster's Bitwarden Secrets Manager machine account (read access to its project)",
-        placeholder="0.offline-placeholder-bitwarden-machine-account.token:AAAAAAAAAAAAAAAAAAAAAA==",
     ),
 )
 TWINGATE_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "twingateApiToken",
         "a Twingate API token with Read, Write & Provision permission (admin console > Settings > API)",
-        placeholder="offline-placeholder-twingate-api-token",
     ),
 )
 

@@ -712,8 +712,8 @@ CODE_MUTATIONS: tuple[CodeMutation, ...] = (
         "secret-seed-not-secret",
         "the cloud stack reads its secret seed (every derived password) as plain config",
         "stacks/cloud.py",
-        'seed = secrets.require_secret("secretSeed")',
-        'seed = secrets.require("secretSeed")',
+        'secrets.require_secret("secretSeed"),',
+        'secrets.require("secretSeed"),',
         GRAPH_TESTS,
     ),
     CodeMutation(

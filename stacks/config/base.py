@@ -42,15 +42,9 @@ class SecretSpec:
     key: str
     description: str
     required: bool = True
-    placeholder: str = ""
-    """A well-formed stand-in the offline preview uses (never a real credential)."""
     required_with: str | None = None
     """A config path (`backups.ovh`) whose presence makes this optional secret required: the offline
     preview fills it then, and the stack's own check names the path when a real run lacks it."""
-
-    @property
-    def offline_value(self) -> str:
-        return self.placeholder or f"offline-placeholder-{self.key}"
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

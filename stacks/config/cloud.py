@@ -3,7 +3,7 @@
 Sections of `Pulumi.cloud.yaml`: `homelab:oci`, `homelab:network`, `homelab:management`,
 `homelab:cluster`, `homelab:cloudflare`, `homelab:catalog`, `homelab:quota`, `homelab:rotation`,
 `homelab:identity`.
-Secrets are not part of the model; they are listed in `stacks.cloud.SECRETS`.
+Secrets are not part of the model; the stack lists the ones it reads in `stacks.cloud.SECRETS`.
 """
 
 import ipaddress
@@ -274,6 +274,16 @@ DerivedSecret = Literal[
     "tunnel_secret_cloud",
     "offsite_dump_key",
 ]
+DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
+    "authentik_secret_key": 48,
+    "authentik_bootstrap_password": 24,
+    "authentik_bootstrap_token": 32,
+    "postgres_password": 24,
+    "tunnel_secret_prod": 32,
+    "tunnel_secret_cloud": 32,
+    "offsite_dump_key": 32,
+}
+"""Length in bytes of each secret the stack derives from `secretSeed` (components/derived.py)."""
 
 
 class CloudConfig(ConfigModel):
