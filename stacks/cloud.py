@@ -39,6 +39,7 @@ from stacks.config.identity import IdentitySettings
 from stacks.identity import (
     ACCESS_CLIENT,
     IDENTITY_SECRETS,
+    NTFY_TOKEN_SYMBOLS,
     IdentityPlan,
     identity_plan,
     ntfy_push,
@@ -295,7 +296,7 @@ def build() -> None:
     push = ntfy_push(
         config.identity,
         catalog,
-        pulumi.Output.secret(seed.apply(lambda v: ntfy_token(derive_secret(v, "ntfy/authentik", generation, 29)))),
+        derived.raw("ntfy/authentik", length=NTFY_TOKEN_SYMBOLS, generation=generation).apply(ntfy_token),
     )
     pulumi.export("always_free_usage", always_free_summary(cloud_layout(config), config.quota.limits()))
 

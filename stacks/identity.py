@@ -40,7 +40,6 @@ IDENTITY_SECRETS: tuple[SecretSpec, ...] = (
         "smtpPassword",
         "the password of homelab:identity.smtp.username at the e-mail relay (only with a relay login)",
         required=False,
-        placeholder="offline-placeholder-smtp-password",
     ),
 )
 NTFY_PUSH_SERVICE = "ntfy-push"

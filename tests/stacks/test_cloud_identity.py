@@ -18,6 +18,7 @@ from homelab.cli import main
 from homelab.engine import Recording, run_program
 from homelab.render import StackResult
 from homelab.stackrun import project_root, run_stack
+from homelab.standins import stand_in
 from stacks.config.base import ConfigError
 from stacks.config.identity import IdentitySettings
 from stacks.identity import smtp_relay
@@ -238,7 +239,7 @@ def test_a_relay_reaches_authentik_with_its_password_only_in_the_secret_file(iso
     install = rec.get("command:remote:Command", "oci-mgmt-secrets")
     assert install.is_secret("stdin")
     lines = dict(line.split(" ", 1) for line in install.inputs["stdin"].splitlines())
-    assert lines["smtp_password"] == base64.b64encode(b"offline-placeholder-smtp-password").decode()
+    assert lines["smtp_password"] == base64.b64encode(stand_in("smtpPassword").encode()).decode()
     assert "offline-placeholder-smtp-password" not in json.dumps(staged.inputs)
     # With a relay: admins are e-mailed, and the sign-in page offers the password reset.
     transports = {r.inputs["mode"] for r in rec.by_type("authentik:index/eventTransport:EventTransport")}
