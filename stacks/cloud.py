@@ -12,6 +12,7 @@ from components.authentik.specs import OUTPOST_ORIGIN, NtfyPush
 from components.cloudflare.provider import cloudflare_provider
 from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
+from components.command import command_provider
 from components.derived import SecretDeriver
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.k8s.network_policy import IngressAllows
@@ -23,7 +24,7 @@ from components.oci.dump import DUMPED, NightlyDump, S3Target
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
-from components.oci.provider import OciProviderArgs, command_provider, oci_provider
+from components.oci.provider import OciProviderArgs, oci_provider
 from components.oci.tags import freeform_tags
 from components.oci.talos_substrate import OciTalosSubstrate
 from components.talos.cilium import Cilium

@@ -10,10 +10,11 @@ from dataclasses import replace
 
 import pulumi
 
+from components.command import command_provider
 from components.k8s.namespaces import WorkloadNamespaces
 from components.k8s.network_policy import IngressAllows
 from components.k8s.storage import LocalPathStorage, local_path_talos_patch
-from components.proxmox.provider import ProxmoxConnection, host_command_provider, proxmox_provider
+from components.proxmox.provider import ProxmoxConnection, proxmox_provider
 from components.proxmox.talos_vms import ProxmoxTalosSubstrate
 from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, TalosClusterArgs, talos_provider
@@ -180,7 +181,7 @@ def build() -> None:
         node_name=config.proxmox.node_name,
         cilium=config.cilium,
         # The command provider runs the cluster's one-time health gate.
-        providers=[proxmox, talos_api, host_command_provider("command")],
+        providers=[proxmox, talos_api, command_provider("command")],
         extra_config_patches=[local_path_talos_patch()],
     )
     local_path_version = config.storage.local_path_version

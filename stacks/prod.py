@@ -11,6 +11,7 @@ import pulumi
 import pulumi_twingate as twingate
 
 from components.cloudflare.connector import CloudflaredConnector
+from components.command import command_provider
 from components.k8s.longhorn import Longhorn, longhorn_talos_patch, missing_extensions
 from components.k8s.namespaces import WorkloadNamespaces
 from components.k8s.network_policy import IngressAllows
@@ -19,7 +20,7 @@ from components.k8s.twingate import TwingateSite, TwingateTarget
 from components.proxmox.backups import DrillSettings, GuestBackups, Retention
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
-from components.proxmox.provider import host_command_provider, proxmox_provider, ssh_connection
+from components.proxmox.provider import proxmox_provider, ssh_connection
 from components.proxmox.zfs import DatasetSpec, NfsSettings, SnapshotPolicy, ZfsPool, ZfsPoolArgs
 from components.talos.cluster import talos_provider
 from stacks.backups import protection_rows, protections
@@ -116,7 +117,7 @@ def build() -> None:
     ssh = ssh_connection(connection, ssh_key)
     # Host commands (package installs, ZFS, passthrough) and the cluster's one-time health gate need
     # the command provider explicitly (default providers are disabled).
-    commands = host_command_provider("command")
+    commands = command_provider("command")
     on_proxmox = pulumi.ResourceOptions(providers=[proxmox, commands])
     node = config.proxmox.node_name
     host_cfg = config.host

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_command
 import pulumi_oci
 
 
@@ -31,8 +30,3 @@ def oci_provider(name: str, args: OciProviderArgs) -> pulumi_oci.Provider:
         retry_duration_seconds=600,
         opts=pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]),
     )
-
-
-def command_provider(name: str) -> pulumi_command.Provider:
-    """The provider of `pulumi_command` (image conversion, commands over the OCI Bastion)."""
-    return pulumi_command.Provider(name)

@@ -7,7 +7,6 @@ from the stack, so no resource can silently talk to a different endpoint read fr
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_command
 import pulumi_proxmoxve as pve
 from pulumi_command import remote
 
@@ -75,10 +74,3 @@ def ssh_connection(connection: ProxmoxConnection, ssh_private_key: pulumi.Input[
         private_key=pulumi.Output.secret(ssh_private_key),
         host_key=connection.ssh_host_key,
     )
-
-
-def host_command_provider(name: str) -> pulumi_command.Provider:
-    """The explicit `pulumi_command` provider of the host commands (default providers are disabled:
-    a remote command without it fails at `pulumi up`). It holds no credential; each command carries
-    its own pinned SSH connection."""
-    return pulumi_command.Provider(name)
