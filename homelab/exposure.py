@@ -7,11 +7,14 @@ where that backend runs. Gates are found in the graph, not assumed from the cata
 - `authentik-oidc` / `authentik-saml`  an Authentik OIDC (redirect URI) or SAML (ACS URL) provider on
                 the hostname, used by an application with at least one policy binding;
 - `authentik-proxy`  the rule goes to the Authentik outpost and a proxy provider names the hostname;
+- `service-token` the covering Access application admits named service tokens only (a machine
+                route: a collector's write path, no person);
 - `native`      nothing in front: the app's own login (Tier 2) or a public page.
 
 The tier comes from the stack's policy config (the catalog as the pack sees it): a hostname in
 `publicHostnames` is `native` (Tier 2, or a page that must answer before login), one in
-`tier1Hostnames` is `sso` (Tier 1), any other is `admin`. A row has
+`tier1Hostnames` is `sso` (Tier 1), one in `serviceTokenHostnames` is `machine`, any other is
+`admin`. A row has
 a problem when its tier's gate is missing, or a gated hostname's DNS record does not wait for its
 Authentik application. What an operator checks before opening the estate to the family.
 """
@@ -91,6 +94,18 @@ def _authentik_gates(recording: Recording) -> dict[str, list[tuple[str, Recorded
     return gates
 
 
+def _tokens_only(policy: RecordedResource | None) -> bool:
+    """An Access policy that admits named service tokens and nothing else (`non_identity`)."""
+    if policy is None:
+        return False
+    includes = policy.inputs.get("includes") or []
+    return (
+        str(policy.inputs.get("decision", "")).lower() == "non_identity"
+        and bool(includes)
+        and all(isinstance(i, Mapping) and set(i) == {"serviceToken"} for i in includes)
+    )
+
+
 def _access_covers(app: RecordedResource, hostname: str, path: str | None) -> bool:
     inputs = app.inputs
     domains = [
@@ -122,6 +137,8 @@ def _cluster(tunnel_name: str, service: str, host_header: str | None) -> str:
 def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]:
     """One row per ingress rule (the catch-all excluded) of every tunnel in `recording`."""
     public = {h.lower() for h in _props(config, "SEC-03").get("publicHostnames", [])}
+    machines = {h.lower() for h in _props(config, "SEC-03").get("serviceTokenHostnames", [])}
+    by_urn = recording.by_urn()
     tier1 = {h.lower(): k for h, k in (_props(config, "IDN-03").get("tier1Hostnames") or {}).items()}
     outposts = set(_props(config, "IDN-03").get("outpostOrigins") or [OUTPOST_DEFAULT])
     access_apps = recording.by_type(CF_ACCESS_APP)
@@ -145,11 +162,20 @@ def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]
             origin = rule.get("originRequest") or {}
             host_header = origin.get("httpHostHeader")
             key = hostname + (path or "")
-            tier = "native" if key in public else ("sso" if hostname in tier1 and path is None else "admin")
+            if key in public:
+                tier = "native"
+            elif key in machines:
+                tier = "machine"
+            else:
+                tier = "sso" if hostname in tier1 and path is None else "admin"
             gates: list[str] = []
             access = origin.get("access") or {}
-            if access.get("required") and any(_access_covers(a, hostname, path) for a in access_apps):
-                gates.append("access")
+            covering = [a for a in access_apps if _access_covers(a, hostname, path)]
+            if access.get("required") and covering:
+                tokens_only = all(
+                    _tokens_only(by_urn.get(u)) for a in covering for u in a.property_dependencies.get("policies", ())
+                )
+                gates.append("service-token" if tokens_only else "access")
             ak_gates = authentik.get(hostname, [])
             for kind, _ in ak_gates:
                 if kind == "authentik-proxy" and service not in outposts:
@@ -158,9 +184,11 @@ def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]
             if not gates:
                 gates.append("native")
             own = [r for r in records if str(r.inputs.get("name", "")).lower() == hostname]
-            gate_urns = {app.urn for _, app in ak_gates} | {
-                a.urn for a in access_apps if _access_covers(a, hostname, None)
-            }
+            gate_urns = (
+                {app.urn for _, app in ak_gates}
+                | {a.urn for a in access_apps if _access_covers(a, hostname, None)}
+                | ({a.urn for a in covering} if tier == "machine" else set())
+            )
             if not own:
                 dns = "none"
             elif any(gate_urns & set(r.dependencies) for r in own):
@@ -170,6 +198,8 @@ def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]
             problem = None
             if tier == "admin" and "access" not in gates:
                 problem = "admin hostname without Cloudflare Access"
+            elif tier == "machine" and "service-token" not in gates:
+                problem = "machine route not limited to its service tokens"
             elif tier == "sso":
                 wanted = {"oidc": "authentik-oidc", "proxy": "authentik-proxy"}.get(tier1[hostname], "authentik")
                 if wanted not in gates:

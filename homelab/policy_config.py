@@ -85,9 +85,17 @@ def _cloud_config(root: Path | None) -> dict[str, Any]:
         for route in (
             TunnelRoute(key=s.name, hostname=s.hostname, service=s.upstream, path=s.path)
             for s in catalog.services
-            # Tier-1 apps are never public: Authentik gates them (IDN-03), admin apps Access (SEC-03).
-            if not s.is_admin and s.tier != "sso"
+            # Tier-1 apps are never public: Authentik gates them (IDN-03), admin apps and machine
+            # routes Access (SEC-03).
+            if not s.is_admin and s.tier not in ("sso", "machine")
         )
+    )
+    machines = sorted(
+        ingress_key(
+            s.hostname, TunnelRoute(key=s.name, hostname=s.hostname, service=s.upstream, path=s.path).path_regex
+        )
+        for s in catalog.services
+        if s.is_machine
     )
     tier1 = {s.hostname: str(s.sso) for s in catalog.services if s.tier == "sso"}
     admin_apps = sorted(s.name for s in catalog.services if s.is_admin and s.sso is not None)
@@ -97,7 +105,11 @@ def _cloud_config(root: Path | None) -> dict[str, Any]:
             "adminCidrs": [str(c) for c in config.network.admin_cidrs],
             "internalCidrs": [str(config.network.vcn_cidr)],
         },
-        _policy("SEC-03"): {"publicHostnames": public, "authentikGatedHostnames": sorted(tier1)},
+        _policy("SEC-03"): {
+            "publicHostnames": public,
+            "authentikGatedHostnames": sorted(tier1),
+            "serviceTokenHostnames": machines,
+        },
         _policy("IDN-02"): {"adminApplications": [*admin_apps, ACCESS_CLIENT], "adminGroup": ADMIN_GROUP},
         _policy("IDN-03"): {"tier1Hostnames": tier1, "outpostOrigins": [OUTPOST_ORIGIN]},
         _policy("IDN-05"): {"adminGroup": ADMIN_GROUP},

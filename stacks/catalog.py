@@ -3,7 +3,8 @@
 Each entry says where a service runs (`prod`: the PROD cluster at home, `cloud`: the management VM or
 the CLOUD cluster on OCI), how users authenticate (`sso` Tier 1 behind Authentik, `native` Tier 2
 with the app's own accounts, `admin` for the group `admin` only, `public` for what must answer
-before anyone is logged in), its hostname, its internal upstream and its health probe. Tunnel
+before anyone is logged in, `machine` for an endpoint only a collector reaches, with a Cloudflare
+Access service token and no person ever), its hostname, its internal upstream and its health probe. Tunnel
 ingress, DNS records, Cloudflare Access applications and the Authentik applications are derived
 from it, so adding a service is one entry in `SEED` (or, for a stack-specific service, one entry
 under `homelab:catalog.services`).
@@ -29,7 +30,7 @@ from pydantic import Field, ValidationError, field_validator
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 
 Location = Literal["prod", "cloud"]
-Tier = Literal["sso", "native", "admin", "public"]
+Tier = Literal["sso", "native", "admin", "public", "machine"]
 DataClass = Literal["critical", "important", "media"]
 """What losing a service's data costs (FR-025); drives every backup target (stacks/backups.py)."""
 SsoKind = Literal["oidc", "proxy", "saml"]
@@ -116,6 +117,11 @@ class Service(ConfigModel):
     @property
     def is_admin(self) -> bool:
         return self.tier == "admin" or ADMIN_GROUP in self.groups
+
+    @property
+    def is_machine(self) -> bool:
+        """Reached by collectors with a Cloudflare Access service token, never by a person."""
+        return self.tier == "machine"
 
     @property
     def namespace(self) -> str | None:
@@ -266,6 +272,12 @@ SEED: tuple[Service, ...] = (
     # ntfy itself (deny-all, per-topic tokens); its web UI stays the admin app above.
     Service(name="ntfy-push", location="prod", tier="native", hostname="push",
             upstream=_svc("ntfy", "ntfy", 80), health_path="/v1/health"),
+    # The cloud's collectors (CLOUD cluster, management VM) write to PROD through the home tunnel:
+    # only the two write paths, only with the telemetry service token (Cloudflare Access).
+    Service(name="telemetry-metrics", location="prod", tier="machine", hostname="telemetry", path="/api/v1/write",
+            upstream=_svc("kube-prometheus-stack-prometheus", "monitoring", 9090), health_path="/-/ready"),
+    Service(name="telemetry-logs", location="prod", tier="machine", hostname="telemetry",
+            path="/loki/api/v1/push", upstream=_svc("loki-gateway", "monitoring", 80), health_path="/"),
 )  # fmt: skip
 
 
@@ -360,8 +372,12 @@ def _identity_problem(s: Service, domain: str) -> tuple[str, str] | None:
         return "name", f"slug {s.name!r} is already used by the identity layer"
     if s.tier == "sso" and s.sso not in ("oidc", "proxy"):
         return "sso", "a Tier-1 (sso) app needs its provider kind: oidc or proxy"
-    if s.tier in ("native", "public") and s.sso is not None:
+    if s.tier in ("native", "public", "machine") and s.sso is not None:
         return "sso", f"a {s.tier!r} service has no Authentik gate; remove sso or change the tier"
+    if s.is_machine and s.groups:
+        return "groups", "a machine endpoint admits a service token, not a group of people"
+    if s.is_machine and s.path is None:
+        return "path", "a machine endpoint names the one API path collectors write to"
     if s.sso == "oidc" and not s.redirect_uris:
         return "redirect_uris", "an OIDC app needs at least one redirect URI"
     if s.sso != "oidc" and s.redirect_uris:
@@ -412,8 +428,11 @@ def build_catalog(
         seen[key] = s.name
     hostnames_with_root = {s.hostname for s in services if s.path is None}
     for s in services:
-        if s.path is not None and s.hostname not in hostnames_with_root:
+        # A machine hostname serves only its write paths; everything else is the tunnel's 404.
+        if s.path is not None and s.hostname not in hostnames_with_root and not s.is_machine:
             raise _error(f"{s.name}.path", f"{s.hostname!r} has no entry without a path to serve its other paths")
+        if any(o.hostname == s.hostname and o.is_machine != s.is_machine for o in services):
+            raise _error(f"{s.name}.tier", f"{s.hostname!r} mixes machine endpoints with entries for people")
         if s.path is not None and any(o.hostname == s.hostname and o.location != s.location for o in services):
             raise _error(f"{s.name}.location", f"every entry of {s.hostname!r} must use the same tunnel")
     return Catalog(domain=domain, services=tuple(sorted(services, key=lambda s: s.name)))

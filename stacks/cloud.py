@@ -17,6 +17,7 @@ from components.derived import SecretDeriver
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.k8s.network_policy import IngressAllows
 from components.k8s.twingate import CLIENT_NAMESPACE, TwingateServiceAccess, TwingateSite
+from components.monitoring.logs import talos_logging_patches
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
@@ -32,6 +33,7 @@ from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
 from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary
+from stacks import telemetry
 from stacks.backups import Offsite, holders, protection_rows, protections, retention_days, volume_holder_tags
 from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
@@ -138,10 +140,10 @@ def cloud_layout(config: CloudConfig) -> Layout:
     )
 
 
-def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[TunnelRoute]:
+def _routes(catalog: Catalog, location: Location, gateway: str | None, machines: bool) -> list[TunnelRoute]:
     """Tunnel routes of one location. The cloud connector runs beside the CLOUD cluster, not in it:
     it reaches cluster Services through the cluster Gateway (routing by Host), Compose services
-    directly."""
+    directly. Machine entries (the collectors' write paths) exist only with telemetry on."""
 
     def origin(service: Service) -> tuple[str, str | None]:
         if service.sso == "proxy":
@@ -154,6 +156,8 @@ def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[T
 
     routes: list[TunnelRoute] = []
     for service in catalog.ordered(location):
+        if service.is_machine and not machines:
+            continue
         target, host_header = origin(service)
         routes.append(
             TunnelRoute(
@@ -162,6 +166,7 @@ def _routes(catalog: Catalog, location: Location, gateway: str | None) -> list[T
                 path=service.path,
                 service=target,
                 admin=service.is_admin,
+                machine=service.is_machine,
                 http_host_header=host_header,
                 # A Tier-1 hostname resolves only once its Authentik application exists.
                 deferred_dns=service.tier == "sso",
@@ -362,6 +367,8 @@ def build() -> None:
         "cloud": f"http://{first_control_plane}:{config.cluster.gateway_port}",
     }
     tunnel_secrets: dict[Location, DerivedSecret] = {"prod": "tunnel_secret_prod", "cloud": "tunnel_secret_cloud"}
+    # The collectors' service token, admitted on PROD's machine routes (stacks/telemetry.py).
+    ingest = telemetry.ingest(catalog, config.telemetry, config.cloudflare.account_id, cloudflare)
     tunnels: dict[Location, Tunnel] = {}
     for location, secret_name in tunnel_secrets.items():
         tunnels[location] = Tunnel(
@@ -371,8 +378,9 @@ def build() -> None:
                 "zone_id": zone,
                 "tunnel_name": f"homelab-{location}",
                 "tunnel_secret": derived.b64(secret_name),
-                "routes": _routes(catalog, location, gateways[location]),
+                "routes": _routes(catalog, location, gateways[location], machines=ingest is not None),
                 "access": access,
+                "machine_token_ids": [ingest.token.token_id] if ingest is not None else [],
             },
             opts=pulumi.ResourceOptions(providers=[cloudflare]),
         )
@@ -395,6 +403,7 @@ def build() -> None:
         omni_wireguard_port=omni.wireguard_port if omni.wireguard_public else None,
         outpost_upstreams=tuple((catalog.by_name(app.slug).hostname, first_control_plane) for app in plan.proxy),
         smtp=relay,
+        telemetry=telemetry.vm_collector(ingest, config.telemetry, MANAGEMENT_NAME) if ingest is not None else None,
     )
     bootstrap_token = derived.token("authentik_bootstrap_token")
     vm = ManagementVm(
@@ -424,6 +433,7 @@ def build() -> None:
                 "tunnel_token": tunnels["cloud"].token,
                 # Empty when the relay takes mail without a login (or there is no relay).
                 "smtp_password": pulumi.Output.secret(smtp_password or ""),
+                **(telemetry.vm_secrets(ingest) if ingest is not None else {}),
             },
             "freeform_tags": freeform_tags(stack, "management"),
             "data_volume_tags": volume_holder_tags(holders(catalog), "management-vm"),
@@ -488,6 +498,8 @@ def build() -> None:
             "kubernetes_version": cluster_settings.kubernetes_version,
             "nodes": nodes,
             "substrate": substrate,
+            # Talos's service and kernel logs to the node-local collector.
+            "extra_config_patches": talos_logging_patches() if ingest is not None else [],
         },
         opts=pulumi.ResourceOptions(providers=[talos_api, oci, commands]),
     )
@@ -509,7 +521,17 @@ def build() -> None:
         {"routes": gateway_routes, "listener_port": config.cluster.gateway_port},
         opts=pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
     )
-    _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig)
+    collector = (
+        telemetry.cluster_collector(
+            ingest,
+            config.telemetry,
+            cluster_settings.name,
+            pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
+        )
+        if ingest is not None
+        else None
+    )
+    _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig, collector)
 
     _identity(
         plan,
@@ -672,12 +694,16 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
     gateway: CatalogGateway,
     api_address: pulumi.Input[str],
     kubeconfig: pulumi.Input[str],
+    collector: pulumi.Resource | None = None,
 ) -> None:
     """Secrets, Argo CD's access, Twingate and the namespaces' network policies on CLOUD."""
     platform = config.platform
     on_cluster = pulumi.ResourceOptions(providers=[k8s], depends_on=[cni])
     layers: list[pulumi.Resource] = [gateway]
     platform_namespaces: list[str] = []
+    if collector is not None:
+        layers.append(collector)
+        platform_namespaces.append(telemetry.NAMESPACE)
     eso = secrets_layer(platform, catalog.services, "cloud", on_cluster)
     if eso is not None:
         layers.append(eso)

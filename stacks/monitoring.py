@@ -84,7 +84,7 @@ def _severity(service: Service, config: MonitoringConfig) -> Severity:
     settings = config.probes.get(service.name)
     if settings is not None and settings.severity is not None:
         return settings.severity
-    return "warning" if service.is_admin else "critical"
+    return "warning" if service.is_admin or service.is_machine else "critical"
 
 
 def probed_services(catalog: Catalog, config: MonitoringConfig) -> list[Service]:
@@ -93,7 +93,10 @@ def probed_services(catalog: Catalog, config: MonitoringConfig) -> list[Service]
 
 
 def probe_targets(services: Sequence[Service]) -> list[ProbeTarget]:
-    """A public probe per service (admin apps: Access must answer) and an in-cluster one on PROD."""
+    """A public probe per service (admin apps: Access must answer) and an in-cluster one on PROD.
+
+    A machine entry (the collectors' write paths) gets the in-cluster probe only: its public
+    hostname answers nothing but an authenticated write (TelemetrySourceSilent covers that path)."""
     targets: list[ProbeTarget] = []
     for service in services:
         if service.is_admin:
@@ -101,7 +104,7 @@ def probe_targets(services: Sequence[Service]) -> list[ProbeTarget]:
             targets.append(
                 ProbeTarget(service.name, "public", f"https://{service.hostname}{service.path or '/'}", "http_access")
             )
-        else:
+        elif not service.is_machine:
             targets.append(
                 ProbeTarget(service.name, "public", f"https://{service.hostname}{service.health_path}", "http_2xx")
             )
@@ -237,7 +240,7 @@ def build_monitoring(inputs: MonitoringInputs) -> list[pulumi.Resource]:
         pool=config.zfs.pool_name,
         services=[ProbedService(s.name, _severity(s, monitoring)) for s in services],
         backup_jobs=tuple(monitoring.backup_jobs),
-        tunnels=("prod",),
+        tunnels=("prod", "cloud"),
     )
     metrics_args: MetricsStackArgs = {
         "namespace": NAMESPACE,
@@ -296,6 +299,8 @@ def build_monitoring(inputs: MonitoringInputs) -> list[pulumi.Resource]:
             "chart_version": monitoring.charts.alloy,
             "namespace": NAMESPACE,
             "loki_url": f"http://loki-gateway.{NAMESPACE}.svc.cluster.local/loki/api/v1/push",
+            # Paired with `talos_logging_patches` in PROD's machine configuration (stacks/prod.py).
+            "talos_logs": True,
         },
         opts=pulumi.ResourceOptions(providers=[inputs.k8s_provider], depends_on=[metrics, logs]),
     )

@@ -55,9 +55,14 @@ PLATFORM_NAMESPACES: Mapping[str, IngressAllows] = {
     "argocd": IngressAllows(from_namespaces=("cloudflared", "monitoring")),
     # The kubelet's CSI calls and the engines' replication arrive from the nodes themselves.
     # Grafana, Prometheus and Alertmanager (admin apps) and the cloud's telemetry arrive through the
-    # tunnel connector; the API server calls the prometheus-operator's admission webhook. Scrapes,
-    # Alloy -> Loki and Grafana -> Prometheus/Loki stay inside the namespace.
-    "monitoring": IngressAllows(from_namespaces=("cloudflared",), from_entities=("kube-apiserver",)),
+    # tunnel connector; the API server calls the prometheus-operator's admission webhook. Scrapes
+    # and Grafana -> Prometheus/Loki stay inside the namespace; Alloy runs on the host network (it
+    # receives Talos's logs on each node's loopback), so its pushes to Loki come from the nodes.
+    "monitoring": IngressAllows(
+        from_namespaces=("cloudflared",), from_entities=("kube-apiserver", "host", "remote-node")
+    ),
+    # The cloud's collector (stacks/telemetry.py): it only sends; Talos reaches it on the host network.
+    "telemetry": IngressAllows(same_namespace=False),
     # ntfy: the phone app and the web UI through the tunnel, Alertmanager publishing from monitoring.
     "ntfy": IngressAllows(from_namespaces=("cloudflared", "monitoring")),
     "longhorn-system": IngressAllows(

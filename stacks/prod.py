@@ -17,6 +17,7 @@ from components.k8s.namespaces import WorkloadNamespaces
 from components.k8s.network_policy import IngressAllows
 from components.k8s.storage import NfsMediaStorage
 from components.k8s.twingate import TwingateSite, TwingateTarget
+from components.monitoring.logs import talos_logging_patches
 from components.proxmox.backups import DrillSettings, GuestBackups, Retention
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
@@ -205,7 +206,11 @@ def build() -> None:
         node_name=node,
         cilium=config.cilium,
         providers=[proxmox, talos_provider("talos"), commands],
-        extra_config_patches=[longhorn_talos_patch()] if config.platform.longhorn is not None else [],
+        extra_config_patches=[
+            *([longhorn_talos_patch()] if config.platform.longhorn is not None else []),
+            # Talos's service and kernel logs to the node-local agent (`stacks.monitoring`).
+            *(talos_logging_patches() if config.monitoring.enabled else []),
+        ],
     )
 
     if host.gpu_mapping_name is not None:

@@ -13,15 +13,18 @@ import pytest
 import yaml
 
 from components.oci.compose import (
+    CLOUDFLARED_METRICS_PORT,
     DATA_GUARD,
     DATA_MARKER,
     INSTALL_SECRETS_SCRIPT,
     PREPARE_SCRIPT,
     SECRET_NAMES,
     SYSTEMD_UNIT,
+    TELEMETRY_SECRET_NAMES,
     ComposeImages,
     ManagementServices,
     SmtpRelay,
+    VmTelemetry,
     cloud_init,
     compose_document,
     compose_unit,
@@ -30,6 +33,7 @@ from components.oci.compose import (
 )
 from components.oci.management_vm import ManagementVm
 from homelab.engine import Recording
+from tests.monitoring.alloy_wiring import assert_wired
 
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
@@ -56,6 +60,17 @@ WITH_SMTP = ManagementServices(
         "smtp": SmtpRelay("smtp.example.net", 587, "auth@example.net", use_tls=True, use_ssl=False, username="auth"),
     }
 )
+WITH_TELEMETRY = ManagementServices(
+    **{
+        **SERVICES.__dict__,
+        "telemetry": VmTelemetry(
+            image="docker.io/grafana/alloy:v1.18.1",
+            metrics_url="https://telemetry.example.net/api/v1/write",
+            logs_url="https://telemetry.example.net/loki/api/v1/push",
+            host="oci-mgmt",
+        ),
+    }
+)
 SECRET_VALUES = {name: f"SECRET-VALUE-{name}-9f8e7d6c5b4a" for name in SECRET_NAMES}
 
 
@@ -69,12 +84,44 @@ def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("services", [SERVICES, WITH_WIREGUARD, WITH_SMTP], ids=["default", "wireguard", "smtp"])
+@pytest.mark.parametrize(
+    "services",
+    [SERVICES, WITH_WIREGUARD, WITH_SMTP, WITH_TELEMETRY],
+    ids=["default", "wireguard", "smtp", "telemetry"],
+)
 def test_rendered_compose_validates_against_the_compose_spec(tmp_path: Path, services: ManagementServices) -> None:
     path = tmp_path / "compose.yaml"
     path.write_text(render_compose(services), encoding="utf-8")
     result = _validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_collector_reads_the_journal_and_its_token_from_files_and_publishes_nothing() -> None:
+    document: dict[str, Any] = compose_document(WITH_TELEMETRY)
+    alloy = document["services"]["alloy"]
+    assert "ports" not in alloy and alloy["networks"] == ["edge"]
+    assert alloy["read_only"] is True and alloy["cap_drop"] == ["ALL"]
+    assert "/var/log/journal:/var/log/journal:ro" in alloy["volumes"]
+    # The token comes from the secret files at start; the command carries only their paths.
+    assert alloy["secrets"] == list(TELEMETRY_SECRET_NAMES)
+    assert '"$$(cat /run/secrets/telemetry_access_client_secret)"' in alloy["entrypoint"][2]
+    assert "--server.http.listen-addr=127.0.0.1:12345" in alloy["entrypoint"][2]
+    assert set(document["secrets"]) == set(SECRET_NAMES) | set(TELEMETRY_SECRET_NAMES)
+    # Every container logs to the journal Alloy reads, tagged with its Compose service.
+    for name, service in document["services"].items():
+        assert service["logging"] == {"driver": "journald", "options": {"tag": name}}
+    # cloudflared serves its metrics inside the Compose network only.
+    command = document["services"]["cloudflared"]["command"]
+    assert command[command.index("--metrics") + 1] == f"0.0.0.0:{CLOUDFLARED_METRICS_PORT}"
+    assert "ports" not in document["services"]["cloudflared"]
+    assert_wired(document["configs"]["alloy"]["content"])
+
+
+def test_without_telemetry_no_collector_and_no_token_file() -> None:
+    document: dict[str, Any] = compose_document(SERVICES)
+    assert "alloy" not in document["services"] and "configs" not in document
+    assert set(document["secrets"]) == set(SECRET_NAMES)
+    assert all("logging" not in s for s in document["services"].values())
 
 
 def test_the_validator_rejects_a_broken_compose_file(tmp_path: Path) -> None:

@@ -41,6 +41,35 @@ def test_every_tier1_and_admin_hostname_has_its_gate(cloud: StackResult) -> None
     assert rows["books.example.net"].cluster == "PROD cluster"
 
 
+METRICS = "telemetry.example.net^/api/v1/write(/.*)?$"
+LOGS = "telemetry.example.net^/loki/api/v1/push(/.*)?$"
+
+
+def test_the_collectors_write_paths_admit_only_their_service_token(cloud: StackResult) -> None:
+    rows = _rows(cloud)
+    for key, backend in (
+        (METRICS, "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"),
+        (LOGS, "http://loki-gateway.monitoring.svc.cluster.local:80"),
+    ):
+        row = rows[key]
+        assert (row.tier, row.gates, row.dns, row.problem) == ("machine", ("service-token",), "gated", None)
+        assert (row.backend, row.cluster, row.tunnel) == (backend, "PROD cluster", "homelab-prod")
+    # Only the write paths: nothing else of the hostname (Prometheus' query API, Loki's) is routed.
+    assert {k for k in rows if k.startswith("telemetry.")} == {METRICS, LOGS}
+
+
+def test_a_machine_route_that_admits_people_is_a_problem(cloud: StackResult) -> None:
+    assert cloud.recording is not None
+    recording = cloud.recording
+    widened = [
+        dataclasses.replace(r, inputs={**r.inputs, "decision": "allow"}) if r.name == "prod-machines" else r
+        for r in recording.resources
+    ]
+    rows = _rows(cloud, Recording(recording.project, recording.stack, widened, dict(recording.outputs)))
+    assert rows[METRICS].gates == ("access",)
+    assert rows[METRICS].problem == "machine route not limited to its service tokens"
+
+
 def _without(recording: Recording, name: str) -> Recording:
     kept = [r for r in recording.resources if r.name != name]
     assert len(kept) == len(recording.resources) - 1, name
@@ -75,5 +104,6 @@ def test_the_compliance_report_shows_the_exposure(cloud: StackResult) -> None:
     assert cloud.recording is not None
     markdown = render_markdown("cloud", cloud.recording, cloud.findings, RULES, config=cloud.config)
     section = markdown.split("## Exposure", 1)[1].split("## Findings", 1)[0]
-    assert "23 public hostname route(s); 0 without their gate." in section
+    # 23 for people, plus the collectors' two machine routes on the PROD tunnel.
+    assert "25 public hostname route(s); 0 without their gate." in section
     assert "| dav.example.net | sso | authentik-proxy |" in section

@@ -19,6 +19,9 @@ class TunnelRoute:
     """A path prefix (`/if/admin`) limiting the route; served before the hostname's other paths."""
     admin: bool = False
     """Put Cloudflare Access (admin e-mails, MFA) in front of this route."""
+    machine: bool = False
+    """Put Cloudflare Access in front of this route admitting only the tunnel's service tokens (a
+    collector sends `CF-Access-Client-Id` / `CF-Access-Client-Secret`); no person gets in."""
     http_host_header: str | None = None
     """Host header sent to the origin (when the origin is a gateway routing by Host)."""
     deferred_dns: bool = False

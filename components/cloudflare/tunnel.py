@@ -4,7 +4,9 @@ One tunnel per connector location: its connector (cloudflared) dials out to Clou
 router or security list opens a port. Each route becomes an ingress rule and a proxied CNAME to
 `<tunnel-id>.cfargotunnel.com`; each admin route also gets a Cloudflare Access application whose
 policy admits members of the identity provider's admin group (Authentik, `groups` claim) who
-signed in with a second factor, and cloudflared itself checks the Access token on that rule. The
+signed in with a second factor, and cloudflared itself checks the Access token on that rule. A
+machine route (a collector's write path) gets an Access application whose only policy is
+`non_identity` with the named service tokens: no login page, no person, no other token. The
 ingress list always ends with the `http_status:404` catch-all.
 
 A route whose gate is created later (an Authentik application, after the management VM is up)
@@ -45,6 +47,9 @@ class TunnelArgs(TypedDict):
     """Ingress rules in order; the catch-all is appended here."""
     access: AccessSettings
     dns_comment: NotRequired[str]
+    machine_token_ids: NotRequired[Sequence[pulumi.Input[str]]]
+    """Access service tokens (`ServiceToken.token_id`) admitted on the machine routes; required
+    when a route has `machine`."""
 
 
 class Tunnel(pulumi.ComponentResource):
@@ -79,6 +84,13 @@ class Tunnel(pulumi.ComponentResource):
         self.cname_target = tunnel.id.apply(lambda tunnel_id: f"{tunnel_id}.cfargotunnel.com")
 
         admin_routes = [r for r in routes if r.admin]
+        machine_routes = [r for r in routes if r.machine]
+        both = [r.key for r in admin_routes if r.machine]
+        if both:
+            raise ValueError(f"Tunnel {name!r}: route {both[0]!r} is for admins or for machines, not both")
+        tokens = list(args.get("machine_token_ids", ()))
+        if machine_routes and not tokens:
+            raise ValueError(f"Tunnel {name!r}: machine routes need machine_token_ids (an Access service token)")
         applications: dict[str, cloudflare.ZeroTrustAccessApplication] = {}
         if admin_routes:
             admins = cloudflare.ZeroTrustAccessPolicy(
@@ -116,6 +128,32 @@ class Tunnel(pulumi.ComponentResource):
                     app_launcher_visible=False,
                     http_only_cookie_attribute=True,
                     same_site_cookie_attribute="lax",
+                    opts=child,
+                )
+
+        if machine_routes:
+            # `non_identity`: Access checks the service token headers and never shows a login page.
+            machines = cloudflare.ZeroTrustAccessPolicy(
+                f"{name}-machines",
+                account_id=account_id,
+                name=f"{args['tunnel_name']}: collectors with a service token",
+                decision="non_identity",
+                includes=[{"service_token": {"token_id": token}} for token in tokens],
+                opts=child,
+            )
+            for route in machine_routes:
+                applications[route.key] = cloudflare.ZeroTrustAccessApplication(
+                    f"{name}-access-{route.key}",
+                    account_id=account_id,
+                    name=f"{route.key} ({args['tunnel_name']})",
+                    type="self_hosted",
+                    domain=route.access_domain,
+                    destinations=[{"type": "public", "uri": route.access_domain}],
+                    policies=[{"id": machines.id, "precedence": 1}],
+                    session_duration=access.session_duration,
+                    app_launcher_visible=False,
+                    # Without a valid token a collector gets 401, not a redirect to a login page.
+                    service_auth401_redirect=True,
                     opts=child,
                 )
 
@@ -275,3 +313,39 @@ class AccessIdentityProvider(pulumi.ComponentResource):
         )
         self.id = idp.id
         self.register_outputs({"id": self.id})
+
+
+class ServiceTokenArgs(TypedDict):
+    account_id: pulumi.Input[str]
+    token_name: str
+    """Name shown in the Zero Trust dashboard (`homelab-telemetry`)."""
+    generation: NotRequired[int]
+    """`client_secret_version`: raising it rotates the secret (the old one stops at once, as
+    `previous_client_secret_expires_at` is left unset)."""
+
+
+class ServiceToken(pulumi.ComponentResource):
+    """A Cloudflare Access service token: the credential a collector presents to a machine route.
+
+    It never expires on its own (`duration: forever`): an expired token would silently stop every
+    collector. Rotation is explicit (`generation`), and the secret stays a Pulumi secret end to end.
+    """
+
+    token_id: pulumi.Output[str]
+    client_id: pulumi.Output[str]
+    client_secret: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServiceTokenArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("homelab:cloudflare:ServiceToken", name, None, opts)
+        token = cloudflare.ZeroTrustAccessServiceToken(
+            f"{name}-token",
+            account_id=args["account_id"],
+            name=args["token_name"],
+            duration="forever",
+            client_secret_version=args.get("generation", 1),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["clientSecret"]),
+        )
+        self.token_id = token.id
+        self.client_id = token.client_id
+        self.client_secret = pulumi.Output.secret(token.client_secret)
+        self.register_outputs({"token_id": self.token_id, "client_id": self.client_id})

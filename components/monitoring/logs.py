@@ -7,16 +7,24 @@ compactor, whose delete-request store Loki 3 requires.
 Alloy (`TelemetryAgent`) tails pod logs through the API server (`loki.source.kubernetes`: no hostPath
 for logs) and, where it is asked to ship node metrics (CLOUD), runs the unix exporter on every node
 and remote-writes to PROD's Prometheus. A remote agent reaches PROD only through the `prod`
-Cloudflare Tunnel, authenticating to Cloudflare Access with a service token (headers from a
-Secret) — never through an open port.
+Cloudflare Tunnel's machine routes, authenticating to Cloudflare Access with a service token
+(headers from a Secret) — never through an open port.
+
+With `talos_logs` the agent also receives Talos's own service and kernel logs: Talos ships them
+as JSON lines to `127.0.0.1:TALOS_LOG_PORT` of its node (`talos_logging_patches`), so the agent runs
+in the host's network namespace (hostNetwork, on every node including control planes) and binds
+that listener and its own HTTP server to the loopback only: nothing new listens on the LAN.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.monitoring.alloy import ACCESS_ENV, TALOS_LOG_PORT, remote_headers, talos_logs
 
 GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"
@@ -93,24 +101,49 @@ class LogStore(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class RemoteTarget:
-    """Where a remote agent ships: PROD's tunnel hostname, behind Cloudflare Access."""
+    """Where a remote agent ships: PROD's machine routes (catalog tier `machine`), behind Access."""
 
-    base_url: str
-    """`https://telemetry.<domain>`."""
+    metrics_url: str
+    """`https://telemetry.<domain>/api/v1/write` (Prometheus' remote-write receiver)."""
+    logs_url: str
+    """`https://telemetry.<domain>/loki/api/v1/push`."""
     access_client_id: pulumi.Input[str]
     access_client_secret: pulumi.Input[str]
 
 
-def alloy_config(cluster: str, loki_url: str, remote_write_url: str | None, node_metrics: bool, access: bool) -> str:
+def talos_logging_patches(port: int = TALOS_LOG_PORT) -> list[str]:
+    """Machine-config patches: Talos ships service logs and the kernel log to the node-local agent.
+
+    `machine.logging.destinations` (json_lines over TCP, the only format Talos speaks) carries the
+    services' logs; a `KmsgLogConfig` document carries the kernel log and, unlike the
+    `talos.logging.kernel` kernel argument, takes effect on a running node without an upgrade or
+    reboot (kernel arguments only change at install/upgrade). Talos buffers and retries while the
+    agent is not up yet (early boot). Two JSON patches, like every patch of the cluster: the second
+    adds the document.
+    """
+    machine = {
+        "machine": {"logging": {"destinations": [{"endpoint": f"tcp://127.0.0.1:{port}/", "format": "json_lines"}]}}
+    }
+    # KmsgLogConfig's URL takes no path (Talos rejects one), unlike the destination's endpoint.
+    kmsg = {
+        "apiVersion": "v1alpha1",
+        "kind": "KmsgLogConfig",
+        "name": "homelab-agent",
+        "url": f"tcp://127.0.0.1:{port}",
+    }
+    return [json.dumps(machine, sort_keys=True), json.dumps(kmsg, sort_keys=True)]
+
+
+def alloy_config(  # noqa: PLR0917 (the agent's one call site)
+    cluster: str,
+    loki_url: str,
+    remote_write_url: str | None,
+    node_metrics: bool,
+    access: bool,
+    talos: bool = False,
+) -> str:
     """The Alloy pipeline (Alloy configuration syntax)."""
-    headers = (
-        "    headers = {\n"
-        '      "CF-Access-Client-Id"     = sys.env("CF_ACCESS_CLIENT_ID"),\n'
-        '      "CF-Access-Client-Secret" = sys.env("CF_ACCESS_CLIENT_SECRET"),\n'
-        "    }\n"
-        if access
-        else ""
-    )
+    headers = remote_headers() if access else ""
     parts = [
         # Pod logs through the API server; a DaemonSet instance tails only its own node's pods.
         'discovery.kubernetes "pods" {\n'
@@ -133,6 +166,7 @@ def alloy_config(cluster: str, loki_url: str, remote_write_url: str | None, node
         "  forward_to = [loki.write.prod.receiver]\n"
         "}\n",
         'loki.source.kubernetes_events "cluster" {\n  forward_to = [loki.write.prod.receiver]\n}\n',
+        *([talos_logs("loki.write.prod.receiver", 'sys.env("NODE_NAME")')] if talos else []),
         'loki.write "prod" {\n'
         "  endpoint {\n"
         f'    url = "{loki_url}"\n'
@@ -178,6 +212,9 @@ class TelemetryAgentArgs(TypedDict):
     remote: NotRequired[RemoteTarget]
     node_metrics: NotRequired[bool]
     """Run the unix exporter on every node and remote-write (a cluster without its own Prometheus)."""
+    talos_logs: NotRequired[bool]
+    """Receive Talos's service and kernel logs on each node's loopback (pair with
+    `talos_logging_patches` in the cluster's machine configuration)."""
     create_namespace: NotRequired[bool]
 
 
@@ -206,23 +243,21 @@ class TelemetryAgent(pulumi.ComponentResource):
         # The node a DaemonSet pod runs on (the pod's own HOSTNAME is the pod name).
         env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
         if remote is not None:
-            base = remote.base_url.rstrip("/")
-            loki_url = f"{base}/loki/api/v1/push"
-            write_url: str | None = f"{base}/api/v1/write"
+            loki_url = remote.logs_url
+            write_url: str | None = remote.metrics_url
             access = k8s.core.v1.Secret(
                 f"{name}-access",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=ACCESS_SECRET, namespace=ns, labels=labels),
                 type="Opaque",
                 string_data={
-                    "CF_ACCESS_CLIENT_ID": pulumi.Output.secret(remote.access_client_id),
-                    "CF_ACCESS_CLIENT_SECRET": pulumi.Output.secret(remote.access_client_secret),
+                    ACCESS_ENV[0]: pulumi.Output.secret(remote.access_client_id),
+                    ACCESS_ENV[1]: pulumi.Output.secret(remote.access_client_secret),
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
             )
             depends.append(access)
             env += [
-                {"name": key, "valueFrom": {"secretKeyRef": {"name": ACCESS_SECRET, "key": key}}}
-                for key in ("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET")
+                {"name": key, "valueFrom": {"secretKeyRef": {"name": ACCESS_SECRET, "key": key}}} for key in ACCESS_ENV
             ]
         else:
             loki_url = args.get("loki_url", "")
@@ -236,32 +271,49 @@ class TelemetryAgent(pulumi.ComponentResource):
                 {"name": "sys", "mountPath": "/host/sys", "readOnly": True},
                 {"name": "root", "mountPath": "/host/root", "readOnly": True, "mountPropagation": "HostToContainer"},
             ]
-        values: dict[str, Any] = {
-            "controller": {
-                "type": "daemonset",
-                **(
-                    {
-                        "hostPID": True,
-                        "volumes": {
-                            "extra": [
-                                {"name": "proc", "hostPath": {"path": "/proc"}},
-                                {"name": "sys", "hostPath": {"path": "/sys"}},
-                                {"name": "root", "hostPath": {"path": "/"}},
-                            ]
-                        },
-                    }
-                    if node_metrics
-                    else {}
-                ),
+        talos = bool(args.get("talos_logs", False))
+        controller: dict[str, Any] = {"type": "daemonset"}
+        if node_metrics:
+            controller["hostPID"] = True
+            controller["volumes"] = {
+                "extra": [
+                    {"name": "proc", "hostPath": {"path": "/proc"}},
+                    {"name": "sys", "hostPath": {"path": "/sys"}},
+                    {"name": "root", "hostPath": {"path": "/"}},
+                ]
+            }
+        alloy: dict[str, Any] = {
+            "configMap": {
+                "content": alloy_config(
+                    args["cluster"], loki_url, write_url, node_metrics, remote is not None, talos=talos
+                )
             },
-            "alloy": {
-                "configMap": {
-                    "content": alloy_config(args["cluster"], loki_url, write_url, node_metrics, remote is not None)
-                },
-                "mounts": {"varlog": False, "extra": mounts},
-                "extraEnv": env,
-            },
+            "mounts": {"varlog": False, "extra": mounts},
+            "extraEnv": env,
         }
+        if talos:
+            # Talos dials 127.0.0.1 of its own node: the agent shares the host's network namespace
+            # and runs on every node. Its UI/API binds the loopback too (readiness through
+            # `curl localhost` inside the pod, as the chart does without the HTTP port).
+            controller["hostNetwork"] = True
+            controller["dnsPolicy"] = "ClusterFirstWithHostNet"
+            controller["tolerations"] = [
+                {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+            ]
+            alloy["listenAddr"] = "127.0.0.1"
+            alloy["enableHttpServerPort"] = False
+            # otelcol.receiver.tcplog (the only Alloy receiver for Talos's JSON lines) is experimental.
+            alloy["stabilityLevel"] = "experimental"
+        values: dict[str, Any] = {"controller": controller, "alloy": alloy}
+        if talos:
+            # The reloader sidecar listens on :8080 by default: on the host network, loopback only.
+            values["configReloader"] = {
+                "customArgs": [
+                    "--watched-dir=/etc/alloy",
+                    "--reload-url=http://localhost:12345/-/reload",
+                    "--listen-address=127.0.0.1:9533",
+                ]
+            }
         k8s.helm.v3.Release(
             f"{name}-chart",
             name="alloy",

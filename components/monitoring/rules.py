@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from components.monitoring.alloy import LOGIN_FAILED_METRIC
 from stacks.config.monitoring import Thresholds, duration_seconds
 
 Severity = Literal["critical", "warning"]
@@ -27,7 +28,6 @@ BACKUP_STATUS_METRIC = "homelab_backup_last_status"
 1 after a good run, 0 after a failed one."""
 ZED_METRIC = "homelab_zfs_zed_last_event_timestamp_seconds"
 SCRUB_ERRORS_METRIC = "homelab_zfs_pool_errors"
-LOGIN_FAILED_METRIC = "homelab_authentik_login_failed_total"
 _FS = 'fstype!~"tmpfs|overlay|squashfs|ramfs|nsfs|devtmpfs|fuse.lxcfs",mountpoint!~"/run.*|/boot/efi"'
 _ZED_CLASSES = "statechange|io|checksum|data|deadman|probe_failure|vdev.unknown|vdev.open_failed|vdev.bad_label"
 
@@ -48,7 +48,9 @@ class RuleContext:
     """The ZFS pool on the Proxmox host."""
     services: Sequence[ProbedService] = ()
     backup_jobs: Sequence[str] = ()
-    tunnels: Sequence[str] = field(default_factory=lambda: ("prod",))
+    tunnels: Sequence[str] = field(default_factory=lambda: ("prod", "cloud"))
+    """Every tunnel's connector reports `cloudflared_tunnel_ha_connections{tunnel}`: PROD's pods
+    through a PodMonitor, the cloud connector through the management VM's Alloy."""
 
 
 def _seconds(duration: str) -> str:
@@ -262,6 +264,8 @@ def _platform(t: Thresholds, ctx: RuleContext) -> RuleGroup:
             ),
             _alert(
                 "AuthentikFailedLoginSpike",
+                # Counted by the management VM's Alloy from Authentik's `login_failed` events (Authentik
+                # exports no such metric); `sum` drops the per-restart series of the counter.
                 f"sum(increase({LOGIN_FAILED_METRIC}[{_seconds(t.failed_logins.window)}])) > {t.failed_logins.count}",
                 "0s",
                 "critical",
@@ -278,7 +282,20 @@ def _platform(t: Thresholds, ctx: RuleContext) -> RuleGroup:
                 t.tunnel_down.after,
                 "critical",
                 "A Cloudflare Tunnel connector has no edge connection",
-                "Services behind the tunnel are unreachable from outside.",
+                "Services behind the tunnel are unreachable from outside (or, for the cloud tunnel, the "
+                "management VM's collector stopped reporting).",
+            ),
+            _alert(
+                "TelemetrySourceSilent",
+                # Remote writers (CLOUD, the management VM) add a `cluster` label; PROD's own series have none.
+                'group by (cluster) (last_over_time(up{job="node-exporter",cluster!=""}'
+                f"[{_seconds(t.telemetry_silent.age)}])) "
+                'unless group by (cluster) (up{job="node-exporter",cluster!=""})',
+                t.telemetry_silent.after,
+                "warning",
+                "Telemetry from {{ $labels.cluster }} stopped arriving",
+                "Its collector, the machine route through the PROD tunnel or the service token fails; "
+                "its alerts cannot fire meanwhile.",
             ),
         ],
     }

@@ -8,12 +8,19 @@ secret value: every secret is a Compose `secrets:` entry backed by a root-only f
 cloudflared through `--token-file`, Omni through `--private-key-source=file://`).
 Authentik's e-mail relay (`SmtpRelay`) is plain environment except its password, which is the
 `smtp_password` secret file (empty when the relay takes mail without a login).
+
+With telemetry (`VmTelemetry`) the project also runs Grafana Alloy: every container logs to the
+journal (logging driver journald, tagged with its Compose service), and Alloy ships the journal,
+the VM's node metrics, Authentik's metrics (:9300) and cloudflared's (`--metrics`) to PROD through
+the PROD tunnel's machine routes, with the Access service token read from two more secret files.
 """
 
 import hashlib
 from dataclasses import dataclass
 
 import yaml
+
+from components.monitoring.alloy import vm_config
 
 PROJECT_NAME = "homelab-management"
 PROJECT_DIR = "/opt/homelab"
@@ -38,6 +45,12 @@ SECRET_NAMES: tuple[str, ...] = (
     "tunnel_token",
 )
 """Every secret the project reads, as files under `SECRETS_DIR` (values never appear in YAML)."""
+TELEMETRY_SECRET_NAMES: tuple[str, ...] = ("telemetry_access_client_id", "telemetry_access_client_secret")
+"""The Cloudflare Access service token of the VM's collector (only with `ManagementServices.telemetry`)."""
+CLOUDFLARED_METRICS_PORT = 2000
+AUTHENTIK_METRICS_PORT = 9300
+"""authentik-server serves its Prometheus metrics here, inside the Compose network only."""
+ALLOY_CONFIG = "/etc/alloy/config.alloy"
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,18 @@ class SmtpRelay:
 
 
 @dataclass(frozen=True)
+class VmTelemetry:
+    """The VM's collector: where it writes (PROD's machine routes) and how it names itself."""
+
+    image: str
+    metrics_url: str
+    logs_url: str
+    host: str
+    """`instance` and `cluster` label of everything the VM ships (`oci-mgmt`)."""
+    scrape_interval: str = "60s"
+
+
+@dataclass(frozen=True)
 class ManagementServices:
     """What runs on the management VM and under which public names."""
 
@@ -90,6 +115,14 @@ class ManagementServices:
     app's public hostname points at the CLOUD cluster's Gateway, which routes by that Host header."""
     smtp: SmtpRelay | None = None
     """Authentik's e-mail relay; None leaves Authentik without e-mail (the cloud stack warns)."""
+
+    telemetry: VmTelemetry | None = None
+    """Run Alloy beside the services and ship logs and metrics to PROD; None runs no collector."""
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """The secret files this project reads (`SECRET_NAMES`, plus the collector's token)."""
+        return SECRET_NAMES + (TELEMETRY_SECRET_NAMES if self.telemetry is not None else ())
 
     @property
     def omni_saml_metadata_url(self) -> str:
@@ -199,7 +232,7 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
         "exec dumb-init -- ak worker"
     )
     authentik_volumes = [f"{DATA_DIR}/authentik/media:/media", f"{DATA_DIR}/authentik/templates:/templates"]
-    return {
+    document: dict[str, object] = {
         "name": PROJECT_NAME,
         "services": {
             "postgresql": {
@@ -260,7 +293,16 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
             "cloudflared": {
                 "image": s.images.cloudflared,
                 "restart": restart,
-                "command": ["tunnel", "--no-autoupdate", "run", "--token-file", _secret("tunnel_token")],
+                "command": [
+                    "tunnel",
+                    "--no-autoupdate",
+                    # Inside the Compose network only (no published port): the VM's Alloy scrapes it.
+                    "--metrics",
+                    f"0.0.0.0:{CLOUDFLARED_METRICS_PORT}",
+                    "run",
+                    "--token-file",
+                    _secret("tunnel_token"),
+                ],
                 "secrets": ["tunnel_token"],
                 "read_only": True,
                 "security_opt": ["no-new-privileges:true"],
@@ -275,8 +317,65 @@ def compose_document(s: ManagementServices) -> dict[str, object]:
             "backend": {"internal": True},
             "edge": {},
         },
-        "secrets": {name: {"file": f"{SECRETS_DIR}/{name}"} for name in SECRET_NAMES},
+        "secrets": {name: {"file": f"{SECRETS_DIR}/{name}"} for name in s.secret_names},
     }
+    if s.telemetry is not None:
+        _add_collector(document, s.telemetry)
+    return document
+
+
+def _add_collector(document: dict[str, object], t: VmTelemetry) -> None:
+    """Alloy in the project, and every container's log in the journal it reads."""
+    services = document["services"]
+    assert isinstance(services, dict)
+    for name, service in services.items():
+        # journald instead of json-file: Alloy reads one source (host units and containers alike)
+        # without the Docker socket; `docker logs` keeps working with this driver.
+        service["logging"] = {"driver": "journald", "options": {"tag": name}}
+    config = vm_config(
+        host=t.host,
+        metrics_url=t.metrics_url,
+        logs_url=t.logs_url,
+        authentik=f"authentik-server:{AUTHENTIK_METRICS_PORT}",
+        cloudflared=f"cloudflared:{CLOUDFLARED_METRICS_PORT}",
+        tunnel="cloud",
+        scrape_interval=t.scrape_interval,
+    )
+    exports = "; ".join(
+        f'export {env}="$$(cat {_secret(name)})"'
+        for env, name in zip(("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"), TELEMETRY_SECRET_NAMES, strict=True)
+    )
+    services["alloy"] = {
+        "image": t.image,
+        "restart": "no",
+        # Alloy reads the token from its environment; the values stay in the secret files.
+        "entrypoint": [
+            "/bin/sh",
+            "-c",
+            f"{exports}; exec /bin/alloy run --server.http.listen-addr=127.0.0.1:12345 "
+            f"--storage.path=/var/lib/alloy/data --disable-reporting {ALLOY_CONFIG}",
+        ],
+        "user": "0:0",  # reads the root-owned journal; no capability beyond file ownership
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "configs": [{"source": "alloy", "target": ALLOY_CONFIG}],
+        "secrets": list(TELEMETRY_SECRET_NAMES),
+        "volumes": [
+            "alloy-data:/var/lib/alloy/data",
+            "/var/log/journal:/var/log/journal:ro",
+            "/etc/machine-id:/etc/machine-id:ro",
+            "/proc:/host/proc:ro",
+            "/sys:/host/sys:ro",
+            "/:/host/root:ro",
+        ],
+        "logging": {"driver": "journald", "options": {"tag": "alloy"}},
+        "networks": ["edge"],
+    }
+    # Compose interpolates `$` everywhere, inline config content included.
+    document["configs"] = {"alloy": {"content": config.replace("$", "$$")}}
+    document["volumes"] = {"alloy-data": {}}
 
 
 def render_compose(s: ManagementServices) -> str:

@@ -26,7 +26,6 @@ from components.oci.compose import (
     DATA_DEVICE,
     INSTALL_SECRETS_SCRIPT,
     PREPARE_SCRIPT,
-    SECRET_NAMES,
     ManagementServices,
     cloud_init,
     compose_up_script,
@@ -59,7 +58,8 @@ class ManagementVmArgs(TypedDict):
     bastion_id: pulumi.Input[str]
     services: ManagementServices
     secrets: Mapping[str, pulumi.Input[str]]
-    """One value per name of `compose.SECRET_NAMES`."""
+    """One value per name of `services.secret_names` (`compose.SECRET_NAMES`, plus the collector's
+    service token with telemetry)."""
     freeform_tags: dict[str, str]
     command_provider: pulumi.ProviderResource
     reserved_public_ip: NotRequired[bool]
@@ -67,10 +67,8 @@ class ManagementVmArgs(TypedDict):
     """Extra freeform tags of the data volume: the data class and holders it carries (DAT-08's evidence)."""
 
 
-def _secret_lines(values: Sequence[str]) -> str:
-    lines = [
-        f"{name} {base64.b64encode(value.encode()).decode()}" for name, value in zip(SECRET_NAMES, values, strict=True)
-    ]
+def _secret_lines(names: Sequence[str], values: Sequence[str]) -> str:
+    lines = [f"{name} {base64.b64encode(value.encode()).decode()}" for name, value in zip(names, values, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -90,8 +88,9 @@ class ManagementVm(pulumi.ComponentResource):
         super().__init__("homelab:oci:ManagementVm", name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
-        missing = sorted(set(SECRET_NAMES) - set(args["secrets"]))
-        unknown = sorted(set(args["secrets"]) - set(SECRET_NAMES))
+        names = args["services"].secret_names
+        missing = sorted(set(names) - set(args["secrets"]))
+        unknown = sorted(set(args["secrets"]) - set(names))
         if missing or unknown:
             raise ValueError(f"ManagementVm {name!r}: secrets missing {missing}, unknown {unknown}")
         tags = args["freeform_tags"]
@@ -155,8 +154,8 @@ class ManagementVm(pulumi.ComponentResource):
         else:
             compose_yaml = pulumi.Output.from_input(render_compose(services))
         compose_sha = compose_yaml.apply(content_hash)
-        secret_values = pulumi.Output.all(*(args["secrets"][n] for n in SECRET_NAMES))
-        secret_lines = pulumi.Output.secret(secret_values.apply(_secret_lines))
+        secret_values = pulumi.Output.all(*(args["secrets"][n] for n in names))
+        secret_lines = pulumi.Output.secret(secret_values.apply(lambda values: _secret_lines(names, values)))
         secrets_digest = pulumi.Output.secret(secret_lines.apply(content_hash))
 
         # Sessions expire (3 h at most, and OCI then deletes them): a new one is opened whenever a

@@ -43,3 +43,13 @@ def _tunnel_token(args: dict[str, Any]) -> dict[str, Any]:
     payload = {"a": account, "t": tunnel, "s": base64.b64encode(bytes.fromhex(fake_hex(f"s:{tunnel}", 64))).decode()}
     token = base64.b64encode(json.dumps(payload).encode()).decode()
     return {"id": tunnel, "accountId": account, "tunnelId": tunnel, "token": token}
+
+
+@resource_output("cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken")
+def _service_token(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # Cloudflare answers `<32 hex>.access` for the id and 64 hex for the secret (shown once, at create).
+    return {
+        "clientId": f"{fake_hex(f'client:{name}', 32)}.access",
+        "clientSecret": fake_hex(f"secret:{name}:{inputs.get('clientSecretVersion', 1)}", 64),
+        "expiresAt": "",
+    }

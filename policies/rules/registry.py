@@ -141,6 +141,8 @@ KNOWN_TYPES: Mapping[str, str] = {
     "cloudflare:index/dnsRecord:DnsRecord": "Cloudflare DNS record",
     "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": "Cloudflare Access application",
     "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy": "Cloudflare Access policy",
+    # SEC-10 (clientSecret stays a secret output), SEC-03 (the machine routes it admits).
+    "cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken": "Cloudflare Access service token",
     "cloudflare:index/zeroTrustAccessIdentityProvider:ZeroTrustAccessIdentityProvider": "Access identity provider",
     # Authentik (identity layer of the cloud stack; SEC-20..SEC-24 cover applications, gates and MFA)
     **{

@@ -146,10 +146,19 @@ def ingress_key(hostname: str, path: str | None) -> str:
             "default": [],
             "description": "Tier-1 hostnames gated by Authentik instead of Access (IDN-03 checks their gate).",
         },
+        "serviceTokenHostnames": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Machine routes (hostname + path pattern): their Access application admits named service "
+            "tokens only (`non_identity` policies whose includes are all `service_token`), never a person.",
+        },
     },
 )
 def access_covers_hostnames(args: StackValidationArgs, report: StackReport, config: Config) -> None:
     apps = [(a, _app_destinations(a)) for a in of_type(args.resources, {reg.CF_ACCESS_APP})]
+    machines = {h.lower() for h in config["serviceTokenHostnames"]}
+    by_urn = {r.urn: r for r in args.resources}
     public = {h.lower() for h in [*config["publicHostnames"], *config["authentikGatedHostnames"]]}
     for tunnel_config in of_type(args.resources, {reg.CF_TUNNEL_CONFIG}):
         for rule in items(get(tunnel_config.props, "config.ingresses")):
@@ -169,6 +178,23 @@ def access_covers_hostnames(args: StackValidationArgs, report: StackReport, conf
             if not is_true(get(access, "required")) or not tags:
                 text = f"tunnel ingress {where} does not require an Access token (access.required)."
                 report(text, tunnel_config.urn)
+            if where.lower() in machines:
+                for app in covering:
+                    for dependency in app.property_dependencies.get("policies", []):
+                        policy = by_urn.get(dependency.urn, dependency)
+                        if policy.resource_type == reg.CF_ACCESS_POLICY and not _admits_only_tokens(policy.props):
+                            report(
+                                f"machine route {where} admits more than service tokens (Access policy "
+                                f"'{policy.name}').",
+                                app.urn,
+                            )
+
+
+def _admits_only_tokens(policy: Mapping[str, Any]) -> bool:
+    """A `non_identity` policy whose every include names one service token (not any valid token)."""
+    includes = items(get(policy, "includes"))
+    decision = str(get(policy, "decision", "")).lower()
+    return decision == "non_identity" and bool(includes) and all(set(mapping(i)) == {"serviceToken"} for i in includes)
 
 
 def _requires_mfa(policy: Mapping[str, Any], methods: list[str]) -> bool:

@@ -17,6 +17,7 @@ from stacks.catalog import CatalogConfig
 from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
 from stacks.config.homelab import CiliumConfig
 from stacks.config.identity import IdentitySettings
+from stacks.config.monitoring import TelemetryConfig
 from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.quota import AlwaysFreeQuota
@@ -301,6 +302,7 @@ class CloudConfig(ConfigModel):
     rotation: dict[DerivedSecret, int] = Field(default_factory=dict)
     """Bump a derived secret's generation to rotate it (see docs/decisions/derived-secrets.md)."""
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
 

@@ -92,6 +92,8 @@ class Thresholds(ConfigModel):
     failed_logins: RateRule = RateRule(count=20, window="15m")
     """Authentik failed logins across all users (security incident)."""
     tunnel_down: HoldRule = HoldRule(after="3m")
+    telemetry_silent: AgeRule = AgeRule(age="1d", after="10m")
+    """A remote collector (CLOUD, the management VM) that reported within `age` but not now."""
     service_down: HoldRule = HoldRule(after="3m")
     zed_event_window: Duration = "1h"
     """How long a ZFS event (ZED) keeps its alert firing after it happened."""
@@ -171,12 +173,20 @@ class MonitoringConfig(ConfigModel):
 
 
 class TelemetryConfig(ConfigModel):
-    """`homelab:telemetry` (cloud): the lightweight collector shipping to PROD."""
+    """`homelab:telemetry` (cloud): the lightweight collectors shipping to PROD.
+
+    One Alloy per CLOUD node (pod logs, node metrics, Talos's own logs) and one on the management
+    VM (its journal and containers, Authentik's and cloudflared's metrics), both writing through the
+    PROD tunnel's machine routes with one Cloudflare Access service token.
+    """
 
     enabled: bool = True
     alloy_chart: str = Field(default="1.11.1", pattern=_CHART_VERSION)
     alloy_image: str = Field(default="docker.io/grafana/alloy:v1.18.1", pattern=_IMAGE)
+    """The management VM's Alloy (the clusters' comes with the chart)."""
     scrape_interval: Duration = "60s"
+    token_generation: int = Field(default=1, ge=1, le=1000)
+    """Raise to rotate the service token's secret (collectors get the new one in the same `up`)."""
 
 
 def threshold_problems(config: MonitoringConfig, prefix: str = "monitoring") -> Iterator[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """`Tunnel` and `CloudflaredConnector`: catalog routes in, tunnel, ingress, DNS and Access out."""
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -29,7 +30,7 @@ def run(program: Callable[[], None]) -> Recording:
     return run_program(program, project="homelab", stack="test")
 
 
-def tunnel_program(routes: Sequence[TunnelRoute] = ROUTES) -> Callable[[], None]:
+def tunnel_program(routes: Sequence[TunnelRoute] = ROUTES, tokens: Sequence[str] = ()) -> Callable[[], None]:
     def program() -> None:
         provider = cloudflare_provider("cloudflare", pulumi.Output.secret("t" * 40))
         tunnel = Tunnel(
@@ -41,6 +42,7 @@ def tunnel_program(routes: Sequence[TunnelRoute] = ROUTES) -> Callable[[], None]
                 "tunnel_secret": pulumi.Output.secret("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="),
                 "routes": list(routes),
                 "access": AccessSettings("homelab", identity_provider_id="idp-id", admin_group="admin"),
+                "machine_token_ids": list(tokens),
             },
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
@@ -130,6 +132,49 @@ def test_adding_a_route_adds_one_rule_one_record_and_one_access_app(tunnel: Reco
     assert after[-2]["hostname"] == "grafana.example.net" and after[-1] == {"service": "http_status:404"}
     assert len(grown.by_type(DNS)) == len(tunnel.by_type(DNS)) + 1
     assert len(grown.by_type(APP)) == len(tunnel.by_type(APP)) + 1
+
+
+MACHINE = TunnelRoute(
+    "telemetry-metrics",
+    "telemetry.example.net",
+    "http://prometheus.monitoring.svc.cluster.local:9090",
+    path="/api/v1/write",
+    machine=True,
+)
+
+
+def test_machine_routes_admit_only_the_named_service_tokens() -> None:
+    rec = run(tunnel_program([*ROUTES, MACHINE], tokens=["token-1"]))
+    policy = rec.get(POLICY, "cloud-machines")
+    assert policy.inputs["decision"] == "non_identity"
+    assert policy.inputs["includes"] == [{"serviceToken": {"tokenId": "token-1"}}]
+    app = rec.get(APP, "cloud-access-telemetry-metrics")
+    assert app.inputs["domain"] == "telemetry.example.net/api/v1/write"
+    assert app.property_dependencies["policies"] == (policy.urn,)
+    assert "allowedIdps" not in app.inputs and app.inputs["serviceAuth401Redirect"] is True
+    # The admins' policy never covers a machine route, nor the machines' an admin route.
+    admins = rec.get(POLICY, "cloud-admins")
+    assert admins.urn not in app.property_dependencies["policies"]
+    assert policy.urn not in rec.get(APP, "cloud-access-omni").property_dependencies["policies"]
+    ingresses = rec.get(CONFIG, "cloud-config").inputs["config"]["ingresses"]
+    rule = next(i for i in ingresses if i.get("hostname") == MACHINE.hostname)
+    assert rule["path"] == "^/api/v1/write(/.*)?$" and rule["originRequest"]["access"]["required"] is True
+    # Its record waits for the application that guards it.
+    assert app.urn in rec.get(DNS, "cloud-dns-telemetry-metrics").dependencies
+
+
+@pytest.mark.parametrize(
+    ("routes", "tokens", "message"),
+    [
+        ([MACHINE], [], "machine routes need machine_token_ids"),
+        ([replace(MACHINE, admin=True)], ["token-1"], "for admins or for machines, not both"),
+    ],
+)
+def test_machine_routes_without_a_token_or_also_for_admins_are_refused(
+    routes: list[TunnelRoute], tokens: list[str], message: str
+) -> None:
+    with pytest.raises(Exception, match=message):
+        run(tunnel_program(routes, tokens))
 
 
 def test_duplicate_route_keys_are_refused() -> None:

@@ -10,12 +10,14 @@ from pulumi_command import remote
 
 from components.manifests import manifest_files
 from components.monitoring.alertmanager import Routing, alertmanager_config
+from components.monitoring.alloy import TALOS_LOG_PORT
 from components.monitoring.host import HostExporter, install_script
-from components.monitoring.logs import LogStore, RemoteTarget, TelemetryAgent
+from components.monitoring.logs import LogStore, RemoteTarget, TelemetryAgent, talos_logging_patches
 from components.monitoring.metrics import GrafanaOidc, MetricsStack, ProbeTarget, load_dashboards
 from components.monitoring.ntfy import ExtraPublisher, Ntfy, server_config, unusable_bcrypt
 from components.monitoring.rules import ProbedService, RuleContext, rule_groups
 from stacks.config.monitoring import Thresholds
+from tests.monitoring.alloy_wiring import assert_wired
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CR_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
@@ -281,7 +283,10 @@ def test_remote_agent_ships_through_the_tunnel_with_an_access_token(record):
                 "create_namespace": True,
                 "node_metrics": True,
                 "remote": RemoteTarget(
-                    "https://telemetry.example.net", "id.access", pulumi.Output.secret("access-secret-value")
+                    "https://telemetry.example.net/api/v1/write",
+                    "https://telemetry.example.net/loki/api/v1/push",
+                    "id.access",
+                    pulumi.Output.secret("access-secret-value"),
                 ),
             },
             opts=pulumi.ResourceOptions(providers=[_provider()]),
@@ -297,6 +302,60 @@ def test_remote_agent_ships_through_the_tunnel_with_an_access_token(record):
     assert '"CF-Access-Client-Secret" = sys.env("CF_ACCESS_CLIENT_SECRET")' in content
     assert "access-secret-value" not in json.dumps(values)
     assert rec.get(SECRET, "cloud-telemetry-access").urn in rec.get(RELEASE, "cloud-telemetry-chart").dependencies
+
+
+def test_talos_log_agent_listens_on_each_nodes_loopback_only(record):
+    def program():
+        TelemetryAgent(
+            "prod-telemetry",
+            {
+                "cluster": "homelab-prod",
+                "chart_version": "1.11.1",
+                "namespace": "monitoring",
+                "loki_url": "http://loki-gateway.monitoring.svc.cluster.local/loki/api/v1/push",
+                "talos_logs": True,
+            },
+            opts=pulumi.ResourceOptions(providers=[_provider()]),
+        )
+
+    values = record(program).get(RELEASE, "prod-telemetry-chart").inputs["values"]
+    controller, alloy = values["controller"], values["alloy"]
+    # Talos dials 127.0.0.1 of its own node: host network, every node (control planes too).
+    assert controller["hostNetwork"] is True and controller["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert controller["tolerations"][0]["key"] == "node-role.kubernetes.io/control-plane"
+    # Nothing of the agent listens beyond the loopback on the host network.
+    assert alloy["listenAddr"] == "127.0.0.1" and alloy["enableHttpServerPort"] is False
+    assert "--listen-address=127.0.0.1:9533" in values["configReloader"]["customArgs"]
+    content = alloy["configMap"]["content"]
+    assert f'listen_address = "127.0.0.1:{TALOS_LOG_PORT}"' in content
+    assert alloy["stabilityLevel"] == "experimental"  # otelcol.receiver.tcplog
+    assert_wired(content)
+
+
+def test_without_talos_logs_the_agent_stays_off_the_host_network(record):
+    def program():
+        TelemetryAgent(
+            "prod-telemetry",
+            {"cluster": "c", "chart_version": "1.11.1", "namespace": "monitoring", "loki_url": "http://l/push"},
+            opts=pulumi.ResourceOptions(providers=[_provider()]),
+        )
+
+    values = record(program).get(RELEASE, "prod-telemetry-chart").inputs["values"]
+    assert "hostNetwork" not in values["controller"] and "otelcol" not in values["alloy"]["configMap"]["content"]
+
+
+def test_talos_logging_patches_ship_services_and_kernel_to_the_loopback():
+    machine, kmsg = (json.loads(p) for p in talos_logging_patches())
+    assert machine["machine"]["logging"]["destinations"] == [
+        {"endpoint": f"tcp://127.0.0.1:{TALOS_LOG_PORT}/", "format": "json_lines"}
+    ]
+    # KmsgLogConfig: scheme tcp/udp, a port, and an empty path (Talos rejects a trailing slash there).
+    assert kmsg == {
+        "apiVersion": "v1alpha1",
+        "kind": "KmsgLogConfig",
+        "name": "homelab-agent",
+        "url": f"tcp://127.0.0.1:{TALOS_LOG_PORT}",
+    }
 
 
 def test_agent_without_a_destination_is_rejected(record):

@@ -7,12 +7,17 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from components.monitoring.alloy import LOGIN_FAILED_METRIC
 from components.monitoring.rules import RuleGroup
 
 _LABEL_REF = re.compile(r"\{\{ \$labels\.([a-z_]+) \}\}")
 
 H = 'job="proxmox-host",instance="pve:9100"'
 W = 'job="node-exporter",instance="prod-worker-1"'
+VM_ALLOY = (
+    'job="alloy",instance="oci-mgmt",cluster="oci-mgmt",service="authentik-server",'
+    'component_id="loki.process.authentik"'
+)
 
 
 def _rule(files: Mapping[str, list[RuleGroup]], alert: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -213,15 +218,30 @@ def unit_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
             "input_series": _series([('cloudflared_tunnel_ha_connections{tunnel="prod",pod="a"}', "4x10")]),
             "alert_rule_test": [fires(files, "TunnelConnectorDown", "5m", 'tunnel="cloud"')],
         },
-        {  # Authentik failed logins: 5 a minute is a spike, 1 a minute is not
+        {  # Authentik failed logins, as the VM's Alloy counts them: 5 a minute is a spike
             "interval": "1m",
-            "input_series": _series([('homelab_authentik_login_failed_total{instance="mgmt"}', "0+5x30")]),
+            "input_series": _series([(f"{LOGIN_FAILED_METRIC}{{{VM_ALLOY}}}", "0+5x30")]),
             "alert_rule_test": [fires(files, "AuthentikFailedLoginSpike", "20m", "")],
         },
-        {
+        {  # 1 a minute is not; nor is an Alloy restart (the counter starts again from 0)
             "interval": "1m",
-            "input_series": _series([('homelab_authentik_login_failed_total{instance="mgmt"}', "0+1x30")]),
+            "input_series": _series([(f"{LOGIN_FAILED_METRIC}{{{VM_ALLOY}}}", "0+1x15 0+1x15")]),
             "alert_rule_test": [silent(files, "AuthentikFailedLoginSpike", "20m")],
+        },
+        {  # a remote collector that stops reporting; PROD's own series (no `cluster`) never count
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    ('up{job="node-exporter",cluster="homelab-cloud",instance="cloud-1"}', "1x20 _x60"),
+                    ('up{job="node-exporter",cluster="oci-mgmt",instance="oci-mgmt"}', "1x80"),
+                    ('up{job="node-exporter",instance="prod-worker-1"}', "1x20 _x60"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "TelemetrySourceSilent", "20m"),
+                silent(files, "TelemetrySourceSilent", "30m"),  # gone at 25m, held for 10m
+                fires(files, "TelemetrySourceSilent", "40m", 'cluster="homelab-cloud"'),
+            ],
         },
     ]
     if "homelab-services" in files:

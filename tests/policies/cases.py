@@ -704,6 +704,42 @@ case(
     "Access application for grafana.example.org has no policy.",
     "tunnel ingress grafana.example.org does not require an Access token (access.required).",
 )
+MACHINE_ROUTE = "telemetry.example.org^/api/v1/write(/.*)?$"
+MACHINES = {"serviceTokenHostnames": [MACHINE_ROUTE]}
+TOKEN = [{"serviceToken": {"tokenId": "token-1"}}]
+
+
+def machine_stack(
+    includes: Sequence[Mapping[str, Any]], decision: str = "non_identity", config: Mapping[str, Any] | None = None
+) -> StackValidationArgs:
+    """A collector's write path behind an Access application whose one policy is `admins`."""
+    route = {
+        **admin_ingress("telemetry.example.org"),
+        "path": "^/api/v1/write(/.*)?$",
+        "service": "http://prometheus.monitoring.svc:9090",
+    }
+    policy = Res(
+        ACCESS_POLICY, "admins", {"accountId": "acct", "name": "collectors", "decision": decision, "includes": includes}
+    )
+    app = access_app("telemetry-metrics", "telemetry.example.org/api/v1/write")
+    return access_stack([route], policy, app, config=config)
+
+
+case("SEC-03", "pass", "machine-route-admits-its-service-token", lambda: machine_stack(TOKEN, config=MACHINES))
+case(
+    "SEC-03",
+    "violate",
+    "machine-route-admits-any-service-token",
+    lambda: machine_stack([{"anyValidServiceToken": {}}], config=MACHINES),
+    f"machine route {MACHINE_ROUTE} admits more than service tokens (Access policy 'admins').",
+)
+case(
+    "SEC-03",
+    "violate",
+    "machine-route-with-an-allow-policy",
+    lambda: machine_stack([*TOKEN, {"group": {"id": "admins-group"}}], decision="allow", config=MACHINES),
+    f"machine route {MACHINE_ROUTE} admits more than service tokens (Access policy 'admins').",
+)
 case(
     "SEC-03",
     "unknown",

@@ -9,6 +9,7 @@ import logging
 import pytest
 import yaml
 
+from components.monitoring.alloy import TALOS_LOG_PORT
 from homelab.engine import Recording, StackOutputs, run_program
 from homelab.policy_eval import blocking, evaluate, load_pack_config
 from homelab.stackrun import ConfigError, outputs_from, project_root, run_stack
@@ -56,6 +57,29 @@ def test_every_catalog_service_gets_a_probe_and_a_service_down_rule(monitored):
     ]
 
 
+def test_the_collectors_write_paths_are_probed_inside_the_cluster_only(monitored):
+    probes = {r.name for r in monitored.by_type(f"{CR}:Probe") if "telemetry" in r.name}
+    assert probes == {"metrics-probe-telemetry-metrics-internal", "metrics-probe-telemetry-logs-internal"}
+    spec = monitored.get(f"{CR}:Probe", "metrics-probe-telemetry-metrics-internal").inputs["spec"]
+    assert spec["targets"]["staticConfig"]["static"] == [
+        "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090/-/ready"
+    ]
+
+
+def test_talos_logs_reach_the_node_local_agent_on_every_prod_node(monitored):
+    applies = monitored.by_type("talos:machine/configurationApply:ConfigurationApply")
+    assert applies
+    for apply in applies:
+        rendered = apply.inputs["machineConfigurationInput"]
+        assert f"tcp://127.0.0.1:{TALOS_LOG_PORT}/" in rendered and "KmsgLogConfig" in rendered, apply.name
+    values = monitored.get("kubernetes:helm.sh/v3:Release", "prod-telemetry-chart").inputs["values"]
+    assert values["controller"]["hostNetwork"] is True
+    assert f'listen_address = "127.0.0.1:{TALOS_LOG_PORT}"' in values["alloy"]["configMap"]["content"]
+    # Its pushes to Loki come from the nodes (host network): the monitoring namespace admits them.
+    entities = monitored.get("kubernetes:cilium.io/v2:CiliumNetworkPolicy", "network-policies-monitoring-entities")
+    assert entities.inputs["spec"]["ingress"][0]["fromEntities"] == ["host", "kube-apiserver", "remote-node"]
+
+
 def test_monitoring_namespaces_are_default_deny_with_only_their_allows(monitored):
     nps = {r.name: r for r in monitored.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
     for ns in ("monitoring", "ntfy"):
@@ -75,7 +99,7 @@ def test_monitoring_namespaces_are_default_deny_with_only_their_allows(monitored
     }
     assert peers == {"monitoring": {"cloudflared"}, "ntfy": {"cloudflared", "monitoring"}}
     entities = monitored.get("kubernetes:cilium.io/v2:CiliumNetworkPolicy", "network-policies-monitoring-entities")
-    assert entities.inputs["spec"]["ingress"][0]["fromEntities"] == ["kube-apiserver"]
+    assert entities.inputs["spec"]["ingress"][0]["fromEntities"] == ["host", "kube-apiserver", "remote-node"]
     # The policies wait for the components that create their namespaces.
     after = set(monitored.get("homelab:k8s:NetworkPolicies", "network-policies").dependencies)
     for owner in ("metrics-namespace", "ntfy-namespace"):
