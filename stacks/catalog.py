@@ -431,7 +431,7 @@ def build_catalog(
         # A machine hostname serves only its write paths; everything else is the tunnel's 404.
         if s.path is not None and s.hostname not in hostnames_with_root and not s.is_machine:
             raise _error(f"{s.name}.path", f"{s.hostname!r} has no entry without a path to serve its other paths")
-        if any(o.hostname == s.hostname and o.is_machine != s.is_machine for o in services):
+        if not s.is_machine and any(o.hostname == s.hostname and o.is_machine for o in services):
             raise _error(f"{s.name}.tier", f"{s.hostname!r} mixes machine endpoints with entries for people")
         if s.path is not None and any(o.hostname == s.hostname and o.location != s.location for o in services):
             raise _error(f"{s.name}.location", f"every entry of {s.hostname!r} must use the same tunnel")

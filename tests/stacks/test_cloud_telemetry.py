@@ -2,14 +2,17 @@
 CLOUD cluster's and the management VM's Alloy, and Talos's logs (stacks/telemetry.py)."""
 
 import base64
+import json
 
 import pytest
 import yaml
 
 from components.monitoring.alloy import TALOS_LOG_PORT
 from homelab.engine import Recording
-from stacks.catalog import build_catalog
+from homelab.stackrun import check_stack_config, load_stack_input
+from stacks.catalog import ServiceOverride, build_catalog
 from stacks.cloud import _routes
+from stacks.config.base import ConfigError
 from tests.monitoring.alloy_wiring import assert_wired
 
 TOKEN = "cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken"
@@ -102,3 +105,41 @@ def test_management_vm_runs_alloy_with_the_token_in_secret_files_only(cloud: Rec
     assert "--metrics" in document["services"]["cloudflared"]["command"]
     assert all(s["logging"]["driver"] == "journald" for s in document["services"].values())
     assert_wired(config)
+
+
+@pytest.mark.parametrize(
+    ("telemetry", "message"),
+    [
+        ({"token_generation": 0}, "homelab:telemetry.token_generation:"),
+        ({"scrape_interval": "1 minute"}, "homelab:telemetry.scrape_interval:"),
+        ({"alloy_image": "docker.io/grafana/alloy:latest extra"}, "homelab:telemetry.alloy_image:"),
+        ({"collector": True}, "homelab:telemetry.collector: unknown key"),
+    ],
+)
+def test_bad_telemetry_config_is_one_error_naming_the_key(telemetry: dict[str, object], message: str) -> None:
+    stack_input = load_stack_input("cloud")
+    config = {**stack_input.config, "homelab:telemetry": json.dumps(telemetry)}
+    with pytest.raises(ConfigError) as caught:
+        check_stack_config("cloud", config, stack_input.secret_keys)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_a_machine_entry_names_its_path_and_admits_no_group() -> None:
+    with pytest.raises(ConfigError, match=r"^homelab:catalog\.services\.ingest\.path: a machine endpoint names"):
+        build_catalog(
+            "example.net",
+            {
+                "ingest": ServiceOverride(
+                    location="prod", tier="machine", hostname="ingest", upstream="http://x.y.svc:1"
+                )
+            },
+        )
+    with pytest.raises(ConfigError, match=r"^homelab:catalog\.services\.telemetry-ui\.tier: .* mixes machine"):
+        build_catalog(
+            "example.net",
+            {
+                "telemetry-ui": ServiceOverride(
+                    location="prod", tier="native", hostname="telemetry", upstream="http://x:1"
+                )
+            },
+        )
