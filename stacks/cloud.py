@@ -37,7 +37,8 @@ from stacks import telemetry
 from stacks.backups import Offsite, holders, protection_rows, protections, retention_days, volume_holder_tags
 from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
-from stacks.config.cloud import DERIVED_LENGTH_BYTES, CloudConfig, DerivedSecret, check_cloud_config
+from stacks.config.base import raise_first_problem
+from stacks.config.cloud import DERIVED_LENGTH_BYTES, CloudConfig, DerivedSecret, cloud_problems
 from stacks.config.identity import IdentitySettings
 from stacks.identity import (
     ACCESS_CLIENT,
@@ -53,8 +54,8 @@ from stacks.platform import (
     PLATFORM_SECRETS,
     TWINGATE_SECRETS,
     argocd_access,
-    check_platform,
     network_policies,
+    platform_problems,
     policy_targets,
     secrets_layer,
     twingate_client,
@@ -191,11 +192,11 @@ def _gateway_routes(catalog: Catalog) -> list[GatewayRoute]:
 def load() -> CloudConfig:
     """The stack's config, validated: every check that needs no resource, before any is registered."""
     config = load_config(CloudConfig, SECRETS)
-    check_cloud_config(config)
+    raise_first_problem(cloud_problems(config))
     _check_backup_credentials(config)
     _check_backup_budget(config)
     catalog = build_catalog(config.catalog.domain, config.catalog.services)
-    check_platform(config.platform, catalog.services, "cloud")
+    raise_first_problem(platform_problems(config.platform, catalog.services, "cloud"))
     return config
 
 

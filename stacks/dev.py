@@ -23,6 +23,7 @@ from components.talos.substrate import StaticNetwork, TalosNode
 from stacks.capacity import cluster_guests, guests_as_output
 from stacks.catalog import SEED
 from stacks.config import SecretSpec, load_config
+from stacks.config.base import raise_first_problem
 from stacks.config.homelab import (
     CiliumConfig,
     ClusterConfig,
@@ -30,13 +31,12 @@ from stacks.config.homelab import (
     NetworkConfig,
     ProxmoxConfig,
     dev_problems,
-    raise_first_problem,
 )
 from stacks.platform import (
     PLATFORM_SECRETS,
     argocd_access,
-    check_platform,
     network_policies,
+    platform_problems,
     policy_targets,
     secrets_layer,
 )
@@ -161,7 +161,7 @@ def load() -> DevConfig:
     """The stack's config, validated: every check that needs no resource, before any is registered."""
     config = load_config(DevConfig, SECRETS)
     raise_first_problem(dev_problems(config))
-    check_platform(config.platform, SEED, "prod")
+    raise_first_problem(platform_problems(config.platform, SEED, "prod"))
     return config
 
 

@@ -5,7 +5,7 @@ Secrets, the store, the catalog's app secrets), network policies, Argo CD, Longh
 Every bad value is one `ConfigError` naming its key, raised before any resource is registered.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from components.k8s.storage import NfsMediaStorage
 from components.k8s.twingate import CLIENT_NAMESPACE, TwingateClient
 from components.manifests import ManifestLockError, manifest_files
 from stacks.catalog import Location, Service
-from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
+from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec
 from stacks.config.platform import ArgoCdConfig, PlatformConfig, SecretsConfig, TwingateClientConfig
 
 PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
@@ -103,69 +103,73 @@ def app_secrets(
     return found
 
 
-def check_platform(
+def platform_problems(
     platform: PlatformConfig,
     services: Iterable[Service] = (),
     location: Location | None = None,
     root: Path | None = None,
-) -> None:
-    """Cross-key checks of `homelab:platform` (and of the catalog's secrets at `location`), run by
+) -> Iterator[Problem]:
+    """Cross-key checks of `homelab:platform` (and of the catalog's secrets at `location`), raised by
     each stack's `load()` before any resource is registered."""
     secrets = platform.secrets
     if secrets is not None:
         if location is not None:
-            app_secrets(services, location, secrets)
+            app_secrets(services, location, secrets)  # a builder: raises its own ConfigError naming the key
         try:
             seconds = refresh_seconds(secrets.refresh_interval)
         except ValueError as exc:
-            raise ConfigError(f"{NAMESPACE}:platform.secrets.refresh_interval: {exc}") from None
-        if seconds < MIN_REFRESH_SECONDS:
-            raise ConfigError(
-                f"{NAMESPACE}:platform.secrets.refresh_interval: {secrets.refresh_interval} is under one hour "
-                "(the Bitwarden SDK server logs in on every refresh)"
-            )
-    if secrets is not None:
-        _check_pinned(EXTERNAL_SECRETS, secrets.external_secrets_version, "platform.secrets.external_secrets_version")
+            yield "platform.secrets.refresh_interval", str(exc)
+        else:
+            if seconds < MIN_REFRESH_SECONDS:
+                yield (
+                    "platform.secrets.refresh_interval",
+                    f"{secrets.refresh_interval} is under one hour (the Bitwarden SDK server logs in on every refresh)",
+                )
+        yield from _pinned_problems(
+            EXTERNAL_SECRETS, secrets.external_secrets_version, "platform.secrets.external_secrets_version"
+        )
     if platform.argocd is not None:
-        _check_pinned(ARGO_CD, platform.argocd.app_version, "platform.argocd.app_version")
-        check_gitops_path(platform.argocd, root)
+        yield from _pinned_problems(ARGO_CD, platform.argocd.app_version, "platform.argocd.app_version")
+        yield from gitops_path_problems(platform.argocd, root)
     if platform.twingate is not None:
-        _check_image_tag(platform.twingate.image, "platform.twingate.image")
+        yield from _image_tag_problems(platform.twingate.image, "platform.twingate.image")
         client = platform.twingate.client
         if client is not None:
-            _check_image_tag(client.image, "platform.twingate.client.image")
+            yield from _image_tag_problems(client.image, "platform.twingate.client.image")
             if location != "cloud":
-                raise ConfigError(
-                    f"{NAMESPACE}:platform.twingate.client: only the cloud stack runs the headless client "
-                    "(it holds the key of the service account the home Resources admit)"
+                yield (
+                    "platform.twingate.client",
+                    "only the cloud stack runs the headless client "
+                    "(it holds the key of the service account the home Resources admit)",
                 )
 
 
-def _check_image_tag(image: str, key: str) -> None:
+def _image_tag_problems(image: str, key: str) -> Iterator[Problem]:
     tag = image.rsplit("/", 1)[-1].partition(":")[2]
     if not tag[:1].isdigit():
-        raise ConfigError(f"{NAMESPACE}:{key}: {image!r} must carry an exact version tag (e.g. :1.56.0)")
+        yield key, f"{image!r} must carry an exact version tag (e.g. :1.56.0)"
 
 
-def _check_pinned(source: str, version: str, key: str) -> None:
+def _pinned_problems(source: str, version: str, key: str) -> Iterator[Problem]:
     """The CRDs of that version must be pinned in the vendored-manifest lock."""
     try:
         manifest_files(source, version if version.startswith("v") else f"v{version}")
     except ManifestLockError as exc:
-        raise ConfigError(f"{NAMESPACE}:{key}: {exc}") from None
+        yield key, str(exc)
 
 
-def check_gitops_path(argocd: ArgoCdConfig, root: Path | None = None) -> None:
+def gitops_path_problems(argocd: ArgoCdConfig, root: Path | None = None) -> Iterator[Problem]:
     """The root ApplicationSet's folder and one overlay per environment it renders must exist."""
     base = (root or _project_root()) / argocd.path
-    key = f"{NAMESPACE}:platform.argocd.path"
+    key = "platform.argocd.path"
     if argocd.path.startswith("/") or ".." in Path(argocd.path).parts or not base.is_dir():
-        raise ConfigError(f"{key}: {argocd.path!r} is not a folder of this repository")
+        yield key, f"{argocd.path!r} is not a folder of this repository"
+        return
     environments = {"prod", *(c.environment for c in argocd.clusters.values())}
     for environment in sorted(environments):
         overlay = base / "overlays" / environment / "kustomization.yaml"
         if not overlay.is_file():
-            raise ConfigError(f"{key}: {argocd.path}/overlays/{environment}/kustomization.yaml does not exist")
+            yield key, f"{argocd.path}/overlays/{environment}/kustomization.yaml does not exist"
 
 
 def _project_root() -> Path:
@@ -182,7 +186,7 @@ def secrets_layer(
     secrets = platform.secrets
     if secrets is None:
         return None
-    specs = app_secrets(services, location, secrets)  # checked by check_platform() in load() already
+    specs = app_secrets(services, location, secrets)  # checked by platform_problems() in load() already
     cert_manager = CertManager("cert-manager", {"chart_version": secrets.cert_manager_version}, opts=opts)
     bitwarden = secrets.bitwarden
     eso = ExternalSecrets(

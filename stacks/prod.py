@@ -28,8 +28,8 @@ from stacks.backups import protection_rows, protections
 from stacks.capacity import CapacityError, guests_from_output, ledger_for
 from stacks.catalog import SEED, build_catalog
 from stacks.config import ConfigError, load_config
-from stacks.config.base import SecretSpec
-from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems, raise_first_problem
+from stacks.config.base import SecretSpec, raise_first_problem
+from stacks.config.homelab import ProdConfig, ZfsConfig, prod_problems
 from stacks.cost import estimate
 from stacks.dev import HOST_SECRETS, export_cluster, proxmox_connection, talos_on_proxmox
 from stacks.monitoring import NAMESPACES as MONITORING_NAMESPACES
@@ -39,8 +39,8 @@ from stacks.platform import (
     PLATFORM_SECRETS,
     TWINGATE_SECRETS,
     argocd_layer,
-    check_platform,
     network_policies,
+    platform_problems,
     policy_targets,
     secrets_layer,
 )
@@ -80,7 +80,7 @@ def load() -> ProdConfig:
     and before the referenced stacks are read."""
     config = load_config(ProdConfig, SECRETS)
     raise_first_problem(prod_problems(config))
-    check_platform(config.platform, SEED, "prod")
+    raise_first_problem(platform_problems(config.platform, SEED, "prod"))
     if config.platform.longhorn is not None and (missing := missing_extensions(config.cluster.extensions)):
         raise ConfigError(f"homelab:cluster.extensions: Longhorn needs {', '.join(missing)} in the node image")
     # Prod's own guests must fit before anything is registered; dev's are added in build().

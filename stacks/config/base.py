@@ -8,7 +8,7 @@ Secrets are never part of a model: the stack reads them with `Config.require_sec
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -168,3 +168,16 @@ def load_config(model: type[M], secrets: tuple[SecretSpec, ...] = ()) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, model)) from None
+
+
+# The one validation style for rules that span several keys: a `*_problems` function yields
+# (key, problem) pairs, so the error names the exact key (a pydantic model validator cannot: its
+# location is the whole model), and each stack's `load()` raises the first before any resource is
+# registered. Single-field rules stay pydantic validators raising `ValueError`.
+Problem = tuple[str, str]
+
+
+def raise_first_problem(problems: Iterable[Problem]) -> None:
+    """Raise the first cross-key problem as the one-line `ConfigError` the CLI prints."""
+    for key, message in problems:
+        raise ConfigError(f"{NAMESPACE}:{key}: {message}")

@@ -8,13 +8,14 @@ Secrets are not part of the model; the stack lists the ones it reads in `stacks.
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from stacks.backups import CloudBackupsConfig
 from stacks.catalog import CatalogConfig
-from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
+from stacks.config.base import ConfigModel, Problem
 from stacks.config.homelab import CiliumConfig
 from stacks.config.identity import IdentitySettings
 from stacks.config.monitoring import TelemetryConfig
@@ -306,25 +307,21 @@ class CloudConfig(ConfigModel):
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
 
 
-def check_cloud_config(config: CloudConfig) -> None:
-    """Cross-field checks, each reported as one `ConfigError` naming the key."""
+def cloud_problems(config: CloudConfig) -> Iterator[Problem]:
+    """Cross-field checks of the cloud stack's config, each as (key, problem)."""
     pair = version_pair_problem(config.cluster.talos_version, config.cluster.kubernetes_version)
     if pair is not None:
-        raise ConfigError(f"{NAMESPACE}:cluster.kubernetes_version: {pair}")
+        yield "cluster.kubernetes_version", pair
     network = config.network
     if not network.subnet_cidr.subnet_of(network.vcn_cidr):
-        raise ConfigError(
-            f"{NAMESPACE}:network.subnet_cidr: {network.subnet_cidr} is not inside vcn_cidr {network.vcn_cidr}"
-        )
+        yield "network.subnet_cidr", f"{network.subnet_cidr} is not inside vcn_cidr {network.vcn_cidr}"
     if not network.bastion_subnet_cidr.subnet_of(network.vcn_cidr):
-        raise ConfigError(
-            f"{NAMESPACE}:network.bastion_subnet_cidr: {network.bastion_subnet_cidr} is not inside vcn_cidr "
-            f"{network.vcn_cidr}"
-        )
+        yield "network.bastion_subnet_cidr", f"{network.bastion_subnet_cidr} is not inside vcn_cidr {network.vcn_cidr}"
     if network.bastion_subnet_cidr.overlaps(network.subnet_cidr):
-        raise ConfigError(
-            f"{NAMESPACE}:network.bastion_subnet_cidr: {network.bastion_subnet_cidr} overlaps subnet_cidr "
-            f"{network.subnet_cidr}; OCI picks the Bastion's address, so it must live outside the pinned subnet"
+        yield (
+            "network.bastion_subnet_cidr",
+            f"{network.bastion_subnet_cidr} overlaps subnet_cidr {network.subnet_cidr}; OCI picks the Bastion's "
+            "address, so it must live outside the pinned subnet",
         )
     subnet = network.subnet_cidr
     # OCI keeps the first two and the last address of every subnet for itself.
@@ -338,7 +335,7 @@ def check_cloud_config(config: CloudConfig) -> None:
     ]
     for owner, address in owners:
         if not first_usable <= address <= last_usable:
-            raise ConfigError(f"{NAMESPACE}:{owner}: {address} is not a usable address of subnet {subnet}")
-        if address in taken:
-            raise ConfigError(f"{NAMESPACE}:{owner}: {address} is already used by {taken[address]}")
+            yield owner, f"{address} is not a usable address of subnet {subnet}"
+        elif address in taken:
+            yield owner, f"{address} is already used by {taken[address]}"
         taken[address] = owner

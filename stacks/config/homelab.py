@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from stacks.backups import HomeBackupsConfig
 from stacks.catalog import CatalogConfig, build_catalog
-from stacks.config.base import NAMESPACE, ConfigError, ConfigModel
+from stacks.config.base import ConfigModel, Problem
 from stacks.config.monitoring import MonitoringConfig, threshold_problems
 from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
@@ -375,11 +375,6 @@ class ProdConfig(ConfigModel):
     monitoring: MonitoringConfig = MonitoringConfig()
 
 
-# Rules that span several keys. Each yields (key, problem) so the error names the exact key, which
-# a pydantic model validator cannot (its location is the whole model).
-Problem = tuple[str, str]
-
-
 def network_problems(network: NetworkConfig) -> Iterator[Problem]:
     if not network.contains(network.gateway):
         yield "network.gateway", f"{network.gateway} is outside network.cidr {network.cidr}"
@@ -522,9 +517,3 @@ def backup_problems(config: ProdConfig) -> Iterator[Problem]:
     used = {n.vm_id: name for name, n in config.cluster.nodes.items()} | {config.gaming.vm_id: "gaming"}
     if scratch in used:
         yield "backups.drill.scratch_vm_id", f"{scratch} is already used by {used[scratch]}"
-
-
-def raise_first_problem(problems: Iterator[Problem]) -> None:
-    """Raise the first cross-key problem as the one-line `ConfigError` the CLI prints."""
-    for key, message in problems:
-        raise ConfigError(f"{NAMESPACE}:{key}: {message}")
