@@ -60,6 +60,8 @@ from stacks.platform import (
     secrets_layer,
     twingate_client,
 )
+from stacks.velero import SECRETS as VELERO_SECRETS
+from stacks.velero import BucketAccess, cloud_bucket, cloud_velero_problems, velero_layer
 
 __all__ = ["SECRETS", "build", "cloud_layout", "load"]
 
@@ -97,7 +99,7 @@ SECRETS: tuple[SecretSpec, ...] = (
         "the ASCII-armored GPG private key Omni encrypts its etcd with (`gpg --export-secret-key --armor`)",
     ),
 )
-SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *IDENTITY_SECRETS)
+SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *IDENTITY_SECRETS, *VELERO_SECRETS)
 # CLOUD apps are reached through the Cilium Gateway's Envoy (Cilium entity `ingress`) and scraped by Prometheus.
 APP_INGRESS = IngressAllows(from_namespaces=("monitoring",), from_entities=("ingress",))
 
@@ -197,6 +199,7 @@ def load() -> CloudConfig:
     _check_backup_budget(config)
     catalog = build_catalog(config.catalog.domain, config.catalog.services)
     raise_first_problem(platform_problems(config.platform, catalog.services, "cloud"))
+    raise_first_problem(cloud_velero_problems(config))
     return config
 
 
@@ -532,7 +535,26 @@ def build() -> None:
         if ingest is not None
         else None
     )
-    _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig, collector)
+    offsite_bucket, offsite_endpoint = _offsite(
+        config,
+        compartment=compartment,
+        namespace=object_storage_namespace(compartment, oci),
+        oci=oci,
+        stack=stack,
+        data_volume_id=vm.data_volume_id,
+    )
+    velero_bucket = (
+        cloud_bucket(
+            config,
+            name=offsite_bucket.bucket_name,
+            endpoint=offsite_endpoint,
+            access_key_id=offsite_bucket.access_key_id,
+            secret_access_key=offsite_bucket.secret_access_key,
+        )
+        if config.platform.velero is not None
+        else None
+    )
+    _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig, collector, velero_bucket)
 
     _identity(
         plan,
@@ -561,15 +583,9 @@ def build() -> None:
     pulumi.export("cloud_node_public_ips", talos.node_public_ips)
     pulumi.export("bastion_id", network.bastion_id)
 
-    offsite_bucket, offsite_endpoint = _offsite(
-        config,
-        compartment=compartment,
-        namespace=object_storage_namespace(compartment, oci),
-        oci=oci,
-        stack=stack,
-        data_volume_id=vm.data_volume_id,
-    )
     built = {"primary", "bucket-version"} | ({"volume-backup"} if config.backups.volume_backups.enabled else set())
+    if config.platform.velero is not None:
+        built.add("velero")
     targets = _dump_targets(config, offsite_bucket, offsite_endpoint)
     offsite = Offsite(ovh_bucket=False, home_mirror=False)
     if targets:
@@ -696,8 +712,9 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
     api_address: pulumi.Input[str],
     kubeconfig: pulumi.Input[str],
     collector: pulumi.Resource | None = None,
+    velero_bucket: BucketAccess | None = None,
 ) -> None:
-    """Secrets, Argo CD's access, Twingate and the namespaces' network policies on CLOUD."""
+    """Secrets, Argo CD's access, Twingate, Velero and the namespaces' network policies on CLOUD."""
     platform = config.platform
     on_cluster = pulumi.ResourceOptions(providers=[k8s], depends_on=[cni])
     layers: list[pulumi.Resource] = [gateway]
@@ -740,6 +757,10 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
         if tg.client is not None:
             layers += twingate_client(tg.client, nodes.key, k8s, on_cluster)
             platform_namespaces.append(CLIENT_NAMESPACE)
+    if platform.velero is not None and velero_bucket is not None:
+        velero = velero_layer(platform.velero, "cloud", catalog, config.backups.classes, velero_bucket, on_cluster)
+        layers.append(velero)
+        platform_namespaces.append("velero")
     app_namespaces = sorted(
         {s.namespace for s in catalog.at("cloud") if s.namespace is not None} | set(platform.namespaces)
     )

@@ -28,6 +28,7 @@ from components.manifests import ManifestLockError, manifest_files
 from stacks.catalog import Location, Service
 from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec
 from stacks.config.platform import ArgoCdConfig, PlatformConfig, SecretsConfig, TwingateClientConfig
+from stacks.velero import velero_problems
 
 PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
@@ -68,6 +69,9 @@ PLATFORM_NAMESPACES: Mapping[str, IngressAllows] = {
     "longhorn-system": IngressAllows(
         from_namespaces=("monitoring",), from_entities=("host", "remote-node", "kube-apiserver")
     ),
+    # Velero's server and node agents talk through the API server and write to the bucket directly:
+    # only Prometheus' scrapes come in.
+    "velero": IngressAllows(same_namespace=False, from_namespaces=("monitoring",)),
 }
 SECRET_NAME_SUFFIX = "-secrets"
 
@@ -131,6 +135,7 @@ def platform_problems(
     if platform.argocd is not None:
         yield from _pinned_problems(ARGO_CD, platform.argocd.app_version, "platform.argocd.app_version")
         yield from gitops_path_problems(platform.argocd, root)
+    yield from velero_problems(platform.velero)
     if platform.twingate is not None:
         yield from _image_tag_problems(platform.twingate.image, "platform.twingate.image")
         client = platform.twingate.client

@@ -44,6 +44,8 @@ from stacks.platform import (
     policy_targets,
     secrets_layer,
 )
+from stacks.velero import SECRETS as VELERO_SECRETS
+from stacks.velero import bucket_from_reference, velero_layer
 
 __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 
@@ -51,7 +53,13 @@ __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 # whose token the home connector needs. Both names are configurable (`homelab:capacity.dev_stack`,
 # `homelab:tunnel.cloud_stack`, e.g. `<org>/homelab/dev` with Pulumi Cloud).
 REFERENCES: tuple[str, ...] = ("dev", "cloud")
-SECRETS: tuple[SecretSpec, ...] = (*HOST_SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *MONITORING_SECRETS)
+SECRETS: tuple[SecretSpec, ...] = (
+    *HOST_SECRETS,
+    *PLATFORM_SECRETS,
+    *TWINGATE_SECRETS,
+    *MONITORING_SECRETS,
+    *VELERO_SECRETS,
+)
 # Home apps are published by the `cloudflared` connector in this cluster and scraped by Prometheus.
 APP_INGRESS = IngressAllows(from_namespaces=("cloudflared", "monitoring"))
 NFS_PORTS = ("2049",)
@@ -282,7 +290,8 @@ def build() -> None:
     pulumi.export("proxmox_api_tokens", host.api_tokens)
     # The catalog's per-stack overrides live in the cloud stack: prod classifies from the seed.
     seed_catalog = build_catalog("homelab.invalid")
-    built = frozenset({"primary", "zfs-snapshot", "vzdump"})
+    layers = {"primary", "zfs-snapshot", "vzdump"} | ({"velero"} if config.platform.velero else set())
+    built = frozenset(layers)
     pulumi.export(
         "backup_protection",
         protection_rows(protections(seed_catalog, classes=backups.classes, location="prod", built=built)),
@@ -368,6 +377,16 @@ def _platform(
             )
         )
         platform_namespaces.append("twingate")
+    if platform.velero is not None:
+        # The offsite bucket and its S3 credentials are the cloud stack's (one Customer Secret Key).
+        cloud_stack = config.tunnel.cloud_stack
+        bucket = bucket_from_reference(reference(cloud_stack), cloud_stack)
+        layers.append(
+            velero_layer(
+                platform.velero, "prod", build_catalog("homelab.invalid"), config.backups.classes, bucket, on_cluster
+            )
+        )
+        platform_namespaces.append("velero")
     network_policies(
         policy_targets(platform_namespaces, apps.names, APP_INGRESS),
         pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, *layers]),

@@ -26,6 +26,12 @@ import pulumi_oci.core as oci_core
 import pulumi_oci.identity as oci_identity
 import pulumi_oci.objectstorage as oci_objectstorage
 
+SELF_EXPIRING_PREFIXES = ("velero/",)
+"""Folders whose writer expires its own objects: Velero deletes a backup when its TTL passes, and
+Kopia's maintenance deletes repository blobs no snapshot references. Deleting them by age would
+break the repository (a blob written once is referenced by every later snapshot that deduplicates
+against it; `kopia.repository` is written once at creation), so the age rule for current objects
+skips these folders. Replaced and deleted versions still expire everywhere."""
 SECONDS_PER_DAY = 86_400
 WEEKLY_KEEP_SECONDS = 6 * SECONDS_PER_DAY
 """Shorter than the period, so the previous weekly backup is gone before the next one is taken."""
@@ -92,7 +98,8 @@ class OffsiteBucket(pulumi.ComponentResource):
 
 
 def lifecycle_rules(keep_days: int) -> list[oci_objectstorage.ObjectLifecyclePolicyRuleArgs]:
-    """Delete objects and replaced versions after `keep_days`; abort multipart uploads after a day."""
+    """Delete objects (outside the self-expiring folders) and replaced versions after `keep_days`;
+    abort multipart uploads after a day."""
     return [
         oci_objectstorage.ObjectLifecyclePolicyRuleArgs(
             name="delete-expired-backups",
@@ -101,6 +108,9 @@ def lifecycle_rules(keep_days: int) -> list[oci_objectstorage.ObjectLifecyclePol
             is_enabled=True,
             time_amount=str(keep_days),
             time_unit="DAYS",
+            object_name_filter=oci_objectstorage.ObjectLifecyclePolicyRuleObjectNameFilterArgs(
+                exclusion_patterns=[f"{prefix}*" for prefix in SELF_EXPIRING_PREFIXES]
+            ),
         ),
         oci_objectstorage.ObjectLifecyclePolicyRuleArgs(
             name="delete-previous-versions",

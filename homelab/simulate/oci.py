@@ -1,10 +1,11 @@
 """What the OCI provider (pulumi_oci 5.5.0) would answer: computed ids, addresses and lookups."""
 
+import base64
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from homelab.simulate import fake_hex, fake_ocid, invoke, invoke_with_provider, resource_output
+from homelab.simulate import fake_hex, fake_ocid, invoke, invoke_with_provider, resource_id_of, resource_output
 
 REGION = "eu-paris-1"
 NAMESPACE = "axofflinens1"
@@ -155,3 +156,16 @@ def _network_load_balancer(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {"ipAddresses": addresses, "state": "ACTIVE"}
+
+
+# A Customer Secret Key's id is the S3 access key (40 hex characters); its `key` (the secret half)
+# is returned once, at creation, as 44 base64 characters.
+@resource_id_of("oci:Identity/customerSecretKey:CustomerSecretKey")
+def _customer_secret_key_id(name: str, inputs: dict[str, Any]) -> str:
+    return fake_hex(f"customer-secret-key-{name}", 40)
+
+
+@resource_output("oci:Identity/customerSecretKey:CustomerSecretKey")
+def _customer_secret_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    secret = bytes.fromhex(fake_hex(f"customer-secret-{name}", 64))
+    return {"key": base64.b64encode(secret[:32] + secret[:1]).decode(), "state": "ACTIVE"}

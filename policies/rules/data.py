@@ -231,16 +231,18 @@ _DAYS_PER_UNIT = {"DAYS": 1, "YEARS": 365}
     topic="data",
     description="Every backup target says how long it keeps backups: vzdump jobs prune old archives, "
     "backup buckets (freeform tag role=backups) have a lifecycle policy that deletes objects and previous versions, "
-    "no sooner than `minKeepDays`, and every volume backup schedule has a retention (NFR-005, FR-024).",
+    "no sooner than `minKeepDays`, every volume backup schedule has a retention, and every Velero schedule a "
+    "TTL of at least `minKeepDays` (NFR-005, FR-024).",
     fix="set `prune_backups` on the vzdump job; give the backup bucket an ObjectLifecyclePolicy with enabled DELETE "
     "rules for `objects` and `previous-object-versions` of at least minKeepDays days; set `retention_seconds` on "
-    "each volume backup schedule.",
+    "each volume backup schedule; set `template.ttl` (e.g. `720h0m0s`) on each Velero schedule.",
     config={
         "minKeepDays": {
             "type": "integer",
             "minimum": 1,
             "default": 7,
-            "description": "The shortest retention a backup bucket may apply to objects or previous versions.",
+            "description": "The shortest retention a backup bucket (objects, previous versions) or a Velero "
+            "schedule (TTL) may apply.",
         }
     },
 )
@@ -280,6 +282,31 @@ def backup_retention_set(args: StackValidationArgs, report: StackReport, config:
         for schedule in items(get(policy.props, "schedules")):
             if int(get(schedule, "retentionSeconds", 0) or 0) <= 0:
                 report(f"volume backup policy '{policy.name}' has a schedule without retention.", policy.urn)
+    for schedule in of_type(args.resources, {reg.VELERO_SCHEDULE}):
+        ttl = get(schedule.props, "spec.template.ttl")
+        hours = _go_duration_hours(ttl)
+        if hours is None:
+            # Velero's default TTL (30 days) applies silently: say it in the program instead.
+            report(f"Velero schedule '{schedule.name}' has no TTL (or one that does not parse: {ttl!r}).", schedule.urn)
+        elif hours < minimum * 24:
+            report(
+                f"Velero schedule '{schedule.name}' keeps backups {hours:g} hours, under the {minimum}-day minimum.",
+                schedule.urn,
+            )
+
+
+_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _go_duration_hours(value: Any) -> float | None:
+    """Hours of a Go duration such as `720h0m0s`; None if absent or not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    match = _GO_DURATION.match(value)
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours + minutes / 60 + seconds / 3600
 
 
 _OCI_HOLDER_TYPES = frozenset({reg.OCI_VOLUME, reg.OCI_BOOT_VOLUME, reg.OCI_INSTANCE})

@@ -44,6 +44,7 @@ OCI_BACKUP_TYPES = frozenset({"oci:Core/volumeBackup:VolumeBackup", "oci:Core/bo
 OCI_BUCKET = "oci:ObjectStorage/bucket:Bucket"
 OCI_LIFECYCLE_POLICY = "oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy"
 OCI_VOLUME_BACKUP_POLICY = "oci:Core/volumeBackupPolicy:VolumeBackupPolicy"
+VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"
 PVE_BACKUP_JOB = "proxmoxve:backup/job:Job"
 OCI_NLB = "oci:NetworkLoadBalancer/networkLoadBalancer:NetworkLoadBalancer"
 
@@ -228,6 +229,9 @@ KNOWN_TYPES: Mapping[str, str] = {
     # prometheus-operator objects (alerts, probes and scrape targets generated from the catalog and
     # the threshold table; they configure Prometheus and expose nothing)
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "Prometheus alert rules",
+    # Velero (DAT-07: every schedule keeps its backups for a set time)
+    "kubernetes:velero.io/v1:BackupStorageLocation": "Velero backup storage location (the offsite bucket)",
+    "kubernetes:velero.io/v1:Schedule": "Velero backup schedule (one per data class)",
     "kubernetes:monitoring.coreos.com/v1:Probe": "blackbox probe",
     "kubernetes:monitoring.coreos.com/v1:PodMonitor": "Prometheus pod scrape",
     "kubernetes:monitoring.coreos.com/v1alpha1:ScrapeConfig": "Prometheus static scrape target",

@@ -8,6 +8,7 @@ One section per concern, each optional so a stack enables only what runs on its 
   it deploys to;
 - `longhorn`: replicated block storage (PROD);
 - `twingate`: the cluster's Twingate connector;
+- `velero`: Velero with file-system backup to the offsite bucket (stacks/velero.py);
 - `namespaces`: the application namespaces the platform creates, each with a default-deny policy.
 
 Chart versions are exact (`1.2.3` or `v1.2.3`): a range would let a preview and the following `up`
@@ -159,6 +160,19 @@ class TwingateConfig(ConfigModel):
     """CLOUD only: the headless client through which the nodes reach home Resources (NFS media)."""
 
 
+class VeleroConfig(ConfigModel):
+    """Velero (components/k8s/velero.py): its secret is `veleroRepositoryPassword`."""
+
+    chart_version: ExactVersion
+    """The `vmware-tanzu/velero` chart, e.g. `12.1.0`."""
+    app_version: ExactVersion
+    """The Velero version that chart ships (its CRDs are applied before it from the manifest lock), e.g. `v1.18.1`."""
+    plugin_image: str = Field(min_length=3)
+    """`velero/velero-plugin-for-aws:<tag>`, at least v1.14.3 (OCI and OVH refuse older plugins' checksums)."""
+    prefix: K8sName | None = None
+    """Folder of this cluster's backups in the bucket, under `velero/` (default: the stack's environment)."""
+
+
 class PlatformConfig(ConfigModel):
     """`homelab:platform`."""
 
@@ -166,6 +180,7 @@ class PlatformConfig(ConfigModel):
     argocd: ArgoCdConfig | None = None
     longhorn: LonghornConfig | None = None
     twingate: TwingateConfig | None = None
+    velero: VeleroConfig | None = None
     namespaces: list[K8sName] = Field(default_factory=list)
     """Application namespaces the platform creates (restricted Pod Security, default-deny ingress)."""
     argocd_access: bool = False

@@ -1906,6 +1906,41 @@ case(
     lambda: S([data_volume(), dump_job(f"{OVH_S3}/o"), Res(COMMAND, "other", {"create": "x", "triggers": [UNKNOWN]})]),
 )
 
+VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"
+
+
+def velero_schedule(ttl: Any) -> Res:
+    template: dict[str, Any] = {"includedNamespaces": ["vaultwarden"], "storageLocation": "offsite"}
+    if ttl is not None:
+        template["ttl"] = ttl
+    spec = {"schedule": "0 2 * * *", "template": template}
+    return Res(VELERO_SCHEDULE, "critical", {"apiVersion": "velero.io/v1", "kind": "Schedule", "spec": spec})
+
+
+case("DAT-07", "pass", "velero-schedule-with-ttl", lambda: backup_stack(lifecycle(), velero_schedule("720h0m0s")))
+case("DAT-07", "pass", "velero-ttl-boundary-at-minimum", lambda: backup_stack(lifecycle(), velero_schedule("168h0m0s")))
+case(
+    "DAT-07",
+    "violate",
+    "velero-ttl-boundary-under-minimum",
+    lambda: backup_stack(lifecycle(), velero_schedule("167h59m0s")),
+    "Velero schedule 'critical' keeps backups 167.983 hours, under the 7-day minimum.",
+)
+case(
+    "DAT-07",
+    "violate",
+    "velero-schedule-without-ttl",
+    lambda: backup_stack(lifecycle(), velero_schedule(None)),
+    "Velero schedule 'critical' has no TTL (or one that does not parse: None).",
+)
+case(
+    "DAT-07",
+    "violate",
+    "velero-override-min-keep-days",
+    lambda: backup_stack(lifecycle(60, 60), velero_schedule("720h0m0s"), config={"minKeepDays": 60}),
+    "Velero schedule 'critical' keeps backups 720 hours, under the 60-day minimum.",
+)
+case("DAT-07", "unknown", "velero-ttl", lambda: backup_stack(lifecycle(), velero_schedule(UNKNOWN)), cannot_run=True)
 # Identity rules live in their own module (registered into CASES on import).
 import tests.policies.cases_identity  # noqa: E402, F401
 

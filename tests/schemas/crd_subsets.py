@@ -1,6 +1,6 @@
 """Subset schemas of the CRD-backed objects the stacks create, written by hand from the upstream API
 types (cert-manager v1, External Secrets v1, Argo CD v1alpha1, Cilium v2, Gateway API v1/v1beta1,
-prometheus-operator v1/v1alpha1).
+prometheus-operator v1/v1alpha1, Velero v1).
 
 They are the closed-world layer: each schema closes the objects' top level and the `spec` fields
 this project sets, so an unknown or misspelt key fails. The upstream rules (types, enums, patterns,
@@ -343,3 +343,52 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
     ),
 }
+
+# Velero v1.18.1 (velero.io/v1, pkg/apis/velero/v1 and config/crd/v1/bases at the tag).
+_STRING_MAP = {"type": "object", "additionalProperties": STR}
+_VELERO_BACKUP_TEMPLATE = _closed(
+    [],
+    {
+        "includedNamespaces": STRS,
+        "excludedNamespaces": STRS,
+        "storageLocation": STR,
+        "ttl": {"type": "string", "pattern": r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "minLength": 2},
+        "snapshotVolumes": BOOL,
+        "defaultVolumesToFsBackup": BOOL,
+        "includeClusterResources": BOOL,
+        "metadata": _closed([], {"labels": _STRING_MAP}),
+    },
+)
+SCHEMAS.update(
+    {
+        "velero.io/v1:BackupStorageLocation": _object(
+            "velero.io/v1",
+            "BackupStorageLocation",
+            _closed(
+                ["provider", "objectStorage"],
+                {
+                    "provider": STR,
+                    "default": BOOL,
+                    "objectStorage": _closed(["bucket"], {"bucket": STR, "prefix": STR}),
+                    "config": _STRING_MAP,
+                    "credential": _closed(["key"], {"name": STR, "key": STR, "optional": BOOL}),
+                    "accessMode": {"enum": ["ReadOnly", "ReadWrite"]},
+                },
+            ),
+        ),
+        "velero.io/v1:Schedule": _object(
+            "velero.io/v1",
+            "Schedule",
+            _closed(
+                ["schedule", "template"],
+                {
+                    "schedule": STR,
+                    "template": _VELERO_BACKUP_TEMPLATE,
+                    "useOwnerReferencesInBackup": BOOL,
+                    "paused": BOOL,
+                    "skipImmediately": BOOL,
+                },
+            ),
+        ),
+    }
+)

@@ -44,8 +44,10 @@ def test_protection_view_is_derived_from_what_the_stack_builds():
             "nightly-dump@ovh",
         ]
         assert rows[holder]["three_two_one"] is True
-    # The volume backups cover the data volume only: cluster data claims no copy the stack does not build.
-    assert rows["nextcloud"]["copies"] == ["primary@oci"] and rows["nextcloud"]["three_two_one"] is False
+    # The volume backups cover the data volume only: cluster data claims no copy the stack does not
+    # build. Velero's critical schedule copies it to OVH (the committed offsite target): two copies.
+    assert rows["nextcloud"]["copies"] == ["primary@oci", "velero@ovh"]
+    assert rows["nextcloud"]["three_two_one"] is False
     assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci"]
 
 

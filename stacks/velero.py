@@ -1,0 +1,203 @@
+"""The Kubernetes backup layer as `prod` and `cloud` compose it: config + backup plan -> `Velero` args.
+
+What each schedule covers is derived from the backup plan (stacks/backups.py), never listed here:
+one schedule per data class that has namespaces on the cluster, with the class' cron; `media`
+gets none (local snapshots only, FR-025). Volume contents (Kopia file-system backup) are copied for
+the classes whose policy sends them offsite (`critical` by default); the other classes' schedules
+keep the namespaces' objects, their volumes' copy being the local layer's (vzdump at home). The
+TTL is the class' offsite retention for offsite classes, its local retention otherwise.
+
+Every bad value is one `ConfigError` naming its key, raised before any resource is registered.
+"""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components.k8s.velero import MIN_REPOSITORY_PASSWORD, BackupSchedule, S3Location, Velero, plugin_image_problem
+from components.manifests import ManifestLockError, manifest_files
+from stacks.backups import ClassPolicy, class_policies, holders, namespaces_by_class, retention_days
+from stacks.catalog import Catalog, DataClass, Location
+from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec, raw_config
+from stacks.config.platform import VeleroConfig
+
+if TYPE_CHECKING:
+    from stacks.config.cloud import CloudConfig
+
+CRD_SOURCE = "velero"
+PASSWORD_KEY = "veleroRepositoryPassword"
+SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        PASSWORD_KEY,
+        "the password Velero's Kopia repository is encrypted with (`openssl rand -base64 32`; keep a copy "
+        "outside the cluster: a restore into a new cluster needs it)",
+        required=False,
+        required_with="platform.velero",
+    ),
+)
+LOCAL_ONLY: frozenset[DataClass] = frozenset({"media"})
+"""Classes Velero never backs up (FR-025: media stays local)."""
+
+
+def velero_problems(velero: VeleroConfig | None) -> Iterator[Problem]:
+    """Cross-key problems of `homelab:platform.velero` (raised by the stack's `load()`)."""
+    if velero is None:
+        return
+    problem = plugin_image_problem(velero.plugin_image)
+    if problem is not None:
+        yield "platform.velero.plugin_image", f"{velero.plugin_image!r} {problem}"
+    version = velero.app_version if velero.app_version.startswith("v") else f"v{velero.app_version}"
+    try:
+        manifest_files(CRD_SOURCE, version)
+    except ManifestLockError as exc:
+        yield "platform.velero.app_version", str(exc)
+    # The value is read here, in process, only to refuse a missing or weak one before anything is
+    # registered; the program itself reads it with `require_secret`.
+    password = raw_config().get(PASSWORD_KEY)
+    if password is None:
+        yield (
+            PASSWORD_KEY,
+            f"required secret is not set while {NAMESPACE}:platform.velero is configured; "
+            f"run `pulumi config set --secret {PASSWORD_KEY} <value>` ({SECRETS[0].description})",
+        )
+    elif len(password) < MIN_REPOSITORY_PASSWORD:
+        yield PASSWORD_KEY, f"must be at least {MIN_REPOSITORY_PASSWORD} characters"
+
+
+def schedules(
+    catalog: Catalog, location: Location, classes: Mapping[DataClass, ClassPolicy] | None = None
+) -> list[BackupSchedule]:
+    """One schedule per data class with namespaces on `location`'s cluster (media excluded)."""
+    policies = class_policies(classes)
+    found: list[BackupSchedule] = []
+    for data_class, namespaces in namespaces_by_class(holders(catalog), location).items():
+        if data_class in LOCAL_ONLY:
+            continue
+        policy = policies[data_class]
+        keep = policy.offsite_keep if policy.offsite and policy.offsite_keep else policy.local_keep
+        found.append(
+            BackupSchedule(
+                name=data_class,
+                cron=policy.schedule,
+                namespaces=namespaces,
+                ttl_hours=retention_days(keep) * 24,
+                volumes=policy.offsite,
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """An S3 bucket and the credentials its writers use."""
+
+    name: pulumi.Input[str]
+    endpoint: pulumi.Input[str]
+    region: pulumi.Input[str]
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+
+
+def bucket_from_reference(reference: pulumi.StackReference, stack_name: str) -> BucketAccess:
+    """The cloud stack's offsite bucket (`offsite_bucket`) and its S3 credentials (`offsite_s3_credentials`)."""
+
+    def field(output: str, name: str, secret: bool) -> pulumi.Output[str]:
+        def pick(value: Any) -> str:
+            if not isinstance(value, Mapping) or not value.get(name):
+                hint = (
+                    "set homelab:backups.oci_bucket.issue_credentials to true there"
+                    if output == "offsite_s3_credentials"
+                    else "land the offsite bucket there"
+                )
+                raise ConfigError(
+                    f"{NAMESPACE}:platform.velero: stack {stack_name!r} exports no `{output}.{name}` "
+                    f"({hint} and run `pulumi up` on it first)"
+                )
+            return str(value[name])
+
+        picked = reference.get_output(output).apply(pick)
+        return pulumi.Output.secret(picked) if secret else picked
+
+    return BucketAccess(
+        name=field("offsite_bucket", "name", secret=False),
+        endpoint=field("offsite_bucket", "endpoint", secret=False),
+        region=field("offsite_bucket", "region", secret=False),
+        access_key_id=field("offsite_s3_credentials", "access_key_id", secret=True),
+        secret_access_key=field("offsite_s3_credentials", "secret_access_key", secret=True),
+    )
+
+
+def velero_layer(  # noqa: PLR0917 (one call per stack)
+    velero: VeleroConfig,
+    environment: Location,
+    catalog: Catalog,
+    classes: Mapping[DataClass, ClassPolicy],
+    bucket: BucketAccess,
+    opts: pulumi.ResourceOptions,
+) -> Velero:
+    version = velero.app_version if velero.app_version.startswith("v") else f"v{velero.app_version}"
+    return Velero(
+        "velero",
+        {
+            "chart_version": velero.chart_version,
+            "crd_files": manifest_files(CRD_SOURCE, version),
+            "plugin_image": velero.plugin_image,
+            "location": S3Location(
+                endpoint=bucket.endpoint,
+                region=bucket.region,
+                bucket=bucket.name,
+                prefix=f"velero/{velero.prefix or environment}",
+                access_key_id=bucket.access_key_id,
+                secret_access_key=bucket.secret_access_key,
+            ),
+            "repository_password": pulumi.Config(NAMESPACE).require_secret(PASSWORD_KEY),
+            "schedules": schedules(catalog, environment, classes),
+        },
+        opts=opts,
+    )
+
+
+def cloud_velero_problems(config: "CloudConfig") -> Iterator[Problem]:
+    """CLOUD's Velero needs S3 credentials for its target: OVH's secrets (checked with the OVH
+    target) or the Customer Secret Key the offsite bucket issues."""
+    if config.platform.velero is None or config.backups.ovh is not None:
+        return
+    if not config.backups.oci_bucket.issue_credentials:
+        yield (
+            "platform.velero",
+            f"the offsite bucket issues no S3 credentials for Velero ({NAMESPACE}:backups.oci_bucket."
+            f"issue_credentials is false); turn them on or configure {NAMESPACE}:backups.ovh",
+        )
+
+
+def cloud_bucket(
+    config: "CloudConfig",
+    *,
+    name: pulumi.Input[str],
+    endpoint: pulumi.Input[str],
+    access_key_id: pulumi.Input[str] | None,
+    secret_access_key: pulumi.Input[str] | None,
+) -> BucketAccess:
+    """Where CLOUD's Velero writes: OVH when configured (the cloud's data leaves OCI), else the OCI
+    offsite bucket (stacks.backups.copies says the same)."""
+    ovh = config.backups.ovh
+    if ovh is not None:
+        secrets = pulumi.Config(NAMESPACE)
+        return BucketAccess(
+            name=ovh.bucket,
+            endpoint=ovh.endpoint,
+            region=ovh.region,
+            access_key_id=secrets.require_secret("ovhS3AccessKey"),
+            secret_access_key=secrets.require_secret("ovhS3SecretKey"),
+        )
+    if access_key_id is None or secret_access_key is None:
+        raise ConfigError(f"{NAMESPACE}:backups.oci_bucket.issue_credentials: Velero needs the bucket's S3 credentials")
+    return BucketAccess(
+        name=name,
+        endpoint=endpoint,
+        region=config.oci.region,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+    )
