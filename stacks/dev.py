@@ -100,6 +100,7 @@ def talos_on_proxmox(
     cilium: CiliumConfig,
     providers: Sequence[pulumi.ProviderResource],
     extra_config_patches: Sequence[str] = (),
+    control_plane_config_patches: Sequence[str] = (),
 ) -> tuple[TalosCluster, pulumi.ProviderResource, Cilium]:
     """A Talos cluster on Proxmox VMs with Cilium, and the Kubernetes provider for what follows."""
     substrate = ProxmoxTalosSubstrate(
@@ -126,6 +127,7 @@ def talos_on_proxmox(
         "extensions": cluster.extensions,
         "network": static_network(network),
         "extra_config_patches": list(extra_config_patches),
+        "control_plane_config_patches": list(control_plane_config_patches),
     }
     if cluster.config_contract is not None:
         args["config_contract"] = cluster.config_contract

@@ -18,6 +18,7 @@ from components.k8s.network_policy import IngressAllows
 from components.k8s.storage import NfsMediaStorage
 from components.k8s.twingate import TwingateSite, TwingateTarget
 from components.monitoring.logs import talos_logging_patches
+from components.monitoring.metrics import control_plane_metrics_patch
 from components.proxmox.backups import DrillSettings, GuestBackups, Retention
 from components.proxmox.gaming import GamingVm, GamingVmArgs
 from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, ProxmoxHost, ProxmoxHostArgs
@@ -219,6 +220,8 @@ def build() -> None:
             # Talos's service and kernel logs to the node-local agent (`stacks.monitoring`).
             *(talos_logging_patches() if config.monitoring.enabled else []),
         ],
+        # The control plane's own metrics endpoints, scraped by kube-prometheus-stack.
+        control_plane_config_patches=[control_plane_metrics_patch()] if config.monitoring.enabled else [],
     )
 
     if host.gpu_mapping_name is not None:

@@ -134,6 +134,28 @@ class MetricsStackArgs(TypedDict):
     pod_monitors: NotRequired[Sequence["PodScrape"]]
 
 
+ETCD_METRICS_PORT = 2381
+"""etcd's plain-HTTP metrics listener (metrics only, no client API), scraped as `kubeEtcd`."""
+
+
+def control_plane_metrics_patch() -> str:
+    """Control-plane machine-config patch: the endpoints the chart's `kubeEtcd`,
+    `kubeControllerManager` and `kubeScheduler` jobs scrape by node address.
+
+    Talos binds them to localhost by default, so without it those targets are down (and the
+    chart's own `TargetDown` fires forever). etcd gets a separate metrics-only HTTP listener; the
+    controller-manager and the scheduler keep serving HTTPS on 10257/10259 and still authorize
+    every scrape against the API server (Prometheus presents its service account token).
+    Control planes only: workers run none of the three.
+    """
+    cluster = {
+        "etcd": {"extraArgs": {"listen-metrics-urls": f"http://0.0.0.0:{ETCD_METRICS_PORT}"}},
+        "controllerManager": {"extraArgs": {"bind-address": "0.0.0.0"}},
+        "scheduler": {"extraArgs": {"bind-address": "0.0.0.0"}},
+    }
+    return json.dumps({"cluster": cluster}, sort_keys=True)
+
+
 def chart_values(args: MetricsStackArgs, secrets: Sequence[str]) -> dict[str, Any]:
     """The kube-prometheus-stack values (platform-facts §3.1 for the keys)."""
     endpoints = list(args["control_plane_addresses"])
@@ -159,7 +181,7 @@ def chart_values(args: MetricsStackArgs, secrets: Sequence[str]) -> dict[str, An
         # Cilium replaces kube-proxy; Talos runs the control plane as static pods without the
         # kubeadm labels the chart's Services select, so they are scraped by address.
         "kubeProxy": {"enabled": False},
-        "kubeEtcd": {"endpoints": endpoints, "service": {"port": 2381, "targetPort": 2381}},
+        "kubeEtcd": {"endpoints": endpoints, "service": {"port": ETCD_METRICS_PORT, "targetPort": ETCD_METRICS_PORT}},
         "kubeControllerManager": {"endpoints": endpoints},
         "kubeScheduler": {"endpoints": endpoints},
         "prometheus": {

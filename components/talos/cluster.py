@@ -60,6 +60,8 @@ class TalosClusterArgs(TypedDict):
     config defaults behind your back."""
     extra_config_patches: NotRequired[Sequence[str]]
     """Further machine-configuration patches (YAML or JSON) applied to every node."""
+    control_plane_config_patches: NotRequired[Sequence[str]]
+    """Further patches applied to control-plane nodes only (etcd, API server, scheduler settings)."""
     api_endpoints: NotRequired[Sequence[pulumi.Input[str]]]
     """Where the Talos API is reached from the machine running Pulumi (talosctl `--endpoints`), when
     that is not the nodes' own addresses: a load balancer in front of nodes on private addresses.
@@ -251,7 +253,8 @@ class TalosCluster(pulumi.ComponentResource):
                     *substrate.config_patches(node),
                 ]
             )
-            patches = node_patches.apply(lambda own: [*shared_patches, *own])
+            role_patches = list(args.get("control_plane_config_patches", ())) if node.role == "controlplane" else []
+            patches = node_patches.apply(lambda own, role_patches=role_patches: [*shared_patches, *role_patches, *own])
             configuration = talos_machine.get_configuration_output(
                 cluster_name=args["cluster_name"],
                 cluster_endpoint=self.endpoint,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components.monitoring.alloy import TALOS_LOG_PORT
+from components.monitoring.metrics import ETCD_METRICS_PORT
 from homelab.engine import Recording, StackOutputs, run_program
 from homelab.policy_eval import blocking, evaluate, load_pack_config
 from homelab.stackrun import ConfigError, outputs_from, project_root, run_stack
@@ -78,6 +79,21 @@ def test_talos_logs_reach_the_node_local_agent_on_every_prod_node(monitored):
     # Its pushes to Loki come from the nodes (host network): the monitoring namespace admits them.
     entities = monitored.get("kubernetes:cilium.io/v2:CiliumNetworkPolicy", "network-policies-monitoring-entities")
     assert entities.inputs["spec"]["ingress"][0]["fromEntities"] == ["host", "kube-apiserver", "remote-node"]
+
+
+def test_control_plane_metrics_listen_where_the_chart_scrapes_them_on_control_planes_only(monitored):
+    """kubeEtcd/kubeControllerManager/kubeScheduler scrape node addresses; Talos binds them to
+    localhost unless the control planes are patched."""
+    roles = {"prod-cp-1": "controlplane", "prod-worker-1": "worker"}
+    for node, role in roles.items():
+        rendered = monitored.get("talos:machine/configurationApply:ConfigurationApply", f"talos-{node}-config").inputs[
+            "machineConfigurationInput"
+        ]
+        patched = f"http://0.0.0.0:{ETCD_METRICS_PORT}" in rendered and "bind-address" in rendered
+        assert patched == (role == "controlplane"), node
+    values = monitored.get("kubernetes:helm.sh/v3:Release", "metrics-chart").inputs["values"]
+    assert values["kubeEtcd"]["service"] == {"port": ETCD_METRICS_PORT, "targetPort": ETCD_METRICS_PORT}
+    assert values["kubeControllerManager"]["endpoints"] == values["kubeScheduler"]["endpoints"] == ["192.168.68.71"]
 
 
 def test_monitoring_namespaces_are_default_deny_with_only_their_allows(monitored):
