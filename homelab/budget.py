@@ -247,6 +247,15 @@ def always_free_summary(layout: Layout, limits: AlwaysFreeLimits = ALWAYS_FREE) 
     }
 
 
+EXPECTED_GB_TAG = "expected-gb"
+"""Freeform tag of an OCI bucket: the most it is expected to hold (GB), what BUD-04 counts against
+the Always Free object storage (a bucket has no size of its own to read)."""
+
+
+def bucket_tags(expected_gb: float) -> dict[str, str]:
+    return {EXPECTED_GB_TAG: _n(expected_gb)}
+
+
 PRD_ORIGINAL_LAYOUT = Layout(
     machines=(
         Machine("oci-mgmt", A1_FLEX, ocpus=1, memory_gb=6, boot_volume_gb=50),

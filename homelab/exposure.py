@@ -11,6 +11,10 @@ where that backend runs. Gates are found in the graph, not assumed from the cata
                 route: a collector's write path, no person);
 - `native`      nothing in front: the app's own login (Tier 2) or a public page.
 
+Each row also shows the data class of the service behind the hostname (FR-025, the stack's
+`data_classes` output: `-` for a stateless service) and, for a data holder of this stack, its 3-2-1
+verdict (the `backup_protection` output: what the stack really builds).
+
 The tier comes from the stack's policy config (the catalog as the pack sees it): a hostname in
 `publicHostnames` is `native` (Tier 2, or a page that must answer before login), one in
 `tier1Hostnames` is `sso` (Tier 1), one in `serviceTokenHostnames` is `machine`, any other is
@@ -49,6 +53,27 @@ class Exposure:
     """`gated` (the record waits for a gate: Access or Authentik application), `published` (a record
     that waits for nothing) or `none`."""
     problem: str | None = None
+    data_class: str = "-"
+    """`critical`, `important`, `media`, or `-` for a service that holds no data."""
+    backups: str = "-"
+    """The holder's 3-2-1 verdict where this stack protects it (`3-2-1`, `not 3-2-1 (...)`)."""
+
+
+def _data(recording: Recording) -> tuple[dict[str, str], dict[str, str]]:
+    """hostname -> data class, and hostname -> 3-2-1 verdict, from the stack's outputs (empty when absent)."""
+    classes = recording.outputs.get("data_classes")
+    rows = recording.outputs.get("backup_protection")
+    by_host = {str(k).lower(): str(v) for k, v in (classes.value or {}).items()} if classes and classes.known else {}
+    verdicts = (
+        {
+            str(r["hostname"]).lower(): str(r.get("verdict"))
+            for r in rows.value or []
+            if isinstance(r, Mapping) and r.get("hostname")
+        }
+        if rows and rows.known
+        else {}
+    )
+    return by_host, verdicts
 
 
 def _props(config: PackConfig | None, rule_id: str) -> Mapping[str, Any]:
@@ -147,6 +172,7 @@ def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]
     tunnels = {
         r.urn: r for r in recording.by_type("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared")
     }
+    classes, verdicts = _data(recording)
     rows: list[Exposure] = []
     for config_resource in recording.by_type(CF_TUNNEL_CONFIG):
         tunnel_urns = config_resource.property_dependencies.get("tunnelId", ())
@@ -227,15 +253,27 @@ def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]
                     tunnel=tunnel_name,
                     dns=dns,
                     problem=problem,
+                    data_class=classes.get(hostname, "-"),
+                    backups=verdicts.get(hostname, "-"),
                 )
             )
     return sorted(rows, key=lambda r: (r.hostname, r.path or ""))
 
 
 def render_text(stack: str, rows: Sequence[Exposure]) -> str:
-    header = ("HOSTNAME", "TIER", "GATES", "BACKEND", "CLUSTER", "DNS", "PROBLEM")
+    header = ("HOSTNAME", "TIER", "GATES", "BACKEND", "CLUSTER", "DNS", "DATA", "BACKUPS", "PROBLEM")
     table = [header] + [
-        (r.hostname + (r.path or ""), r.tier, "+".join(r.gates), r.backend, r.cluster, r.dns, r.problem or "-")
+        (
+            r.hostname + (r.path or ""),
+            r.tier,
+            "+".join(r.gates),
+            r.backend,
+            r.cluster,
+            r.dns,
+            r.data_class,
+            r.backups,
+            r.problem or "-",
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -255,11 +293,21 @@ def render_markdown(rows: Sequence[Exposure]) -> list[str]:
     lines += [
         f"{len(rows)} public hostname route(s); {len(problems)} without their gate.",
         "",
-        "| hostname | tier | gates | backend | cluster | DNS | problem |",
-        "|---|---|---|---|---|---|---|",
+        "| hostname | tier | gates | backend | cluster | DNS | data | backups | problem |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = (r.hostname + (r.path or ""), r.tier, ", ".join(r.gates), r.backend, r.cluster, r.dns, r.problem or "")
+        cells = (
+            r.hostname + (r.path or ""),
+            r.tier,
+            ", ".join(r.gates),
+            r.backend,
+            r.cluster,
+            r.dns,
+            r.data_class,
+            r.backups,
+            r.problem or "",
+        )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return [*lines, ""]
 

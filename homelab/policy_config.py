@@ -118,7 +118,7 @@ def _cloud_config(root: Path | None) -> dict[str, Any]:
             "a1MemoryGb": quota.a1_memory_gb,
             "microInstances": quota.e2_micro_instances,
         },
-        _policy("BUD-04"): {"blockStorageGb": quota.block_storage_gb},
+        _policy("BUD-04"): {"blockStorageGb": quota.block_storage_gb, "objectStorageGb": quota.object_storage_gb},
         # The CLOUD cluster runs on OCI: a copy of its namespaces leaves the site only outside OCI.
         _policy("DAT-08"): {"clusterSite": "oci"},
     }

@@ -17,7 +17,7 @@ read the same plan, so what is shown is what is built.
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -149,6 +149,8 @@ class OvhTargetConfig(ConfigModel):
     free_gb: float = Field(default=0, ge=0)
     """OVH's free allowance is unverified: 0 counts every GB as paid (the budget rule checks it)."""
     price_per_gb_month: float = Field(default=0.007, ge=0)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    """The currency of `price_per_gb_month` (the prod stack's cost model converts it)."""
 
 
 class VolumeBackupConfig(ConfigModel):
@@ -172,6 +174,24 @@ class CloudBackupsConfig(ConfigModel):
     volume_backups: VolumeBackupConfig = VolumeBackupConfig()
 
 
+def offsite_storage(ovh: OvhTargetConfig | None) -> dict[str, Any]:
+    """The `offsite_storage` output (the common budget output shape): what the paid offsite target
+    holds against its free allowance, and what that costs a month in its own currency. The prod
+    stack's cost model reads it into its `paid storage` line, and BUD-08 sets the total against the cap."""
+    if ovh is None:
+        return {"monthly": 0.0, "currency": "EUR", "within_quota": True, "problems": [], "warnings": []}
+    paid_gb = max(0.0, ovh.expected_gb - ovh.free_gb)
+    return {
+        "ovh_gb": {"used": ovh.expected_gb, "quota": ovh.free_gb},
+        "price_per_gb_month": ovh.price_per_gb_month,
+        "monthly": round(paid_gb * ovh.price_per_gb_month, 4),
+        "currency": ovh.currency,
+        "within_quota": paid_gb == 0,
+        "problems": [],
+        "warnings": [f"ovh: {paid_gb:g} GB beyond the free allowance are paid"] if paid_gb else [],
+    }
+
+
 def class_policies(overrides: Mapping[DataClass, ClassPolicy] | None = None) -> dict[DataClass, ClassPolicy]:
     return {**DEFAULT_CLASSES, **(overrides or {})}
 
@@ -187,6 +207,8 @@ class DataHolder:
     what: str
     namespace: str | None = None
     """The Kubernetes namespace holding its volumes (cluster holders only)."""
+    hostname: str | None = None
+    """The public hostname of the catalog service (None for the platform's own state)."""
 
 
 PLATFORM: tuple[DataHolder, ...] = (
@@ -212,6 +234,12 @@ def volume_holder_tags(found: Iterable[DataHolder], runs: Runs) -> dict[str, str
     return holder_tags(strictest, (h.name for h in on_it))
 
 
+def hostname_classes(catalog: Catalog) -> dict[str, DataClass]:
+    """Hostname -> the data class of the service behind it (the `data_classes` output `homelab
+    exposure` shows per public route); stateless services are absent."""
+    return {s.hostname: s.data_class for s in catalog.services if s.data_class is not None}
+
+
 def _namespace(service: Service) -> str | None:
     host = service.upstream.split("://", 1)[1].rsplit(":", 1)[0]
     if host.endswith(_CLUSTER_SUFFIX):
@@ -234,6 +262,7 @@ def holders(catalog: Catalog) -> tuple[DataHolder, ...]:
                 runs="cluster" if namespace else "management-vm",
                 what=f"{service.name}'s data",
                 namespace=namespace,
+                hostname=service.hostname,
             )
         )
     return (*found, *PLATFORM)
@@ -379,6 +408,7 @@ def protection_rows(found: Iterable[Protection]) -> list[dict[str, object]]:
     return [
         {
             "holder": p.holder.name,
+            "hostname": p.holder.hostname,
             "class": p.holder.data_class,
             "location": p.holder.location,
             "copies": [f"{c.layer}@{c.site}" for c in p.copies],

@@ -32,9 +32,18 @@ from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
-from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary
+from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary, bucket_tags
 from stacks import telemetry
-from stacks.backups import Offsite, holders, protection_rows, protections, retention_days, volume_holder_tags
+from stacks.backups import (
+    Offsite,
+    holders,
+    hostname_classes,
+    offsite_storage,
+    protection_rows,
+    protections,
+    retention_days,
+    volume_holder_tags,
+)
 from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalog
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.base import raise_first_problem
@@ -247,7 +256,7 @@ def _offsite(
         "namespace": namespace,
         "bucket_name": backups.oci_bucket.name,
         "keep_days": keep,
-        "freeform_tags": freeform_tags(stack, "backups"),
+        "freeform_tags": freeform_tags(stack, "backups") | bucket_tags(backups.oci_bucket.expected_gb),
     }
     if backups.oci_bucket.issue_credentials:
         bucket_args["credentials_user_id"] = config.oci.user_ocid
@@ -477,6 +486,7 @@ def build() -> None:
         object_storage_namespace=object_storage_namespace(compartment, oci),
         bucket_name=cluster_settings.image_bucket,
         freeform_tags=freeform_tags(stack, "talos-node"),
+        bucket_tags=bucket_tags(TALOS_IMAGE_ARCHIVE_GB),
         reserved_public_ip=frozenset(k for k, n in cluster_settings.nodes.items() if n.reserved_public_ip),
         region=oci_settings.region,
     )
@@ -610,6 +620,9 @@ def build() -> None:
         protections(catalog, offsite, config.backups.classes, location="cloud", built=frozenset(built))
     )
     pulumi.export("backup_protection", rows)
+    pulumi.export("offsite_storage", offsite_storage(config.backups.ovh))
+    # Both tunnels live here: every public route's data class, for `homelab exposure`.
+    pulumi.export("data_classes", hostname_classes(catalog))
 
 
 def _dump_targets(config: CloudConfig, bucket: OffsiteBucket, endpoint: pulumi.Output[str]) -> list[S3Target]:

@@ -30,6 +30,7 @@ from homelab.budget import (
     cap_verdict,
     cloud_excess,
     convert,
+    quota_rows,
 )
 from stacks.capacity import HOST_MODES, HostLedger, HostMode
 from stacks.config.base import ConfigModel
@@ -129,17 +130,32 @@ def cloud_line(always_free: Mapping[str, Any], cost: CostConfig) -> dict[str, An
     return {"item": f"cloud: OCI over the Always Free allowance ({over})", "monthly": monthly}
 
 
+def paid_storage_line(cost: CostConfig, offsite: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`paid_storage_per_month` plus the cloud stack's paid offsite target, in the cost currency."""
+    monthly = cost.paid_storage_per_month
+    if not isinstance(offsite, Mapping) or not offsite.get("monthly"):
+        return {"item": "paid storage", "monthly": monthly}
+    held = ", ".join(f"{r.item.removesuffix('_gb')} {r.used:g} GB, {r.quota:g} GB free" for r in quota_rows(offsite))
+    currency = str(offsite.get("currency", ANCHOR_CURRENCY))
+    converted = convert(float(offsite["monthly"]), currency, cost.currency, cost.usd_rates)
+    if converted is None:
+        return {"item": f"paid storage (offsite: {held}; not converted: no usd_rates.{currency})", "monthly": monthly}
+    return {"item": f"paid storage (offsite: {held})", "monthly": monthly + converted}
+
+
 def estimate(
     ledger: HostLedger,
     host_cores: int,
     gpu_modes: Iterable[HostMode],
     cost: CostConfig,
     always_free: Mapping[str, Any] | None = None,
+    *,
+    offsite: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `cost_estimate` output: one line per item, monthly and yearly, the total, and the cap.
 
     `always_free` is the cloud stack's `always_free_usage` summary (None: the cloud is not counted,
-    and the line says so)."""
+    and the line says so); `offsite` its `offsite_storage` summary (the paid OVH target)."""
     gpu = tuple(gpu_modes)
     lines: list[dict[str, Any]] = []
     for mode in HOST_MODES:
@@ -151,7 +167,7 @@ def estimate(
         lines.append({"item": "cloud: not counted (the cloud stack exports no always_free_usage)", "monthly": 0.0})
     else:
         lines.append(cloud_line(always_free, cost))
-    lines.append({"item": "paid storage", "monthly": cost.paid_storage_per_month})
+    lines.append(paid_storage_line(cost, offsite))
     lines.append({"item": "domain", "monthly": cost.domain_per_year / 12})
     for line in lines:
         line["monthly"] = round(line["monthly"], 2)

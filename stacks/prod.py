@@ -304,12 +304,20 @@ def build() -> None:
     pulumi.export("host_capacity", dev.get_output("host_guests").apply(lambda guests: _capacity(config, guests)))
     gpu_modes = tuple(config.gaming.modes) if config.host.gpu is not None else ()
     # The cloud line prices what the cloud stack uses beyond the Always Free allowance (0 within it).
-    always_free = reference(config.tunnel.cloud_stack).get_output("always_free_usage")
+    cloud = reference(config.tunnel.cloud_stack)
+    # The paid storage line adds the cloud stack's paid offsite target (OVH), priced there.
     pulumi.export(
         "cost_estimate",
-        pulumi.Output.all(dev.get_output("host_guests"), always_free).apply(
+        pulumi.Output.all(
+            dev.get_output("host_guests"), cloud.get_output("always_free_usage"), cloud.get_output("offsite_storage")
+        ).apply(
             lambda args: estimate(
-                ledger_for(config, guests_from_output(args[0])), config.host.cores, gpu_modes, config.cost, args[1]
+                ledger_for(config, guests_from_output(args[0])),
+                config.host.cores,
+                gpu_modes,
+                config.cost,
+                args[1],
+                offsite=args[2],
             )
         ),
     )

@@ -107,3 +107,24 @@ def test_the_compliance_report_shows_the_exposure(cloud: StackResult) -> None:
     # 23 for people, plus the collectors' two machine routes on the PROD tunnel.
     assert "25 public hostname route(s); 0 without their gate." in section
     assert "| dav.example.net | sso | authentik-proxy |" in section
+    assert "| management VM | gated | critical | 3-2-1 |" in section  # omni: data class and verdict
+
+
+def test_each_route_shows_its_data_class_and_backup_verdict(cloud: StackResult) -> None:
+    rows = _rows(cloud)
+    assert {h: r.data_class for h, r in rows.items() if h in ("vault.example.net", "music.example.net")} == {
+        "vault.example.net": "critical",
+        "music.example.net": "media",
+    }
+    # Stateless services hold nothing; every path of a hostname is the same service's data.
+    assert rows["home.example.net"].data_class == "-" and rows["alerts.example.net"].data_class == "-"
+    assert rows["auth.example.net"].data_class == "critical"
+    # The verdict is this stack's own (what it builds): the management VM's data is 3-2-1 with OVH,
+    # CLOUD cluster data has no copy until its Velero layer exists; PROD's holders are the prod stack's.
+    assert rows["omni.example.net"].backups == "3-2-1"
+    assert rows["photos.example.net"].backups.startswith("not 3-2-1")
+    assert rows["comics.example.net"].data_class == "media" and rows["comics.example.net"].backups == "-"
+    # Without the outputs (a stack that exports none) the columns say nothing rather than guess.
+    assert cloud.recording is not None
+    bare = Recording(cloud.recording.project, cloud.recording.stack, list(cloud.recording.resources), {})
+    assert {r.data_class for r in _rows(cloud, bare).values()} == {"-"}

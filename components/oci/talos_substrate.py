@@ -113,6 +113,8 @@ class OciTalosSubstrate:
     object_storage_namespace: pulumi.Input[str]
     bucket_name: str
     freeform_tags: Mapping[str, str]
+    bucket_tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra freeform tags of the image bucket (its expected size, which BUD-04 counts)."""
     reserved_public_ip: frozenset[str] = frozenset()
     """Node names that keep a reserved public IP (stable egress, FR-014); the others get an
     ephemeral one for egress."""
@@ -130,6 +132,7 @@ class OciTalosSubstrate:
     def __post_init__(self) -> None:
         # Settings, not state: copies the caller cannot change behind the substrate's back.
         object.__setattr__(self, "freeform_tags", MappingProxyType(dict(self.freeform_tags)))
+        object.__setattr__(self, "bucket_tags", MappingProxyType(dict(self.bucket_tags)))
         object.__setattr__(self, "nsg_ids", tuple(self.nsg_ids))
         object.__setattr__(self, "reserved_public_ip", frozenset(self.reserved_public_ip))
 
@@ -159,7 +162,7 @@ class OciTalosSubstrate:
             access_type="NoPublicAccess",
             versioning="Enabled",
             storage_tier="Standard",
-            freeform_tags=dict(self.freeform_tags),
+            freeform_tags={**self.freeform_tags, **self.bucket_tags},
             opts=pulumi.ResourceOptions.merge(oci, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
         )
         object_name = image.schematic_id.apply(lambda schematic: f"talos-{version}-{schematic[:12]}-oracle-arm64.oci")

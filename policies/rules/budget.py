@@ -17,6 +17,7 @@ from homelab.budget import (
     ALWAYS_FREE_CATALOGUE,
     DEFAULT_USD_RATES,
     E2_MICRO,
+    EXPECTED_GB_TAG,
     FREE_SHAPES,
     NFR_012_CAP,
     NFR_012_CAP_CURRENCY,
@@ -29,7 +30,7 @@ from homelab.budget import (
 )
 from policies.rules import registry as reg
 from policies.rules.base import Rule, resource_rule, stack_rule
-from policies.rules.walk import containers, get, items, number, of_type, pod_spec
+from policies.rules.walk import containers, get, items, mapping, number, of_type, pod_spec
 
 Report = Callable[[str], None]
 StackReport = Callable[[str, str | None], None]
@@ -325,9 +326,11 @@ def boot_volume_gb(instance: PolicyResource) -> float:
     nfr="NFR-011",
     topic="budget",
     description="Boot volumes (50 GB each when unset) and block volumes together stay within the Always Free "
-    "200 GB, with at most five volume backups (NFR-011).",
+    "200 GB, with at most five volume backups, and the buckets (backups included) within the 20 GB of object "
+    "storage, each counted at the size its `expected-gb` freeform tag declares (NFR-011).",
     fix="shrink `boot_volume_size_in_gbs` / `size_in_gbs` (50 GB is the smallest boot volume) or drop a "
-    "volume or backup.",
+    "volume or backup; tag every bucket with `expected-gb` and keep their sum within `objectStorageGb` (lower "
+    "`homelab:backups.oci_bucket.expected_gb`, shorten the offsite retention, or move backups to OVH).",
     config={
         "blockStorageGb": {
             "type": "number",
@@ -338,6 +341,11 @@ def boot_volume_gb(instance: PolicyResource) -> float:
             "type": "integer",
             "default": ALWAYS_FREE.volume_backups,
             "description": "Always Free volume backups.",
+        },
+        "objectStorageGb": {
+            "type": "number",
+            "default": ALWAYS_FREE.object_storage_gb,
+            "description": "Always Free object storage, every bucket together (GB).",
         },
     },
 )
@@ -359,6 +367,18 @@ def always_free_storage(args: StackValidationArgs, report: StackReport, config: 
         )
     if used.volume_backups > int(config["volumeBackups"]):
         report(f"{len(backups)} volume backups, over the Always Free {config['volumeBackups']}.", None)
+    buckets: dict[str, float] = {}
+    for bucket in of_type(args.resources, {reg.OCI_BUCKET}):
+        declared = mapping(get(bucket.props, "freeformTags")).get(EXPECTED_GB_TAG)
+        if declared is None or number(declared, -1) < 0:
+            report(f"bucket '{bucket.name}' declares no size (freeform tag {EXPECTED_GB_TAG}).", bucket.urn)
+            continue
+        buckets[bucket.name] = number(declared)
+    stored = usage(Layout(machines=(), object_storage_gb=buckets)).object_storage_gb
+    object_limit = number(config["objectStorageGb"])
+    if stored > object_limit:
+        listing = ", ".join(f"{name} {size:g}" for name, size in buckets.items())
+        report(f"buckets hold up to {stored:g} GB ({listing}), over the Always Free {object_limit:g} GB.", None)
 
 
 @resource_rule(

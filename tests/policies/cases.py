@@ -1400,6 +1400,30 @@ case(
 )
 case("BUD-04", "unknown", "boot-size", lambda: S([a1("cloud-1", 1, 6, boot=UNKNOWN)]), cannot_run=True)
 
+
+def sized_bucket(name: str, expected_gb: Any) -> Res:
+    tags = {"role": "backups"} if expected_gb is None else {"role": "backups", "expected-gb": expected_gb}
+    return Res(BUCKET, name, {"compartmentId": "c", "namespace": "n", "name": name, "freeformTags": tags})
+
+
+# Object storage: every bucket counts at its declared size; exactly the allowance passes.
+case("BUD-04", "pass", "buckets-exactly-20", lambda: S([sized_bucket("images", "1"), sized_bucket("backups", "19")]))
+case(
+    "BUD-04",
+    "violate",
+    "backups-over-20",
+    lambda: S([sized_bucket("images", "1"), sized_bucket("backups", "19.5")]),
+    "buckets hold up to 20.5 GB (images 1, backups 19.5), over the Always Free 20 GB.",
+)
+case(
+    "BUD-04",
+    "violate",
+    "bucket-without-size",
+    lambda: S([sized_bucket("backups", None)]),
+    "bucket 'backups' declares no size (freeform tag expected-gb).",
+)
+case("BUD-04", "unknown", "bucket-size", lambda: S([sized_bucket("backups", UNKNOWN)]), cannot_run=True)
+
 # --- BUD-08 ------------------------------------------------------------------------------------
 STACK = "pulumi:pulumi:Stack"
 

@@ -61,6 +61,7 @@ from tests.policies.cases import (
     restricted_container,
     security_list,
     service,
+    sized_bucket,
     storage_class,
     tunnel_config,
     velero,
@@ -534,6 +535,11 @@ def backups(amount: float, config: Config) -> Args:
     )
 
 
+def stored(amount: float, config: Config) -> Args:
+    """The Talos image bucket (1 GB) and a backup bucket declaring the rest of `amount`."""
+    return stack_args([sized_bucket("images", "1"), sized_bucket("backups", f"{amount - 1:g}")], config)
+
+
 def mode_total(amount: float, config: Config) -> Args:
     """Guests of the `testing` mode totalling `amount` MiB with the ledger's other parts set to zero."""
     return guests((amount, ("mode-testing",)))({"reservedMb": 0, "otherStacksMb": {}, **(config or {})})
@@ -555,6 +561,7 @@ BOUNDARIES: list[Boundary] = [
     Boundary("BUD-03", "microInstances", micros, 2, 1),
     Boundary("BUD-04", "blockStorageGb", block_storage, 200, 100),
     Boundary("BUD-04", "volumeBackups", backups, 5, 2),
+    Boundary("BUD-04", "objectStorageGb", stored, 20, 50, step=0.5),
     # A minimum: at the limit passes, one day under it violates.
     Boundary("DAT-07", "minKeepDays", lambda days, config: kept_for(days)(config), 7, 30, step=-1),
 ]
@@ -581,6 +588,8 @@ OVERRIDES += [
     Override("BUD-04", "blockStorageGb", "violate", using(block_storage, 200), 150, "totals 200 GB"),
     Override("BUD-04", "volumeBackups", "pass", using(backups, 7), 10, "7 volume backups"),
     Override("BUD-04", "volumeBackups", "violate", using(backups, 5), 4, "5 volume backups"),
+    Override("BUD-04", "objectStorageGb", "pass", using(stored, 28), 30, "up to 28 GB"),
+    Override("BUD-04", "objectStorageGb", "violate", using(stored, 20), 10, "up to 20 GB"),
     Override("DAT-07", "minKeepDays", "pass", kept_for(3), 3, "after 3 days, under the 7-day minimum"),
     Override("DAT-07", "minKeepDays", "violate", kept_for(30), 60, "under the 60-day minimum"),
 ]

@@ -63,7 +63,8 @@ def test_cloud_config_keeps_admin_hostnames_behind_access() -> None:
     assert not any("/if/admin" in host for host in public)
     assert cloud[NAMES["NET-09"]] == {"adminCidrs": ["203.0.113.10/32"], "internalCidrs": ["10.20.0.0/16"]}
     assert cloud[NAMES["BUD-03"]] == {"a1Ocpus": 2, "a1MemoryGb": 12, "microInstances": 2}
-    assert cloud[NAMES["BUD-04"]] == {"blockStorageGb": 200}
+    assert cloud[NAMES["BUD-04"]] == {"blockStorageGb": 200, "objectStorageGb": 20}
+    assert cloud[NAMES["DAT-08"]] == {"clusterSite": "oci"}
 
 
 def test_a_changed_stack_file_makes_the_config_stale(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ import pytest
 
 from homelab.policy_eval import evaluate
 from homelab.stackrun import run_stack
+from stacks.backups import OvhTargetConfig, offsite_storage
 from stacks.config import ConfigError
+from stacks.cost import CostConfig, paid_storage_line
 from tests.policies.previews import preview
 from tests.stacks.helpers import count_registrations
 
@@ -126,3 +128,33 @@ def test_ovh_target_without_credentials_names_the_key():
         "homelab:backups.ovh: the OVH target has no credentials; set ovhS3SecretKey with `pulumi config set --secret`"
     )
     assert seen == []
+
+
+def test_buckets_declare_the_size_bud04_counts():
+    recording = preview("cloud").recording
+    sizes = {
+        b.name: b.inputs["freeformTags"]["expected-gb"]
+        for b in recording.resources
+        if b.type == "oci:ObjectStorage/bucket:Bucket"
+    }
+    # The same figures as the ledger's object storage row (1 + 8 of 20 GB).
+    assert sizes == {"offsite-bucket": "8", "cloud-talos-images": "1"}
+
+
+def test_paid_ovh_storage_flows_into_the_cost_estimate():
+    storage = preview("cloud").recording.outputs["offsite_storage"].value
+    assert storage["ovh_gb"] == {"used": 100, "quota": 0}
+    assert storage["monthly"] == pytest.approx(0.7) and storage["currency"] == "EUR"
+    cost = CostConfig()
+    assert paid_storage_line(cost, storage) == {
+        "item": "paid storage (offsite: ovh 100 GB, 0 GB free)",
+        "monthly": pytest.approx(0.7),
+    }
+    # Within the free allowance nothing is added; a price in a currency without a rate is shown, not guessed.
+    free = offsite_storage(OvhTargetConfig(endpoint="https://s3.gra.io.cloud.ovh.net", region="gra",
+                                           bucket="b-1", expected_gb=100, free_gb=100))  # fmt: skip
+    assert paid_storage_line(cost, free) == {"item": "paid storage", "monthly": 0}
+    chf = {**storage, "currency": "CHF"}
+    assert paid_storage_line(cost, chf)["item"].endswith("not converted: no usd_rates.CHF)")
+    estimate = preview("prod").recording.outputs["cost_estimate"].value
+    assert {"item": "paid storage (offsite: ovh 100 GB, 0 GB free)", "monthly": 0.7, "yearly": 8.4} in estimate["lines"]
