@@ -44,6 +44,7 @@ else:
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAMESPACE = re.compile(r"^[a-z0-9]{1,64}$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$")
+_OTHER_REGION = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._/-]*$")
 
 PUBLIC_GROUPS = (
@@ -91,8 +92,11 @@ class Target:
         problem = bucket_name_problem(self.bucket)
         if problem:
             raise S3Error(f"bucket {self.bucket!r}: {problem}")
-        if not _REGION.match(self.region):
-            raise S3Error(f"region {self.region!r}: must be a region id such as eu-frankfurt-1")
+        # OCI's region ids (eu-frankfurt-1) build its endpoint; other providers name theirs freely (OVH: gra).
+        oci = ".oraclecloud.com" in self.endpoint or ".oci.customer-oci.com" in self.endpoint
+        if not (_REGION if oci else _OTHER_REGION).match(self.region):
+            example = "eu-frankfurt-1" if oci else "gra or eu-west-par"
+            raise S3Error(f"region {self.region!r}: must be a region id such as {example}")
         if not self.endpoint.startswith(("https://", "http://")):
             raise S3Error(f"endpoint {self.endpoint!r}: must be an http(s):// URL")
         prefix = self.prefix

@@ -23,6 +23,7 @@ def test_config_and_policy_defaults_are_the_models_limits() -> None:
     assert {k: v for k, v in rules.always_free_storage.defaults.items() if k != "exemptions"} == {
         "blockStorageGb": ALWAYS_FREE.block_storage_gb,
         "volumeBackups": ALWAYS_FREE.volume_backups,
+        "objectStorageGb": ALWAYS_FREE.object_storage_gb,
     }
     assert set(rules.always_free_shapes.defaults["allowedShapes"]) == set(budget.FREE_SHAPES)
 
@@ -42,6 +43,14 @@ def test_the_policy_counts_the_recorded_stack_as_the_exported_summary_does(previ
     assert seen.a1_ocpus == exported["a1_ocpus"]["used"]
     assert seen.a1_memory_gb == exported["a1_memory_gb"]["used"]
     assert seen.block_storage_gb == exported["block_storage_gb"]["used"]
+    # Buckets (backups included) at the sizes their tags declare: the ledger's object storage row.
+    buckets = {
+        b.name: float(b.inputs["freeformTags"][budget.EXPECTED_GB_TAG])
+        for b in recording.by_type("oci:ObjectStorage/bucket:Bucket")
+    }
+    assert (
+        usage(Layout(machines=(), object_storage_gb=buckets)).object_storage_gb == exported["object_storage_gb"]["used"]
+    )
 
 
 def test_the_model_imports_neither_pulumi_nor_pydantic() -> None:
