@@ -32,6 +32,7 @@ from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import TalosNode
+from homelab.backup_evidence import NAMESPACE_LABEL
 from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary, bucket_tags
 from stacks import telemetry
 from stacks.backups import (
@@ -532,7 +533,16 @@ def build() -> None:
     )
     gateway = CatalogGateway(
         "cloud",
-        {"routes": gateway_routes, "listener_port": config.cluster.gateway_port},
+        {
+            "routes": gateway_routes,
+            "listener_port": config.cluster.gateway_port,
+            # Each app namespace says what its data is worth: DAT-08 checks Velero copies it offsite.
+            "backend_namespace_labels": {
+                h.namespace: {NAMESPACE_LABEL: h.data_class}
+                for h in holders(catalog)
+                if h.location == "cloud" and h.namespace is not None
+            },
+        },
         opts=pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
     )
     collector = (

@@ -149,6 +149,8 @@ class CatalogGatewayArgs(TypedDict):
     """Port the Gateway listens on, on every node in host-network mode (80; below 1024 needs the
     Envoy NET_BIND_SERVICE capability, which `Cilium(gateway_host_network=True)` grants)."""
     create_backend_namespaces: NotRequired[bool]
+    backend_namespace_labels: NotRequired[Mapping[str, Mapping[str, str]]]
+    """Extra labels of a created backend namespace, by namespace (its data class: DAT-08's evidence)."""
     """Create the backends' namespaces so their ReferenceGrants can land before the apps are
     deployed (default True). They are retained when removed: a namespace holds the app's volumes."""
 
@@ -227,6 +229,7 @@ class CatalogGateway(pulumi.ComponentResource):
                             "app.kubernetes.io/name": backend_namespace,
                             **_MANAGED,
                             **_pod_security("baseline"),
+                            **args.get("backend_namespace_labels", {}).get(backend_namespace, {}),
                         },
                     },
                     # Deleting a namespace deletes the app's volume claims with it; leaving the
