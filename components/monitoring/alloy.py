@@ -29,6 +29,11 @@ LOGIN_FAILED_METRIC = LOGIN_FAILED_PREFIX + LOGIN_FAILED_NAME
 log. Authentik exports no failed-login metric of its own on :9300 (its metrics are flows, policies,
 tasks, outposts and workers), but every Event it saves is logged as `Created Event` with its
 `action`, so the log is the one faithful source."""
+SCHEDULE_LABEL = "schedule"
+INTERMITTENT = "intermittent"
+"""External label `schedule="intermittent"` on everything a collector ships from a cluster that is
+powered off by design most of the time (DEV runs only in the host's `testing` mode): its silence is
+the normal state, so `TelemetrySourceSilent` leaves it out."""
 ACCESS_ENV = ("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET")
 """Environment variables holding the Access service token (from a Secret / secret files)."""
 

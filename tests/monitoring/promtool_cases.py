@@ -228,11 +228,16 @@ def unit_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
             "input_series": _series([(f"{LOGIN_FAILED_METRIC}{{{VM_ALLOY}}}", "0+1x15 0+1x15")]),
             "alert_rule_test": [silent(files, "AuthentikFailedLoginSpike", "20m")],
         },
-        {  # a remote collector that stops reporting; PROD's own series (no `cluster`) never count
+        {  # a remote collector that stops reporting; PROD's own series (no `cluster`) never count, nor
+            # does DEV powered off (its collector marks it intermittent): only CLOUD fires
             "interval": "1m",
             "input_series": _series(
                 [
                     ('up{job="node-exporter",cluster="homelab-cloud",instance="cloud-1"}', "1x20 _x60"),
+                    (
+                        'up{job="node-exporter",cluster="homelab-dev",instance="dev-cp-1",schedule="intermittent"}',
+                        "1x20 _x60",
+                    ),
                     ('up{job="node-exporter",cluster="oci-mgmt",instance="oci-mgmt"}', "1x80"),
                     ('up{job="node-exporter",instance="prod-worker-1"}', "1x20 _x60"),
                 ]
