@@ -383,6 +383,8 @@ def build() -> None:
     tunnel_secrets: dict[Location, DerivedSecret] = {"prod": "tunnel_secret_prod", "cloud": "tunnel_secret_cloud"}
     # The collectors' service token, admitted on PROD's machine routes (stacks/telemetry.py).
     ingest = telemetry.ingest(catalog, config.telemetry, config.cloudflare.account_id, cloudflare)
+    if ingest is not None:
+        telemetry.export_ingest(ingest)  # DEV's collector reads both (stacks/dev.py)
     tunnels: dict[Location, Tunnel] = {}
     for location, secret_name in tunnel_secrets.items():
         tunnels[location] = Tunnel(
@@ -547,8 +549,9 @@ def build() -> None:
     )
     collector = (
         telemetry.cluster_collector(
-            ingest,
-            config.telemetry,
+            "cloud",
+            telemetry.remote_target(ingest),
+            config.telemetry.alloy_chart,
             cluster_settings.name,
             pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
         )

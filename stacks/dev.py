@@ -3,6 +3,10 @@
 Composition only: config -> components -> outputs. The host itself (bridge, ZFS, GPU) belongs to
 the `prod` stack; this stack only adds its guest and tells `prod` about it (`host_guests`) so the
 host capacity ledger counts it.
+
+With `homelab:telemetry.enabled` (the default) Alloy runs on every DEV node as on CLOUD (pod logs,
+events, node metrics, Talos's own logs) and ships to PROD through the PROD tunnel's machine routes
+with the cloud stack's service token, read from the cloud stack's outputs (stacks/telemetry.py).
 """
 
 from collections.abc import Sequence
@@ -14,15 +18,17 @@ from components.command import command_provider
 from components.k8s.namespaces import WorkloadNamespaces
 from components.k8s.network_policy import IngressAllows
 from components.k8s.storage import LocalPathStorage, local_path_talos_patch
+from components.monitoring.logs import talos_logging_patches
 from components.proxmox.provider import ProxmoxConnection, proxmox_provider
 from components.proxmox.talos_vms import ProxmoxTalosSubstrate
 from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, TalosClusterArgs, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import StaticNetwork, TalosNode
+from stacks import telemetry
 from stacks.capacity import cluster_guests, guests_as_output
 from stacks.catalog import SEED
-from stacks.config import SecretSpec, load_config
+from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.base import raise_first_problem
 from stacks.config.homelab import (
     CiliumConfig,
@@ -41,6 +47,10 @@ from stacks.platform import (
     secrets_layer,
 )
 
+__all__ = ["REFERENCES", "SECRETS", "build", "load"]
+
+# The cloud stack issues the collectors' service token (`homelab:telemetry.cloud_stack`).
+REFERENCES: tuple[str, ...] = ("cloud",)
 # DEV has no tunnel connector: its apps are reached from the LAN (kubectl port-forward) and scraped.
 DEV_APP_INGRESS = IngressAllows(from_namespaces=("monitoring",))
 
@@ -164,6 +174,11 @@ def load() -> DevConfig:
     config = load_config(DevConfig, SECRETS)
     raise_first_problem(dev_problems(config))
     raise_first_problem(platform_problems(config.platform, SEED, "prod"))
+    if config.telemetry.enabled and telemetry.NAMESPACE in config.platform.namespaces:
+        raise ConfigError(
+            f"homelab:platform.namespaces: {telemetry.NAMESPACE!r} is created by the collector while "
+            "homelab:telemetry.enabled is true; remove it from the list"
+        )
     return config
 
 
@@ -175,6 +190,7 @@ def build() -> None:
         "proxmox", connection, secrets.require_secret("proxmoxApiToken"), secrets.require_secret("proxmoxSshPrivateKey")
     )
     talos_api = talos_provider("talos")
+    shipping = config.telemetry.enabled
 
     talos, k8s_provider, cni = talos_on_proxmox(
         environment="dev",
@@ -184,7 +200,8 @@ def build() -> None:
         cilium=config.cilium,
         # The command provider runs the cluster's one-time health gate.
         providers=[proxmox, talos_api, command_provider("command")],
-        extra_config_patches=[local_path_talos_patch()],
+        # Talos's service and kernel logs to the node-local collector.
+        extra_config_patches=[local_path_talos_patch(), *(talos_logging_patches() if shipping else [])],
     )
     local_path_version = config.storage.local_path_version
     assert local_path_version is not None  # dev_problems() rejected a missing one
@@ -199,8 +216,23 @@ def build() -> None:
     apps = WorkloadNamespaces("workloads", {"names": platform.namespaces}, opts=on_cluster)
     eso = secrets_layer(platform, SEED, "prod", on_cluster)  # DEV mirrors PROD's apps
     layers: list[pulumi.Resource] = [apps, *([eso] if eso is not None else [])]
+    platform_namespaces = ["cert-manager", "external-secrets"] if eso is not None else []
+    if shipping:
+        cloud_stack = config.telemetry.cloud_stack
+        layers.append(
+            telemetry.cluster_collector(
+                "dev",
+                telemetry.remote_from_reference(pulumi.StackReference(cloud_stack), cloud_stack),
+                config.telemetry.alloy_chart,
+                config.cluster.name,
+                on_cluster,
+                # Off in the host's normal mode by design: its silence must not page.
+                intermittent="normal" not in config.cluster.modes,
+            )
+        )
+        platform_namespaces.append(telemetry.NAMESPACE)
     network_policies(
-        policy_targets(["cert-manager", "external-secrets"] if eso is not None else [], apps.names, DEV_APP_INGRESS),
+        policy_targets(platform_namespaces, apps.names, DEV_APP_INGRESS),
         pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, *layers]),
     )
     if platform.argocd_access:

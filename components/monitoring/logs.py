@@ -24,7 +24,15 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.monitoring.alloy import ACCESS_ENV, TALOS_LOG_PORT, remote_headers, talos_logs
+from components.monitoring.alloy import (
+    ACCESS_ENV,
+    INTERMITTENT,
+    SCHEDULE_LABEL,
+    TALOS_LOG_PORT,
+    quote,
+    remote_headers,
+    talos_logs,
+)
 
 GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"
@@ -103,9 +111,9 @@ class LogStore(pulumi.ComponentResource):
 class RemoteTarget:
     """Where a remote agent ships: PROD's machine routes (catalog tier `machine`), behind Access."""
 
-    metrics_url: str
+    metrics_url: pulumi.Input[str]
     """`https://telemetry.<domain>/api/v1/write` (Prometheus' remote-write receiver)."""
-    logs_url: str
+    logs_url: pulumi.Input[str]
     """`https://telemetry.<domain>/loki/api/v1/push`."""
     access_client_id: pulumi.Input[str]
     access_client_secret: pulumi.Input[str]
@@ -141,9 +149,11 @@ def alloy_config(  # noqa: PLR0917 (the agent's one call site)
     node_metrics: bool,
     access: bool,
     talos: bool = False,
+    intermittent: bool = False,
 ) -> str:
     """The Alloy pipeline (Alloy configuration syntax)."""
     headers = remote_headers() if access else ""
+    labels = f"cluster = {quote(cluster)}" + (f", {SCHEDULE_LABEL} = {quote(INTERMITTENT)}" if intermittent else "")
     parts = [
         # Pod logs through the API server; a DaemonSet instance tails only its own node's pods.
         'discovery.kubernetes "pods" {\n'
@@ -172,7 +182,7 @@ def alloy_config(  # noqa: PLR0917 (the agent's one call site)
         f'    url = "{loki_url}"\n'
         f"{headers}"
         "  }\n"
-        f'  external_labels = {{ cluster = "{cluster}" }}\n'
+        f"  external_labels = {{ {labels} }}\n"
         "}\n",
     ]
     if node_metrics and remote_write_url is not None:
@@ -197,7 +207,7 @@ def alloy_config(  # noqa: PLR0917 (the agent's one call site)
             f'    url = "{remote_write_url}"\n'
             f"{headers}"
             "  }\n"
-            f'  external_labels = {{ cluster = "{cluster}" }}\n'
+            f"  external_labels = {{ {labels} }}\n"
             "}\n",
         ]
     return "\n".join(parts)
@@ -216,6 +226,9 @@ class TelemetryAgentArgs(TypedDict):
     """Receive Talos's service and kernel logs on each node's loopback (pair with
     `talos_logging_patches` in the cluster's machine configuration)."""
     create_namespace: NotRequired[bool]
+    intermittent: NotRequired[bool]
+    """The cluster is powered off by design most of the time (DEV): its series carry
+    `schedule="intermittent"` so PROD does not alert on its silence."""
 
 
 class TelemetryAgent(pulumi.ComponentResource):
@@ -244,7 +257,7 @@ class TelemetryAgent(pulumi.ComponentResource):
         env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
         if remote is not None:
             loki_url = remote.logs_url
-            write_url: str | None = remote.metrics_url
+            write_url: pulumi.Input[str] | None = remote.metrics_url
             access = k8s.core.v1.Secret(
                 f"{name}-access",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=ACCESS_SECRET, namespace=ns, labels=labels),
@@ -283,9 +296,18 @@ class TelemetryAgent(pulumi.ComponentResource):
                 ]
             }
         alloy: dict[str, Any] = {
+            # The URLs may be another stack's outputs (DEV reads them from the cloud stack).
             "configMap": {
-                "content": alloy_config(
-                    args["cluster"], loki_url, write_url, node_metrics, remote is not None, talos=talos
+                "content": pulumi.Output.all(loki_url, write_url if write_url is not None else "").apply(
+                    lambda urls: alloy_config(
+                        args["cluster"],
+                        str(urls[0]),
+                        str(urls[1]) if write_url is not None else None,
+                        node_metrics,
+                        remote is not None,
+                        talos=talos,
+                        intermittent=bool(args.get("intermittent", False)),
+                    )
                 )
             },
             "mounts": {"varlog": False, "extra": mounts},

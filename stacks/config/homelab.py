@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from stacks.backups import HomeBackupsConfig
 from stacks.catalog import CatalogConfig, build_catalog
 from stacks.config.base import ConfigModel, Problem
-from stacks.config.monitoring import MonitoringConfig, threshold_problems
+from stacks.config.monitoring import DevTelemetryConfig, MonitoringConfig, threshold_problems
 from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
 from stacks.cost import CostConfig
@@ -352,6 +352,7 @@ class DevConfig(ConfigModel):
     cilium: CiliumConfig
     storage: StorageConfig = StorageConfig()
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    telemetry: DevTelemetryConfig = Field(default_factory=DevTelemetryConfig)
 
 
 class ProdConfig(ConfigModel):

@@ -1,4 +1,4 @@
-"""Typed config of monitoring and alerting (`homelab:monitoring` in `prod`, `homelab:telemetry` in `cloud`).
+"""Typed config of monitoring and alerting (`homelab:monitoring` in `prod`, `homelab:telemetry` in `cloud` and `dev`).
 
 The alert thresholds are one table (`Thresholds`): every PrometheusRule the stack generates reads its
 number and its hold time from here, with the PRD / HomelabCmd defaults, so changing an alert is a
@@ -187,6 +187,19 @@ class TelemetryConfig(ConfigModel):
     scrape_interval: Duration = "60s"
     token_generation: int = Field(default=1, ge=1, le=1000)
     """Raise to rotate the service token's secret (collectors get the new one in the same `up`)."""
+
+
+class DevTelemetryConfig(ConfigModel):
+    """`homelab:telemetry` (dev): Alloy on every DEV node, shipping like CLOUD's collectors.
+
+    DEV has no tunnel or token of its own: the write URLs and the Access service token come from
+    the cloud stack's `telemetry_ingest` / `telemetry_access` outputs (a StackReference).
+    """
+
+    enabled: bool = True
+    alloy_chart: str = Field(default="1.11.1", pattern=_CHART_VERSION)
+    cloud_stack: str = Field(default="cloud", pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}$")
+    """The stack that issues the service token (`<org>/homelab/cloud` with Pulumi Cloud)."""
 
 
 def threshold_problems(config: MonitoringConfig, prefix: str = "monitoring") -> Iterator[tuple[str, str]]:

@@ -105,8 +105,15 @@ def test_talos_upgrade_in_config_never_replaces_the_vm(dev):
 
 def test_dev_imports_neither_oci_nor_cloudflare():
     code = (
+        # The cloud stack's outputs as the backend serves them (running that stack offline would load its SDKs).
+        "from homelab.engine import StackOutputs\n"
         "from homelab.stackrun import run_stack\n"
-        "run_stack('dev')\n"
+        "url = 'https://telemetry.example.net'\n"
+        "ingest = {'metrics_url': url + '/api/v1/write', 'logs_url': url + '/loki/api/v1/push'}\n"
+        "access = {'client_id': 'id', 'client_secret': 'secret'}\n"
+        "outputs = {'telemetry_ingest': ingest, 'telemetry_access': access}\n"
+        "cloud = StackOutputs(outputs, frozenset({'telemetry_access'}))\n"
+        "run_stack('dev', references={'cloud': cloud})\n"
         "import sys\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_oci', 'pulumi_cloudflare'))\n"
         "assert not loaded, loaded\n"
