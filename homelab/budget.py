@@ -7,7 +7,7 @@ that recomputes them from the recorded resources all use the same definitions:
 - **Always Free** (`cloud`, NFR-011): `AlwaysFreeLimits` (Oracle's allowance, the defaults of the
   `homelab:quota` config and of the BUD-03/BUD-04 policy config), `Machine` and `Layout` (what a
   layout meters), `usage`, `problems`, `warnings` and `always_free_summary` (the stack output
-  `always_free_usage`). `stacks.quota.AlwaysFreeQuota` is the config model over these limits; the
+  `always_free_usage`). `stacks.quota.AlwaysFreeQuotaConfig` is the config model over these limits; the
   policies build a `Layout` from the recorded instances and volumes and call the same functions.
 - **Host memory** (`dev`/`prod`, NFR-010): `mode_total_mb` is the per-mode arithmetic (guests in
   the mode + other stacks' guests + host reservations) shared by `stacks.capacity.HostLedger`

@@ -52,7 +52,7 @@ def _retention(value: str) -> str:
 Retention = Annotated[str, AfterValidator(_retention)]
 
 
-class ClassPolicy(ConfigModel):
+class ClassPolicyConfig(ConfigModel):
     """How one data class is protected (`homelab:backups.classes.<class>`)."""
 
     local_keep: Retention
@@ -65,16 +65,16 @@ class ClassPolicy(ConfigModel):
     """Cron schedule (UTC) of the Kubernetes-layer backup of this class."""
 
     @model_validator(mode="after")
-    def _offsite_keep(self) -> "ClassPolicy":
+    def _offsite_keep(self) -> "ClassPolicyConfig":
         if self.offsite and self.offsite_keep is None:
             raise ValueError("offsite_keep is required when offsite is true")
         return self
 
 
-DEFAULT_CLASSES: Mapping[DataClass, ClassPolicy] = {
-    "critical": ClassPolicy(local_keep="14d", offsite=True, offsite_keep="30d", schedule="0 2 * * *"),
-    "important": ClassPolicy(local_keep="7d", offsite=False, schedule="0 3 * * *"),
-    "media": ClassPolicy(local_keep="7d", offsite=False, schedule="0 4 * * 0"),
+DEFAULT_CLASSES: Mapping[DataClass, ClassPolicyConfig] = {
+    "critical": ClassPolicyConfig(local_keep="14d", offsite=True, offsite_keep="30d", schedule="0 2 * * *"),
+    "important": ClassPolicyConfig(local_keep="7d", offsite=False, schedule="0 3 * * *"),
+    "media": ClassPolicyConfig(local_keep="7d", offsite=False, schedule="0 4 * * 0"),
 }
 
 
@@ -105,7 +105,7 @@ class DrillConfig(ConfigModel):
 class HomeBackupsConfig(ConfigModel):
     """`homelab:backups` of the prod stack: the local layer at home."""
 
-    classes: dict[DataClass, ClassPolicy] = Field(default_factory=dict)
+    classes: dict[DataClass, ClassPolicyConfig] = Field(default_factory=dict)
     """Overrides of the class policies (defaults in stacks/backups.py)."""
     vzdump: VzdumpConfig = VzdumpConfig()
     drill: DrillConfig = DrillConfig()
@@ -166,7 +166,7 @@ class VolumeBackupConfig(ConfigModel):
 class CloudBackupsConfig(ConfigModel):
     """`homelab:backups` of the cloud stack: the offsite layer."""
 
-    classes: dict[DataClass, ClassPolicy] = Field(default_factory=dict)
+    classes: dict[DataClass, ClassPolicyConfig] = Field(default_factory=dict)
     oci_bucket: OciBucketConfig = OciBucketConfig()
     ovh: OvhTargetConfig | None = None
     dump_calendar: str = Field(default="*-*-* 02:15:00", pattern=_CALENDAR)
@@ -192,7 +192,9 @@ def offsite_storage(ovh: OvhTargetConfig | None) -> dict[str, Any]:
     }
 
 
-def class_policies(overrides: Mapping[DataClass, ClassPolicy] | None = None) -> dict[DataClass, ClassPolicy]:
+def class_policies(
+    overrides: Mapping[DataClass, ClassPolicyConfig] | None = None,
+) -> dict[DataClass, ClassPolicyConfig]:
     return {**DEFAULT_CLASSES, **(overrides or {})}
 
 
@@ -294,7 +296,7 @@ class Offsite:
     the cloud's offsite copy when OVH is not configured."""
 
 
-def copies(holder: DataHolder, policy: ClassPolicy, offsite: Offsite) -> tuple[Copy, ...]:
+def copies(holder: DataHolder, policy: ClassPolicyConfig, offsite: Offsite) -> tuple[Copy, ...]:
     """Where `holder`'s data lives once every backup layer has run."""
     far: list[Copy] = []
     if holder.location == "prod":
@@ -375,7 +377,7 @@ class Protection:
 def protections(
     catalog: Catalog,
     offsite: Offsite | None = None,
-    classes: Mapping[DataClass, ClassPolicy] | None = None,
+    classes: Mapping[DataClass, ClassPolicyConfig] | None = None,
     location: Location | None = None,
     built: frozenset[str] | None = None,
 ) -> tuple[Protection, ...]:

@@ -131,7 +131,7 @@ class Service(ConfigModel):
         return labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
 
 
-class ServiceOverride(ConfigModel):
+class ServiceOverrideConfig(ConfigModel):
     """A stack's change to the catalog: a new service (all of location, tier, hostname, upstream
     given) or new values for some fields of a seeded one."""
 
@@ -154,7 +154,7 @@ class CatalogConfig(ConfigModel):
     """`homelab:catalog`: the domain every hostname lives under, and the stack's changes."""
 
     domain: str
-    services: dict[str, ServiceOverride] = Field(default_factory=dict)
+    services: dict[str, ServiceOverrideConfig] = Field(default_factory=dict)
 
     @field_validator("domain")
     @classmethod
@@ -317,7 +317,7 @@ def _error(where: str, message: str) -> ConfigError:
     return ConfigError(f"{NAMESPACE}:catalog.services.{where}: {message}")
 
 
-def _merge(seed: Iterable[Service], overrides: Mapping[str, ServiceOverride]) -> list[Service]:
+def _merge(seed: Iterable[Service], overrides: Mapping[str, ServiceOverrideConfig]) -> list[Service]:
     merged: dict[str, Service] = {s.name: s for s in seed}
     for name, override in overrides.items():
         changes = override.model_dump(exclude_unset=True, exclude={"enabled"})
@@ -400,7 +400,7 @@ def _identity_problem(s: Service, domain: str) -> tuple[str, str] | None:
 
 def build_catalog(
     domain: str,
-    overrides: Mapping[str, ServiceOverride] | None = None,
+    overrides: Mapping[str, ServiceOverrideConfig] | None = None,
     seed: Iterable[Service] = SEED,
 ) -> Catalog:
     """Merge the seed with a stack's overrides and validate the result; raises one `ConfigError`."""

@@ -49,7 +49,7 @@ from stacks.catalog import ADMIN_GROUP, Catalog, Location, Service, build_catalo
 from stacks.config import ConfigError, SecretSpec, load_config
 from stacks.config.base import raise_first_problem
 from stacks.config.cloud import DERIVED_LENGTH_BYTES, CloudConfig, DerivedSecret, cloud_problems
-from stacks.config.identity import IdentitySettings
+from stacks.config.identity import IdentityConfig
 from stacks.identity import (
     ACCESS_CLIENT,
     IDENTITY_SECRETS,
@@ -680,7 +680,7 @@ def _identity(
     cloudflare: pulumi.ProviderResource,
     zone: pulumi.Output[str],
     services: ManagementServices,
-    settings: IdentitySettings,
+    settings: IdentityConfig,
     ntfy: NtfyPush | None,
 ) -> None:
     """Authentik's configuration, the Tier-1 hostnames it gates, Omni's start, and their exports."""

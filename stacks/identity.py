@@ -33,7 +33,7 @@ from components.authentik.specs import NtfyPush, OidcClient, ProxyApp, SamlApp, 
 from components.oci.compose import SmtpRelay
 from stacks.catalog import ADMIN_GROUP, Catalog, Service, redirect_uri
 from stacks.config.base import NAMESPACE, ConfigError, SecretSpec
-from stacks.config.identity import IdentitySettings
+from stacks.config.identity import IdentityConfig
 
 IDENTITY_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
@@ -110,7 +110,7 @@ def proxy_internal_host(service: Service, gateway_port: int) -> str:
 
 def identity_plan(
     catalog: Catalog,
-    settings: IdentitySettings,
+    settings: IdentityConfig,
     team_name: str,
     gateway_port: int,
     client_secret: Callable[[str, int], pulumi.Input[str]],
@@ -176,7 +176,7 @@ def identity_plan(
     return IdentityPlan(oidc=tuple(oidc), proxy=proxy, saml=saml, service_accounts=SERVICE_ACCOUNTS)
 
 
-def smtp_relay(settings: IdentitySettings, password_set: bool) -> SmtpRelay | None:
+def smtp_relay(settings: IdentityConfig, password_set: bool) -> SmtpRelay | None:
     """Authentik's e-mail relay from `homelab:identity.smtp` and the `smtpPassword` secret, or one
     `ConfigError` naming the key; no relay is a warning that says what does not work."""
     smtp = settings.smtp
@@ -217,7 +217,7 @@ def ntfy_token(raw: bytes) -> str:
     return "tk_" + "".join(NTFY_TOKEN_ALPHABET[b % 32] for b in raw[:NTFY_TOKEN_SYMBOLS])
 
 
-def ntfy_push(settings: IdentitySettings, catalog: Catalog, token: pulumi.Input[str]) -> NtfyPush | None:
+def ntfy_push(settings: IdentityConfig, catalog: Catalog, token: pulumi.Input[str]) -> NtfyPush | None:
     """Where Authentik pushes sign-up notifications (None when `ntfy_topic` is null), or one
     `ConfigError` naming the key when the catalog has no ntfy push hostname."""
     if settings.ntfy_topic is None:

@@ -10,7 +10,7 @@ from homelab.budget import ALWAYS_FREE, AlwaysFreeLimits
 from stacks.config.base import ConfigModel
 
 
-class AlwaysFreeQuota(ConfigModel):
+class AlwaysFreeQuotaConfig(ConfigModel):
     """`homelab:quota`: the Always Free limits the layout must fit (defaults: `AlwaysFreeLimits`)."""
 
     a1_ocpus: float = Field(default=ALWAYS_FREE.a1_ocpus, gt=0, le=64)

@@ -18,7 +18,7 @@ import pulumi
 
 from components.k8s.velero import MIN_REPOSITORY_PASSWORD, BackupSchedule, S3Location, Velero, plugin_image_problem
 from components.manifests import ManifestLockError, manifest_files
-from stacks.backups import ClassPolicy, class_policies, holders, namespaces_by_class, retention_days
+from stacks.backups import ClassPolicyConfig, class_policies, holders, namespaces_by_class, retention_days
 from stacks.catalog import Catalog, DataClass, Location
 from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec, raw_config
 from stacks.config.platform import VeleroConfig
@@ -67,7 +67,7 @@ def velero_problems(velero: VeleroConfig | None) -> Iterator[Problem]:
 
 
 def schedules(
-    catalog: Catalog, location: Location, classes: Mapping[DataClass, ClassPolicy] | None = None
+    catalog: Catalog, location: Location, classes: Mapping[DataClass, ClassPolicyConfig] | None = None
 ) -> list[BackupSchedule]:
     """One schedule per data class with namespaces on `location`'s cluster (media excluded)."""
     policies = class_policies(classes)
@@ -133,7 +133,7 @@ def velero_layer(  # noqa: PLR0917 (one call per stack)
     velero: VeleroConfig,
     environment: Location,
     catalog: Catalog,
-    classes: Mapping[DataClass, ClassPolicy],
+    classes: Mapping[DataClass, ClassPolicyConfig],
     bucket: BucketAccess,
     opts: pulumi.ResourceOptions,
 ) -> Velero:

@@ -3,7 +3,7 @@
 import pytest
 
 from stacks.backups import (
-    ClassPolicy,
+    ClassPolicyConfig,
     Offsite,
     holders,
     namespaces_by_class,
@@ -11,7 +11,7 @@ from stacks.backups import (
     protections,
     retention_days,
 )
-from stacks.catalog import ServiceOverride, build_catalog
+from stacks.catalog import ServiceOverrideConfig, build_catalog
 from stacks.config import ConfigError
 
 CATALOG = build_catalog("example.net")
@@ -30,7 +30,7 @@ def test_retention_that_does_not_parse_is_refused(value: str) -> None:
 
 def test_offsite_class_needs_an_offsite_retention() -> None:
     with pytest.raises(ValueError, match="offsite_keep"):
-        ClassPolicy.model_validate({"local_keep": "7d", "offsite": True})
+        ClassPolicyConfig.model_validate({"local_keep": "7d", "offsite": True})
 
 
 def test_platform_components_and_services_declare_their_class() -> None:
@@ -50,7 +50,7 @@ def test_adding_a_classified_service_is_one_catalog_entry() -> None:
     catalog = build_catalog(
         "example.net",
         {
-            "paperless": ServiceOverride(
+            "paperless": ServiceOverrideConfig(
                 location="cloud",
                 tier="sso",
                 hostname="docs",
@@ -77,7 +77,7 @@ def test_adding_a_classified_service_is_one_catalog_entry() -> None:
 
 def test_an_unknown_data_class_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"^homelab:catalog\.services\.immich\.data_class: "):
-        build_catalog("example.net", {"immich": ServiceOverride.model_construct(data_class="precious")})
+        build_catalog("example.net", {"immich": ServiceOverrideConfig.model_construct(data_class="precious")})
 
 
 def test_three_two_one_verdicts() -> None:
@@ -119,7 +119,7 @@ def test_layers_not_built_are_never_claimed() -> None:
 
 
 def test_class_policy_override_moves_a_class_offsite() -> None:
-    classes = {"important": ClassPolicy(local_keep="7d", offsite=True, offsite_keep="14d")}
+    classes = {"important": ClassPolicyConfig(local_keep="7d", offsite=True, offsite_keep="14d")}
     rows = {r["holder"]: r for r in protection_rows(protections(CATALOG, classes=classes, location="prod"))}
     assert rows["grafana"]["three_two_one"] is True
     assert rows["grafana"]["copies"][-1] == "velero@oci"

@@ -10,11 +10,11 @@ from typing import Any
 from homelab import budget
 from homelab.budget import ALWAYS_FREE, Layout, usage
 from policies.rules import budget as rules
-from stacks.quota import AlwaysFreeQuota
+from stacks.quota import AlwaysFreeQuotaConfig
 
 
 def test_config_and_policy_defaults_are_the_models_limits() -> None:
-    assert AlwaysFreeQuota().limits() == ALWAYS_FREE
+    assert AlwaysFreeQuotaConfig().limits() == ALWAYS_FREE
     assert {k: v for k, v in rules.always_free_compute.defaults.items() if k != "exemptions"} == {
         "a1Ocpus": ALWAYS_FREE.a1_ocpus,
         "a1MemoryGb": ALWAYS_FREE.a1_memory_gb,

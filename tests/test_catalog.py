@@ -2,7 +2,7 @@
 
 import pytest
 
-from stacks.catalog import SEED, ServiceOverride, build_catalog, upstream_problem
+from stacks.catalog import SEED, ServiceOverrideConfig, build_catalog, upstream_problem
 from stacks.config.base import ConfigError
 
 DOMAIN = "example.net"
@@ -42,7 +42,7 @@ def test_path_entry_is_ordered_before_its_hostname() -> None:
 def test_a_longer_path_is_ordered_before_a_shorter_one_it_lies_under() -> None:
     # cloudflared takes the first matching rule: `^/if(/.*)?$` would swallow `/if/admin`.
     extra = {
-        "authentik-flows": ServiceOverride(
+        "authentik-flows": ServiceOverrideConfig(
             location="cloud", tier="public", hostname="auth", path="/if", upstream="http://authentik-server:9000"
         )
     }
@@ -51,13 +51,13 @@ def test_a_longer_path_is_ordered_before_a_shorter_one_it_lies_under() -> None:
 
 
 def test_a_trailing_slash_names_the_same_path() -> None:
-    catalog = build_catalog(DOMAIN, {"authentik-admin": ServiceOverride(path="/if/admin/")})
+    catalog = build_catalog(DOMAIN, {"authentik-admin": ServiceOverrideConfig(path="/if/admin/")})
     assert catalog.by_name("authentik-admin").path == "/if/admin"
 
 
 def test_adding_a_service_is_one_entry() -> None:
     extra = {
-        "jellyseerr": ServiceOverride(
+        "jellyseerr": ServiceOverrideConfig(
             location="prod", tier="native", hostname="requests", upstream="http://jellyseerr.media.svc:5055"
         )
     }
@@ -69,7 +69,7 @@ def test_adding_a_service_is_one_entry() -> None:
 
 def test_override_and_disable_a_seeded_service() -> None:
     catalog = build_catalog(
-        DOMAIN, {"immich": ServiceOverride(location="prod"), "invidious": ServiceOverride(enabled=False)}
+        DOMAIN, {"immich": ServiceOverrideConfig(location="prod"), "invidious": ServiceOverrideConfig(enabled=False)}
     )
     assert catalog.by_name("immich").location == "prod"
     with pytest.raises(KeyError):
@@ -80,28 +80,28 @@ def test_override_and_disable_a_seeded_service() -> None:
     ("overrides", "message"),
     [
         (
-            {"music2": ServiceOverride(location="cloud", tier="native", hostname="music", upstream="http://x:1")},
+            {"music2": ServiceOverrideConfig(location="cloud", tier="native", hostname="music", upstream="http://x:1")},
             "homelab:catalog.services.music2.hostname: 'music.example.net' is already used by service 'navidrome'",
         ),
         (
-            {"grafana": ServiceOverride(hostname="grafana.other.org")},
+            {"grafana": ServiceOverrideConfig(hostname="grafana.other.org")},
             "homelab:catalog.services.grafana.hostname: 'grafana.other.org' is not under the catalog domain",
         ),
         (
-            {"grafana": ServiceOverride(tier="public")},
+            {"grafana": ServiceOverrideConfig(tier="public")},
             "homelab:catalog.services.grafana.tier: admin services are never public (group 'admin'); use tier 'admin'",
         ),
         (
-            {"grafana": ServiceOverride(upstream="http://93.184.216.34:80")},
+            {"grafana": ServiceOverrideConfig(upstream="http://93.184.216.34:80")},
             "homelab:catalog.services.grafana.upstream: address 93.184.216.34 is not internal",
         ),
         (
-            {"newapp": ServiceOverride(tier="native", hostname="new")},
+            {"newapp": ServiceOverrideConfig(tier="native", hostname="new")},
             "homelab:catalog.services.newapp: a new service needs location, upstream",
         ),
         (
             {
-                "auth-api": ServiceOverride(
+                "auth-api": ServiceOverrideConfig(
                     location="cloud",
                     tier="public",
                     hostname="auth",
@@ -113,19 +113,19 @@ def test_override_and_disable_a_seeded_service() -> None:
         ),
         (
             {
-                "auth-root": ServiceOverride(
+                "auth-root": ServiceOverrideConfig(
                     location="cloud", tier="public", hostname="auth", path="/", upstream="http://authentik-server:9000"
                 )
             },
             "homelab:catalog.services.auth-root.path: '/' is the whole hostname: leave path unset instead",
         ),
         (
-            {"omni": ServiceOverride(groups=("family",))},
+            {"omni": ServiceOverrideConfig(groups=("family",))},
             "homelab:catalog.services.omni.groups: an admin service must be limited to group 'admin'",
         ),
     ],
 )
-def test_mistakes_give_one_clear_error(overrides: dict[str, ServiceOverride], message: str) -> None:
+def test_mistakes_give_one_clear_error(overrides: dict[str, ServiceOverrideConfig], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         build_catalog(DOMAIN, overrides)
     text = str(caught.value)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from components.monitoring.alloy import INTERMITTENT, LOGIN_FAILED_METRIC, SCHEDULE_LABEL
-from stacks.config.monitoring import Thresholds, duration_seconds
+from stacks.config.monitoring import ThresholdsConfig, duration_seconds
 
 Severity = Literal["critical", "warning"]
 RuleGroup = dict[str, Any]
@@ -87,7 +87,7 @@ def _alert(  # noqa: PLR0917 (each call reads as one row of the alert table)
     return rule
 
 
-def _resources(t: Thresholds) -> RuleGroup:
+def _resources(t: ThresholdsConfig) -> RuleGroup:
     used = f"100 * (1 - node_filesystem_avail_bytes{{{_FS}}} / node_filesystem_size_bytes{{{_FS}}})"
     return {
         "name": "homelab-resources",
@@ -145,7 +145,7 @@ def _resources(t: Thresholds) -> RuleGroup:
     }
 
 
-def _storage(t: Thresholds, ctx: RuleContext) -> RuleGroup:
+def _storage(t: ThresholdsConfig, ctx: RuleContext) -> RuleGroup:
     pool = ctx.pool
     return {
         "name": "homelab-storage",
@@ -195,7 +195,7 @@ def _storage(t: Thresholds, ctx: RuleContext) -> RuleGroup:
     }
 
 
-def _backups(t: Thresholds, ctx: RuleContext) -> RuleGroup:
+def _backups(t: ThresholdsConfig, ctx: RuleContext) -> RuleGroup:
     rules = [
         _alert(
             "BackupFailed",
@@ -229,7 +229,7 @@ def _backups(t: Thresholds, ctx: RuleContext) -> RuleGroup:
     return {"name": "homelab-backups", "rules": rules}
 
 
-def _platform(t: Thresholds, ctx: RuleContext) -> RuleGroup:
+def _platform(t: ThresholdsConfig, ctx: RuleContext) -> RuleGroup:
     # Seconds left on the public certificates (blackbox) and on cert-manager's in-cluster ones.
     soon = (
         "(probe_ssl_earliest_cert_expiry - time()) or (certmanager_certificate_expiration_timestamp_seconds - time())"
@@ -303,7 +303,7 @@ def _platform(t: Thresholds, ctx: RuleContext) -> RuleGroup:
     }
 
 
-def _services(t: Thresholds, ctx: RuleContext) -> RuleGroup:
+def _services(t: ThresholdsConfig, ctx: RuleContext) -> RuleGroup:
     return {
         "name": "homelab-services",
         "rules": [
@@ -321,7 +321,7 @@ def _services(t: Thresholds, ctx: RuleContext) -> RuleGroup:
     }
 
 
-def rule_groups(thresholds: Thresholds, ctx: RuleContext) -> dict[str, list[RuleGroup]]:
+def rule_groups(thresholds: ThresholdsConfig, ctx: RuleContext) -> dict[str, list[RuleGroup]]:
     """Rule files by name (`<name>` -> a `PrometheusRule` / a promtool rule file) -> their groups."""
     files = {
         "homelab-resources": [_resources(thresholds)],

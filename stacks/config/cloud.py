@@ -17,11 +17,11 @@ from stacks.backups import CloudBackupsConfig
 from stacks.catalog import CatalogConfig
 from stacks.config.base import ConfigModel, Problem
 from stacks.config.homelab import CiliumConfig
-from stacks.config.identity import IdentitySettings
+from stacks.config.identity import IdentityConfig
 from stacks.config.monitoring import TelemetryConfig
 from stacks.config.platform import PlatformConfig
 from stacks.config.versions import KubernetesVersion, TalosVersion, version_pair_problem
-from stacks.quota import AlwaysFreeQuota
+from stacks.quota import AlwaysFreeQuotaConfig
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z]+-\d$")
 _FINGERPRINT = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")
@@ -42,7 +42,7 @@ def _ocid(kinds: tuple[str, ...], value: str) -> str:
     return value
 
 
-class OciSettings(ConfigModel):
+class OciConfig(ConfigModel):
     """`homelab:oci`: the tenancy and the API user Pulumi acts as (the key itself is a secret)."""
 
     region: str
@@ -83,7 +83,7 @@ class OciSettings(ConfigModel):
         return value
 
 
-class NetworkSettings(ConfigModel):
+class OciNetworkConfig(ConfigModel):
     """`homelab:network`: the VCN and who may reach the admin endpoints."""
 
     vcn_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.0.0/16")
@@ -113,7 +113,7 @@ class NetworkSettings(ConfigModel):
         return value
 
 
-class ComposeImages(ConfigModel):
+class ComposeImagesConfig(ConfigModel):
     """Container images of the management VM, pinned to exact tags."""
 
     authentik: str = "ghcr.io/goauthentik/server:2025.8.1"
@@ -130,7 +130,7 @@ class ComposeImages(ConfigModel):
         return value
 
 
-class OmniSettings(ConfigModel):
+class OmniConfig(ConfigModel):
     """Omni on the management VM."""
 
     account_id: str
@@ -158,7 +158,7 @@ class OmniSettings(ConfigModel):
         return value
 
 
-class ManagementSettings(ConfigModel):
+class ManagementConfig(ConfigModel):
     """`homelab:management`: the management VM (Authentik, PostgreSQL, Redis, Omni, cloudflared)."""
 
     ocpus: int = Field(default=1, ge=1, le=4)
@@ -170,8 +170,8 @@ class ManagementSettings(ConfigModel):
     ssh_public_key: str
     """The key Pulumi logs in with over the OCI Bastion (its private half is the secret
     `managementSshPrivateKey`)."""
-    images: ComposeImages = Field(default_factory=ComposeImages)
-    omni: OmniSettings
+    images: ComposeImagesConfig = Field(default_factory=ComposeImagesConfig)
+    omni: OmniConfig
 
     @field_validator("ssh_public_key")
     @classmethod
@@ -181,7 +181,7 @@ class ManagementSettings(ConfigModel):
         return value.strip()
 
 
-class CloudNodeSettings(ConfigModel):
+class CloudNodeConfig(ConfigModel):
     """One node of the CLOUD Talos cluster."""
 
     role: Literal["controlplane", "worker"] = "controlplane"
@@ -194,7 +194,7 @@ class CloudNodeSettings(ConfigModel):
     Real-Debrid (FR-014)."""
 
 
-class ApiEndpointSettings(ConfigModel):
+class ApiEndpointConfig(ConfigModel):
     """`homelab:cluster.api_endpoint`: the network load balancer admins reach the CLOUD cluster's
     Kubernetes (6443) and Talos (50000) APIs through, from the admin CIDRs only."""
 
@@ -205,7 +205,7 @@ class ApiEndpointSettings(ConfigModel):
     talosconfig and certificates name it). Set false only if the tenancy has no reserved IP left."""
 
 
-class ClusterSettings(ConfigModel):
+class CloudClusterConfig(ConfigModel):
     """`homelab:cluster`: the CLOUD Talos cluster."""
 
     name: str = "homelab-cloud"
@@ -216,8 +216,8 @@ class ClusterSettings(ConfigModel):
     gateway_port: int = Field(default=80, ge=1, le=65535)
     """Port of the cluster's Gateway on the nodes' VCN addresses: the cloud tunnel's connector on
     the management VM reaches CLOUD cluster services through it (Host header routing)."""
-    nodes: dict[str, CloudNodeSettings] = Field(min_length=1)
-    api_endpoint: ApiEndpointSettings = Field(default_factory=ApiEndpointSettings)
+    nodes: dict[str, CloudNodeConfig] = Field(min_length=1)
+    api_endpoint: ApiEndpointConfig = Field(default_factory=ApiEndpointConfig)
 
     @field_validator("image_bucket")
     @classmethod
@@ -228,7 +228,7 @@ class ClusterSettings(ConfigModel):
 
     @field_validator("nodes")
     @classmethod
-    def _node_names(cls, value: dict[str, CloudNodeSettings]) -> dict[str, CloudNodeSettings]:
+    def _node_names(cls, value: dict[str, CloudNodeConfig]) -> dict[str, CloudNodeConfig]:
         for name in value:
             if not _NODE_NAME.match(name):
                 raise ValueError(f"node name {name!r} must be a DNS label")
@@ -237,7 +237,7 @@ class ClusterSettings(ConfigModel):
         return value
 
 
-class CloudflareSettings(ConfigModel):
+class CloudflareConfig(ConfigModel):
     """`homelab:cloudflare`: the account holding the tunnels and Access (the token is a secret)."""
 
     account_id: str
@@ -291,18 +291,18 @@ DERIVED_LENGTH_BYTES: dict[DerivedSecret, int] = {
 class CloudConfig(ConfigModel):
     """Typed config of the `cloud` stack."""
 
-    oci: OciSettings
-    network: NetworkSettings
-    management: ManagementSettings
-    cluster: ClusterSettings
-    cloudflare: CloudflareSettings
+    oci: OciConfig
+    network: OciNetworkConfig
+    management: ManagementConfig
+    cluster: CloudClusterConfig
+    cloudflare: CloudflareConfig
     catalog: CatalogConfig
     cilium: CiliumConfig
-    quota: AlwaysFreeQuota = Field(default_factory=AlwaysFreeQuota)
+    quota: AlwaysFreeQuotaConfig = Field(default_factory=AlwaysFreeQuotaConfig)
     backups: CloudBackupsConfig = Field(default_factory=CloudBackupsConfig)
     rotation: dict[DerivedSecret, int] = Field(default_factory=dict)
     """Bump a derived secret's generation to rotate it (see docs/decisions/derived-secrets.md)."""
-    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
 

@@ -15,7 +15,7 @@ SmtpSecurity = Literal["starttls", "tls", "none"]
 `none` (a relay on a trusted network, never with a login)."""
 
 
-class SmtpSettings(ConfigModel):
+class SmtpConfig(ConfigModel):
     """`homelab:identity.smtp`: the relay Authentik sends e-mail through (its global e-mail settings).
 
     Recovery links and admins' sign-up e-mails need it. The password is the stack secret
@@ -54,7 +54,7 @@ class SmtpSettings(ConfigModel):
         return value
 
 
-class IdentitySettings(ConfigModel):
+class IdentityConfig(ConfigModel):
     """Second factor, password strength, client-secret rotation and how admins hear of sign-ups."""
 
     mfa_for_all: bool = True
@@ -62,7 +62,7 @@ class IdentitySettings(ConfigModel):
     password_min_length: int = Field(default=12, ge=10, le=64)
     client_secret_generations: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=dict)
     """OIDC client (slug) -> generation of its derived secret; bump to rotate one client's secret."""
-    smtp: SmtpSettings | None = None
+    smtp: SmtpConfig | None = None
     """Authentik's e-mail relay. Unset: no recovery e-mails, no e-mail to admins (the stack warns)."""
     ntfy_topic: str | None = Field(default="homelab-identity", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     """The ntfy topic (on PROD's ntfy) sign-up notifications are pushed to; null turns the push off."""

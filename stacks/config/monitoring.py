@@ -1,6 +1,6 @@
 """Typed config of monitoring and alerting (`homelab:monitoring` in `prod`, `homelab:telemetry` in `cloud` and `dev`).
 
-The alert thresholds are one table (`Thresholds`): every PrometheusRule the stack generates reads its
+The alert thresholds are one table (`ThresholdsConfig`): every PrometheusRule the stack generates reads its
 number and its hold time from here, with the PRD / HomelabCmd defaults, so changing an alert is a
 config change reviewed like any other. A percentage outside 0-100, a duration Prometheus cannot
 parse, or a warning level above its critical level fails as one line naming the key.
@@ -44,62 +44,62 @@ Percent = Annotated[float, AfterValidator(_percent)]
 Severity = Literal["critical", "warning"]
 
 
-class LevelRule(ConfigModel):
+class LevelRuleConfig(ConfigModel):
     """A usage level that fires after it has held for `after`."""
 
     percent: Percent
     after: Duration
 
 
-class HoldRule(ConfigModel):
+class HoldRuleConfig(ConfigModel):
     """A condition that fires after it has held for `after`."""
 
     after: Duration
 
 
-class AgeRule(ConfigModel):
+class AgeRuleConfig(ConfigModel):
     """Something older (or closer to expiry) than `age`, held for `after`."""
 
     age: Duration
     after: Duration = "10m"
 
 
-class RateRule(ConfigModel):
+class RateRuleConfig(ConfigModel):
     """More than `count` events within `window`."""
 
     count: int = Field(ge=1, le=100_000)
     window: Duration
 
 
-class Thresholds(ConfigModel):
+class ThresholdsConfig(ConfigModel):
     """`homelab:monitoring.thresholds`: the one table every generated alert reads."""
 
-    disk_warning: LevelRule = LevelRule(percent=80, after="15m")
-    disk_critical: LevelRule = LevelRule(percent=90, after="5m")
-    memory: LevelRule = LevelRule(percent=85, after="10m")
-    cpu: LevelRule = LevelRule(percent=90, after="15m")
-    node_down: HoldRule = HoldRule(after="180s")
+    disk_warning: LevelRuleConfig = LevelRuleConfig(percent=80, after="15m")
+    disk_critical: LevelRuleConfig = LevelRuleConfig(percent=90, after="5m")
+    memory: LevelRuleConfig = LevelRuleConfig(percent=85, after="10m")
+    cpu: LevelRuleConfig = LevelRuleConfig(percent=90, after="15m")
+    node_down: HoldRuleConfig = HoldRuleConfig(after="180s")
     """A Kubernetes node NotReady, or the Proxmox host's exporter unreachable (PRD: 180 s)."""
-    zfs_pool: HoldRule = HoldRule(after="1m")
-    zfs_errors: HoldRule = HoldRule(after="0s")
-    smart: HoldRule = HoldRule(after="0s")
-    backup_failed: HoldRule = HoldRule(after="5m")
-    backup_age: AgeRule = AgeRule(age="26h")
+    zfs_pool: HoldRuleConfig = HoldRuleConfig(after="1m")
+    zfs_errors: HoldRuleConfig = HoldRuleConfig(after="0s")
+    smart: HoldRuleConfig = HoldRuleConfig(after="0s")
+    backup_failed: HoldRuleConfig = HoldRuleConfig(after="5m")
+    backup_age: AgeRuleConfig = AgeRuleConfig(age="26h")
     """A daily job one run late plus two hours of slack."""
-    cert_warning: AgeRule = AgeRule(age="14d", after="1h")
-    cert_critical: AgeRule = AgeRule(age="3d", after="10m")
-    argocd_degraded: HoldRule = HoldRule(after="15m")
-    failed_logins: RateRule = RateRule(count=20, window="15m")
+    cert_warning: AgeRuleConfig = AgeRuleConfig(age="14d", after="1h")
+    cert_critical: AgeRuleConfig = AgeRuleConfig(age="3d", after="10m")
+    argocd_degraded: HoldRuleConfig = HoldRuleConfig(after="15m")
+    failed_logins: RateRuleConfig = RateRuleConfig(count=20, window="15m")
     """Authentik failed logins across all users (security incident)."""
-    tunnel_down: HoldRule = HoldRule(after="3m")
-    telemetry_silent: AgeRule = AgeRule(age="1d", after="10m")
+    tunnel_down: HoldRuleConfig = HoldRuleConfig(after="3m")
+    telemetry_silent: AgeRuleConfig = AgeRuleConfig(age="1d", after="10m")
     """A remote collector (CLOUD, the management VM) that reported within `age` but not now."""
-    service_down: HoldRule = HoldRule(after="3m")
+    service_down: HoldRuleConfig = HoldRuleConfig(after="3m")
     zed_event_window: Duration = "1h"
     """How long a ZFS event (ZED) keeps its alert firing after it happened."""
 
 
-class ProbeSettings(ConfigModel):
+class ProbeConfig(ConfigModel):
     """`homelab:monitoring.probes.<service>`: per catalog service changes to its probe."""
 
     enabled: bool = True
@@ -107,12 +107,12 @@ class ProbeSettings(ConfigModel):
     """Defaults to critical for family services, warning for admin apps."""
 
 
-class TelegramSettings(ConfigModel):
+class TelegramConfig(ConfigModel):
     enabled: bool = True
     """Critical alerts also go to Telegram (secrets `telegramBotToken`, `telegramChatId`)."""
 
 
-class NtfySettings(ConfigModel):
+class NtfyConfig(ConfigModel):
     """`homelab:monitoring.ntfy`: the self-hosted push server on PROD."""
 
     image: str = Field(default="docker.io/binwiederhier/ntfy:v2.14.0", pattern=_IMAGE)
@@ -122,17 +122,17 @@ class NtfySettings(ConfigModel):
     storage_gb: int = Field(default=1, ge=1, le=50)
 
 
-class AlertingSettings(ConfigModel):
+class AlertingConfig(ConfigModel):
     """`homelab:monitoring.alerting`: how alerts reach the phone."""
 
-    telegram: TelegramSettings = TelegramSettings()
+    telegram: TelegramConfig = TelegramConfig()
     critical_repeat: Duration = "1h"
     digest_wait: Duration = "30m"
     digest_interval: Duration = "6h"
     digest_repeat: Duration = "24h"
 
 
-class ChartVersions(ConfigModel):
+class ChartVersionsConfig(ConfigModel):
     """Pinned Helm chart versions (platform-facts §3)."""
 
     kube_prometheus_stack: str = Field(default="88.5.3", pattern=_CHART_VERSION)
@@ -145,7 +145,7 @@ class MonitoringConfig(ConfigModel):
     """`homelab:monitoring` (prod): metrics, logs, alerting and the host exporter."""
 
     enabled: bool = True
-    charts: ChartVersions = ChartVersions()
+    charts: ChartVersionsConfig = ChartVersionsConfig()
     storage_class: str = Field(default="longhorn", min_length=1)
     """A block-volume class on PROD (Longhorn, from the platform layer)."""
     prometheus_disk_share: float = Field(default=0.25, gt=0, le=0.6)
@@ -156,10 +156,10 @@ class MonitoringConfig(ConfigModel):
     grafana_oidc_output: str = Field(default="oidc_grafana", pattern=r"^[a-z][a-z0-9_]*$")
     """The `cloud` stack output with Grafana's Authentik OIDC client (identity's export)."""
     host_exporter_port: int = Field(default=9100, ge=1024, le=65535)
-    thresholds: Thresholds = Thresholds()
-    alerting: AlertingSettings = AlertingSettings()
-    ntfy: NtfySettings = NtfySettings()
-    probes: dict[str, ProbeSettings] = Field(default_factory=dict)
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    alerting: AlertingConfig = AlertingConfig()
+    ntfy: NtfyConfig = NtfyConfig()
+    probes: dict[str, ProbeConfig] = Field(default_factory=dict)
     backup_jobs: list[str] = Field(default_factory=list)
     """Backup jobs (the `job` label of `homelab_backup_*`) that must report; a silent one alerts."""
 

@@ -16,7 +16,7 @@ from components.k8s.gateway import (
 from components.talos.cilium import Cilium
 from components.talos.kubernetes import kubernetes_provider
 from homelab.engine import RecordedResource, Recording, run_program
-from stacks.catalog import Catalog, ServiceOverride, build_catalog
+from stacks.catalog import Catalog, ServiceOverrideConfig, build_catalog
 
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
@@ -206,7 +206,7 @@ def test_no_service_is_created_so_none_is_load_balancer_or_node_port(seeded: Rec
 
 def test_adding_a_service_adds_exactly_one_route(seeded: Recording) -> None:
     extra = {
-        "paperless": ServiceOverride(
+        "paperless": ServiceOverrideConfig(
             location="cloud",
             tier="sso",
             hostname="paper",
@@ -216,7 +216,7 @@ def test_adding_a_service_adds_exactly_one_route(seeded: Recording) -> None:
             redirect_uris=("/accounts/oidc/authentik/login/callback/",),
         ),
         # A second service in an existing namespace adds a route, not a grant.
-        "immich-api": ServiceOverride(
+        "immich-api": ServiceOverrideConfig(
             location="cloud",
             tier="native",
             hostname="photos",

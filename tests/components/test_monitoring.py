@@ -16,14 +16,14 @@ from components.monitoring.logs import LogStore, RemoteTarget, TelemetryAgent, t
 from components.monitoring.metrics import GrafanaOidc, MetricsStack, ProbeTarget, load_dashboards
 from components.monitoring.ntfy import ExtraPublisher, Ntfy, server_config, unusable_bcrypt
 from components.monitoring.rules import ProbedService, RuleContext, rule_groups
-from stacks.config.monitoring import Thresholds
+from stacks.config.monitoring import ThresholdsConfig
 from tests.monitoring.alloy_wiring import assert_wired
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CR_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 CR_PROBE = "kubernetes:monitoring.coreos.com/v1:Probe"
 SECRET = "kubernetes:core/v1:Secret"
-RULES = rule_groups(Thresholds(), RuleContext(pool="tank", services=(ProbedService("grafana", "warning"),)))
+RULES = rule_groups(ThresholdsConfig(), RuleContext(pool="tank", services=(ProbedService("grafana", "warning"),)))
 
 
 def _provider() -> k8s.Provider:

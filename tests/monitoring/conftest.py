@@ -8,7 +8,7 @@ import yaml
 
 from components.monitoring.alertmanager import Routing, alertmanager_config
 from components.monitoring.rules import ProbedService, RuleContext, rule_groups
-from stacks.config.monitoring import Thresholds
+from stacks.config.monitoring import ThresholdsConfig
 from tests.monitoring.promtool_cases import unit_tests
 
 CONTEXT = RuleContext(
@@ -28,7 +28,7 @@ ROUTING = Routing(
 @pytest.fixture(scope="session")
 def rule_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rules")
-    files = rule_groups(Thresholds(), CONTEXT)
+    files = rule_groups(ThresholdsConfig(), CONTEXT)
     for name, groups in files.items():
         (out / f"{name}.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
     tests = unit_tests(files)

@@ -13,7 +13,7 @@ from homelab.budget import PRD_ORIGINAL_LAYOUT, Layout, Machine, always_free_sum
 from homelab.engine import Recording
 from homelab.stackrun import check_stack_config, load_stack_input, run_stack
 from stacks.config.base import ConfigError
-from stacks.quota import AlwaysFreeQuota
+from stacks.quota import AlwaysFreeQuotaConfig
 from tests.stacks.helpers import count_registrations, section
 
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -87,20 +87,20 @@ def test_always_free_usage_is_a_plain_summary_within_quota(cloud: Recording) -> 
 
 
 def test_prd_original_layout_fails_the_default_quota_and_the_default_layout_passes(cloud: Recording) -> None:
-    quota = AlwaysFreeQuota()
+    quota = AlwaysFreeQuotaConfig()
     assert not fits(PRD_ORIGINAL_LAYOUT, quota.limits())
     assert problems(PRD_ORIGINAL_LAYOUT, quota.limits())[:2] == [
         "A1 OCPUs: 4 used, 2 free",
         "A1 memory: 24 GB used, 12 GB free",
     ]
-    assert always_free_summary(PRD_ORIGINAL_LAYOUT, AlwaysFreeQuota(a1_ocpus=4, a1_memory_gb=24).limits())[
+    assert always_free_summary(PRD_ORIGINAL_LAYOUT, AlwaysFreeQuotaConfig(a1_ocpus=4, a1_memory_gb=24).limits())[
         "within_quota"
     ]
     assert cloud.outputs["always_free_usage"].value["within_quota"]
 
 
 def test_the_ledger_counts_only_the_boot_volumes_that_are_kept() -> None:
-    quota = AlwaysFreeQuota()
+    quota = AlwaysFreeQuotaConfig()
     kept = Machine("node", "VM.Standard.A1.Flex", 1, 6, 50, keeps_boot_volume=True)
     disposable = Machine("vm", "VM.Standard.A1.Flex", 1, 6, 100)
     layout = Layout(machines=(kept, disposable), block_volumes_gb={"data": 50})
@@ -380,10 +380,10 @@ def test_the_load_balancer_counts_against_its_always_free_allowance(cloud: Recor
     usage = cloud.outputs["always_free_usage"].value
     assert usage["network_load_balancers"] == {"used": 1, "quota": 1}
     assert len(cloud.by_type(NLB)) == 1
-    quota = AlwaysFreeQuota()
+    quota = AlwaysFreeQuotaConfig()
     second = Layout(machines=(), network_load_balancers=2)
     assert problems(second, quota.limits()) == ["network load balancers: 2 used, 1 free"]
-    assert fits(second, AlwaysFreeQuota(network_load_balancers=2).limits())
+    assert fits(second, AlwaysFreeQuotaConfig(network_load_balancers=2).limits())
 
 
 def test_load_balancer_address_colliding_with_a_node_is_one_clear_error() -> None:

@@ -20,7 +20,7 @@ from homelab.render import StackResult
 from homelab.stackrun import project_root, run_stack
 from homelab.standins import stand_in
 from stacks.config.base import ConfigError
-from stacks.config.identity import IdentitySettings
+from stacks.config.identity import IdentityConfig
 from stacks.identity import smtp_relay
 from tests.stacks.helpers import count_registrations, section
 
@@ -263,7 +263,7 @@ def test_the_committed_stack_has_no_relay_and_drops_what_needs_one(cloud: Record
 
 def test_no_relay_is_a_warning_that_says_what_does_not_work(caplog: pytest.LogCaptureFixture) -> None:
     def program() -> None:
-        assert smtp_relay(IdentitySettings(), password_set=False) is None
+        assert smtp_relay(IdentityConfig(), password_set=False) is None
 
     with caplog.at_level(logging.WARNING):
         run_program(program, project="homelab", stack="test")

@@ -10,7 +10,7 @@ import yaml
 from components.monitoring.alloy import TALOS_LOG_PORT
 from homelab.engine import Recording
 from homelab.stackrun import check_stack_config, load_stack_input
-from stacks.catalog import ServiceOverride, build_catalog
+from stacks.catalog import ServiceOverrideConfig, build_catalog
 from stacks.cloud import _routes
 from stacks.config.base import ConfigError
 from tests.monitoring.alloy_wiring import assert_wired
@@ -129,7 +129,7 @@ def test_a_machine_entry_names_its_path_and_admits_no_group() -> None:
         build_catalog(
             "example.net",
             {
-                "ingest": ServiceOverride(
+                "ingest": ServiceOverrideConfig(
                     location="prod", tier="machine", hostname="ingest", upstream="http://x.y.svc:1"
                 )
             },
@@ -138,7 +138,7 @@ def test_a_machine_entry_names_its_path_and_admits_no_group() -> None:
         build_catalog(
             "example.net",
             {
-                "telemetry-ui": ServiceOverride(
+                "telemetry-ui": ServiceOverrideConfig(
                     location="prod", tier="native", hostname="telemetry", upstream="http://x:1"
                 )
             },

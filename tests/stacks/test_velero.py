@@ -13,7 +13,7 @@ from homelab import stackrun
 from homelab.cli import main
 from homelab.engine import Recording, StackOutputs, run_program
 from homelab.simulate import fake_hex
-from stacks.backups import ClassPolicy
+from stacks.backups import ClassPolicyConfig
 from stacks.catalog import DataClass, build_catalog
 from stacks.config import ConfigError
 from stacks.velero import schedules
@@ -38,8 +38,8 @@ def test_cloud_schedules_follow_the_classes_and_leave_media_out():
 
 
 def test_a_class_sent_offsite_gets_its_volumes_copied():
-    classes: dict[DataClass, ClassPolicy] = {
-        "important": ClassPolicy(local_keep="7d", offsite=True, offsite_keep="14d", schedule="30 3 * * *")
+    classes: dict[DataClass, ClassPolicyConfig] = {
+        "important": ClassPolicyConfig(local_keep="7d", offsite=True, offsite_keep="14d", schedule="30 3 * * *")
     }
     important = next(s for s in schedules(CATALOG, "prod", classes) if s.name == "important")
     assert important.namespaces == ("argocd", "monitoring")
