@@ -36,6 +36,8 @@ STAND_INS: Final[Mapping[str, str]] = {
         "=OFFL\n"
         "-----END PGP PRIVATE KEY BLOCK-----\n"
     ),
+    # Base64 of 32 bytes, as the SSE-C key must be.
+    "etcdSnapshotKey": "b2ZmbGluZS1wbGFjZWhvbGRlci1ldGNkLWtleS0wMDA=",
     "ntfyPublisherToken": "tk_offlineplaceholderpublisher00",
     "ntfyPhoneToken": "tk_offlineplaceholderphone000000",
     "telegramBotToken": "000000000:offline-placeholder-telegram-bot-token",

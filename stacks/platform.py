@@ -28,7 +28,7 @@ from components.manifests import ManifestLockError, manifest_files
 from stacks.catalog import Location, Service
 from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec
 from stacks.config.platform import ArgoCdConfig, PlatformConfig, SecretsConfig, TwingateClientConfig
-from stacks.velero import velero_problems
+from stacks.velero import etcd_backup_problems, velero_problems
 
 PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
@@ -72,6 +72,8 @@ PLATFORM_NAMESPACES: Mapping[str, IngressAllows] = {
     # Velero's server and node agents talk through the API server and write to the bucket directly:
     # only Prometheus' scrapes come in.
     "velero": IngressAllows(same_namespace=False, from_namespaces=("monitoring",)),
+    # The etcd snapshot job only calls out (Talos API, bucket): nothing comes in.
+    "etcd-backup": IngressAllows(same_namespace=False),
 }
 SECRET_NAME_SUFFIX = "-secrets"
 
@@ -136,6 +138,7 @@ def platform_problems(
         yield from _pinned_problems(ARGO_CD, platform.argocd.app_version, "platform.argocd.app_version")
         yield from gitops_path_problems(platform.argocd, root)
     yield from velero_problems(platform.velero)
+    yield from etcd_backup_problems(platform.etcd_backup)
     if platform.twingate is not None:
         yield from _image_tag_problems(platform.twingate.image, "platform.twingate.image")
         client = platform.twingate.client

@@ -12,6 +12,7 @@ import pulumi_twingate as twingate
 
 from components.cloudflare.connector import CloudflaredConnector
 from components.command import command_provider
+from components.k8s.etcd_backup import talos_access_patch
 from components.k8s.longhorn import Longhorn, longhorn_talos_patch, missing_extensions
 from components.k8s.namespaces import WorkloadNamespaces
 from components.k8s.network_policy import IngressAllows
@@ -45,8 +46,8 @@ from stacks.platform import (
     policy_targets,
     secrets_layer,
 )
+from stacks.velero import ETCD_SECRETS, bucket_from_reference, etcd_backup_layer, velero_layer
 from stacks.velero import SECRETS as VELERO_SECRETS
-from stacks.velero import bucket_from_reference, velero_layer
 
 __all__ = ["REFERENCES", "SECRETS", "build", "load"]
 
@@ -60,6 +61,7 @@ SECRETS: tuple[SecretSpec, ...] = (
     *TWINGATE_SECRETS,
     *MONITORING_SECRETS,
     *VELERO_SECRETS,
+    *ETCD_SECRETS,
 )
 # Home apps are published by the `cloudflared` connector in this cluster and scraped by Prometheus.
 APP_INGRESS = IngressAllows(from_namespaces=("cloudflared", "monitoring"))
@@ -221,7 +223,11 @@ def build() -> None:
             *(talos_logging_patches() if config.monitoring.enabled else []),
         ],
         # The control plane's own metrics endpoints, scraped by kube-prometheus-stack.
-        control_plane_config_patches=[control_plane_metrics_patch()] if config.monitoring.enabled else [],
+        control_plane_config_patches=[
+            *([control_plane_metrics_patch()] if config.monitoring.enabled else []),
+            # The etcd snapshot job's Talos API access (os:etcd:backup only, from its namespace).
+            *([talos_access_patch()] if config.platform.etcd_backup else []),
+        ],
     )
 
     if host.gpu_mapping_name is not None:
@@ -294,6 +300,7 @@ def build() -> None:
     # The catalog's per-stack overrides live in the cloud stack: prod classifies from the seed.
     seed_catalog = build_catalog("homelab.invalid")
     layers = {"primary", "zfs-snapshot", "vzdump"} | ({"velero"} if config.platform.velero else set())
+    layers |= {"etcd-snapshot"} if config.platform.etcd_backup else set()
     built = frozenset(layers)
     pulumi.export(
         "backup_protection",
@@ -398,6 +405,20 @@ def _platform(
             )
         )
         platform_namespaces.append("velero")
+    if platform.etcd_backup:
+        cloud_stack = config.tunnel.cloud_stack
+        cluster = config.cluster
+        layers.append(
+            etcd_backup_layer(
+                cluster.name,
+                cluster.talos_version,
+                cluster.endpoint,
+                config.backups.classes,
+                bucket_from_reference(reference(cloud_stack), cloud_stack),
+                on_cluster,
+            )
+        )
+        platform_namespaces.append("etcd-backup")
     network_policies(
         policy_targets(platform_namespaces, apps.names, APP_INGRESS),
         pulumi.ResourceOptions(providers=[k8s_provider], depends_on=[cni, *layers]),

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from components.k8s.etcd_backup import EtcdBackup, SnapshotTarget, sse_c_key_problem
 from components.k8s.velero import MIN_REPOSITORY_PASSWORD, BackupSchedule, S3Location, Velero, plugin_image_problem
 from components.manifests import ManifestLockError, manifest_files
+from components.oci.dump import AWS_CLI_IMAGE
 from stacks.backups import ClassPolicyConfig, class_policies, holders, namespaces_by_class, retention_days
 from stacks.catalog import Catalog, DataClass, Location
 from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec, raw_config
@@ -35,6 +37,16 @@ SECRETS: tuple[SecretSpec, ...] = (
         "outside the cluster: a restore into a new cluster needs it)",
         required=False,
         required_with="platform.velero",
+    ),
+)
+ETCD_KEY = "etcdSnapshotKey"
+ETCD_SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        ETCD_KEY,
+        "the SSE-C key etcd snapshots are encrypted with in the bucket (`openssl rand -base64 32`; keep a "
+        "copy outside the cluster: a restore needs it)",
+        required=False,
+        required_with="platform.etcd_backup",
     ),
 )
 LOCAL_ONLY: frozenset[DataClass] = frozenset({"media"})
@@ -200,4 +212,52 @@ def cloud_bucket(
         region=config.oci.region,
         access_key_id=access_key_id,
         secret_access_key=secret_access_key,
+    )
+
+
+def etcd_backup_problems(enabled: bool) -> Iterator[Problem]:
+    """`homelab:platform.etcd_backup` needs a valid `etcdSnapshotKey` (checked before anything registers)."""
+    if not enabled:
+        return
+    key = raw_config().get(ETCD_KEY)
+    if key is None:
+        yield (
+            ETCD_KEY,
+            f"required secret is not set while {NAMESPACE}:platform.etcd_backup is true; "
+            f"run `pulumi config set --secret {ETCD_KEY} <value>` ({ETCD_SECRETS[0].description})",
+        )
+        return
+    problem = sse_c_key_problem(key)
+    if problem is not None:
+        yield ETCD_KEY, problem
+
+
+def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
+    cluster: str,
+    talos_version: str,
+    node: str,
+    classes: Mapping[DataClass, ClassPolicyConfig],
+    bucket: BucketAccess,
+    opts: pulumi.ResourceOptions,
+) -> EtcdBackup:
+    """The etcd snapshot job: etcd is `critical`, so it runs on the critical class' schedule; the
+    bucket's lifecycle rule (the class' offsite retention) expires old snapshots."""
+    return EtcdBackup(
+        "etcd-backup",
+        {
+            "cluster": cluster,
+            "talos_version": talos_version if talos_version.startswith("v") else f"v{talos_version}",
+            "node": node,
+            "schedule": class_policies(classes)["critical"].schedule,
+            "uploader_image": AWS_CLI_IMAGE,
+            "target": SnapshotTarget(
+                endpoint=bucket.endpoint,
+                region=bucket.region,
+                bucket=bucket.name,
+                access_key_id=bucket.access_key_id,
+                secret_access_key=bucket.secret_access_key,
+            ),
+            "sse_c_key": pulumi.Config(NAMESPACE).require_secret(ETCD_KEY),
+        },
+        opts=opts,
     )

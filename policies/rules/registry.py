@@ -232,6 +232,9 @@ KNOWN_TYPES: Mapping[str, str] = {
     # Velero (DAT-07: every schedule keeps its backups for a set time)
     "kubernetes:velero.io/v1:BackupStorageLocation": "Velero backup storage location (the offsite bucket)",
     "kubernetes:velero.io/v1:Schedule": "Velero backup schedule (one per data class)",
+    # Talos' own API credential for a namespace (spec.roles; the control planes' machine config
+    # limits the roles it may hold): it grants no Kubernetes permission and exposes nothing.
+    "kubernetes:talos.dev/v1alpha1:ServiceAccount": "Talos API service account (etcd snapshots)",
     "kubernetes:monitoring.coreos.com/v1:Probe": "blackbox probe",
     "kubernetes:monitoring.coreos.com/v1:PodMonitor": "Prometheus pod scrape",
     "kubernetes:monitoring.coreos.com/v1alpha1:ScrapeConfig": "Prometheus static scrape target",

@@ -181,6 +181,8 @@ class PlatformConfig(ConfigModel):
     longhorn: LonghornConfig | None = None
     twingate: TwingateConfig | None = None
     velero: VeleroConfig | None = None
+    etcd_backup: bool = False
+    """Daily etcd snapshots to the offsite bucket (components/k8s/etcd_backup.py); secret `etcdSnapshotKey`."""
     namespaces: list[K8sName] = Field(default_factory=list)
     """Application namespaces the platform creates (restricted Pod Security, default-deny ingress)."""
     argocd_access: bool = False

@@ -1,6 +1,6 @@
 """Subset schemas of the CRD-backed objects the stacks create, written by hand from the upstream API
 types (cert-manager v1, External Secrets v1, Argo CD v1alpha1, Cilium v2, Gateway API v1/v1beta1,
-prometheus-operator v1/v1alpha1, Velero v1).
+prometheus-operator v1/v1alpha1, Velero v1, Talos' talos.dev/v1alpha1 ServiceAccount).
 
 They are the closed-world layer: each schema closes the objects' top level and the `spec` fields
 this project sets, so an unknown or misspelt key fails. The upstream rules (types, enums, patterns,
@@ -389,6 +389,14 @@ SCHEMAS.update(
                     "skipImmediately": BOOL,
                 },
             ),
+        ),
+        # Talos' API credential for pods (its `ServiceAccountSpec`: the roles only). Talos serves
+        # the CRD itself when `kubernetesTalosAPIAccess` is enabled; the role must be one the
+        # machine config allows, which the stack test checks.
+        "talos.dev/v1alpha1:ServiceAccount": _object(
+            "talos.dev/v1alpha1",
+            "ServiceAccount",
+            _closed(["roles"], {"roles": {"type": "array", "minItems": 1, "items": {"pattern": "^os:[a-z:]+$"}}}),
         ),
     }
 )

@@ -1,0 +1,192 @@
+"""`EtcdBackup` under the offline engine: objects, inputs, parents, order, secrets, bad input."""
+
+import base64
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.k8s.etcd_backup import (
+    KEY_FILE,
+    KEY_SECRET,
+    S3_SECRET,
+    TALOS_ROLE,
+    TALOS_SECRET_PATH,
+    EtcdBackup,
+    EtcdBackupArgs,
+    SnapshotTarget,
+    sse_c_key_problem,
+    talos_access_patch,
+    upload_script,
+)
+from components.oci.dump import AWS_CLI_IMAGE
+from homelab.engine import Recording, run_program
+
+SECRET = "kubernetes:core/v1:Secret"
+CRONJOB = "kubernetes:batch/v1:CronJob"
+ACCOUNT = "kubernetes:talos.dev/v1alpha1:ServiceAccount"
+ENDPOINT = "https://axns.compat.objectstorage.eu-paris-1.oraclecloud.com"
+KEY = base64.b64encode(b"k" * 32).decode()
+
+
+def args(**changes) -> EtcdBackupArgs:
+    base: EtcdBackupArgs = {
+        "cluster": "prod",
+        "talos_version": "v1.11.5",
+        "node": "192.168.10.21",
+        "schedule": "0 2 * * *",
+        "uploader_image": AWS_CLI_IMAGE,
+        "target": SnapshotTarget(
+            endpoint=ENDPOINT,
+            region="eu-paris-1",
+            bucket="homelab-backups",
+            access_key_id=pulumi.Output.secret("AKID0123"),
+            secret_access_key=pulumi.Output.secret("s3cr3t/key+"),
+        ),
+        "sse_c_key": pulumi.Config("homelab").require_secret("etcdSnapshotKey"),
+    }
+    return {**base, **changes}  # type: ignore[typeddict-item]
+
+
+def program(**changes):
+    def run():
+        provider = k8s.Provider("k8s", kubeconfig="{}", cluster_identifier="test")
+        EtcdBackup("etcd-backup", args(**changes), opts=pulumi.ResourceOptions(providers=[provider]))
+
+    return run
+
+
+SECRETS = {"homelab:etcdSnapshotKey": KEY}
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return run_program(
+        program(), project="homelab", stack="test", config=SECRETS, secret_keys=sorted(SECRETS), preview=False
+    )
+
+
+def _pod(rec: Recording) -> dict:
+    return rec.get(CRONJOB, "etcd-backup-cronjob").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_every_child_belongs_to_the_component(rec):
+    component = rec.get("homelab:k8s:EtcdBackup", "etcd-backup")
+    assert {r.name for r in rec.children_of(component)} == {
+        "etcd-backup-namespace",
+        "etcd-backup-talos-account",
+        "etcd-backup-s3",
+        "etcd-backup-sse-c",
+        "etcd-backup-cronjob",
+    }
+
+
+def test_namespace_is_restricted(rec):
+    labels = rec.get("kubernetes:core/v1:Namespace", "etcd-backup-namespace").inputs["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_talos_account_holds_only_the_backup_role(rec):
+    account = rec.get(ACCOUNT, "etcd-backup-talos-account")
+    assert account.inputs["spec"] == {"roles": [TALOS_ROLE]}
+    assert account.inputs["metadata"]["namespace"] == "etcd-backup"
+    # Talos writes the Secret under the account's name: that is what the pod mounts.
+    volumes = {v["name"]: v for v in _pod(rec)["volumes"]}
+    assert volumes["talos"]["secret"]["secretName"] == account.inputs["metadata"]["name"]
+
+
+def test_job_waits_for_the_account_and_secrets(rec):
+    job = rec.get(CRONJOB, "etcd-backup-cronjob")
+    for name in ("etcd-backup-namespace", "etcd-backup-talos-account", "etcd-backup-s3", "etcd-backup-sse-c"):
+        assert rec.waits_for(job, rec.named(name)), name
+
+
+def test_snapshot_then_upload_with_pinned_images(rec):
+    spec = rec.get(CRONJOB, "etcd-backup-cronjob").inputs["spec"]
+    assert spec["schedule"] == "0 2 * * *" and spec["concurrencyPolicy"] == "Forbid"
+    pod = _pod(rec)
+    (snapshot,) = pod["initContainers"]
+    assert snapshot["image"] == "ghcr.io/siderolabs/talosctl:v1.11.5"
+    assert snapshot["args"] == ["etcd", "snapshot", "/work/etcd.snapshot", "--nodes", "192.168.10.21"]
+    assert {m["mountPath"] for m in snapshot["volumeMounts"]} == {"/work", TALOS_SECRET_PATH}
+    (upload,) = pod["containers"]
+    assert upload["image"] == AWS_CLI_IMAGE
+    assert upload["command"][:2] == ["/bin/sh", "-c"] and upload["command"][2] == upload_script()
+    env = {e["name"]: e for e in upload["env"]}
+    assert env["S3_ENDPOINT"]["value"] == ENDPOINT and env["S3_BUCKET"]["value"] == "homelab-backups"
+    assert env["AWS_REQUEST_CHECKSUM_CALCULATION"]["value"] == "when_required"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == S3_SECRET
+    for container in (snapshot, upload):
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]} and context["runAsNonRoot"] is True
+        assert container["resources"]["limits"]["memory"]
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_upload_is_sse_c_encrypted_with_the_mounted_key():
+    script = upload_script()
+    assert "--sse-c AES256 --sse-c-key fileb:///etc/etcd-backup/sse-c.key" in script
+    assert "s3://$S3_BUCKET/$key" in script and 'key="etcd/$CLUSTER/' in script
+
+
+def test_credentials_and_key_are_secret_and_the_key_outlives_the_stack(rec):
+    s3 = rec.get(SECRET, "etcd-backup-s3")
+    assert s3.is_secret("stringData.access_key_id") and s3.is_secret("stringData.secret_access_key")
+    assert s3.inputs["stringData"]["secret_access_key"] == "s3cr3t/key+"
+    key = rec.get(SECRET, "etcd-backup-sse-c")
+    assert key.inputs["metadata"]["name"] == KEY_SECRET
+    assert key.is_secret(f"data.{KEY_FILE}") and key.inputs["data"][KEY_FILE] == KEY
+    assert key.retain_on_delete
+
+
+def test_talos_access_patch_allows_only_the_backup_role_from_the_namespace():
+    features = json.loads(talos_access_patch())["machine"]["features"]
+    assert features == {
+        "kubernetesTalosAPIAccess": {
+            "enabled": True,
+            "allowedRoles": ["os:etcd:backup"],
+            "allowedKubernetesNamespaces": ["etcd-backup"],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (KEY, None),
+        (f"{KEY}\n", None),
+        (base64.b64encode(b"k" * 31).decode(), "not 31"),
+        (base64.b64encode(b"k" * 33).decode(), "not 33"),
+        ("not base64 at all!", "must be base64"),
+    ],
+)
+def test_sse_c_key_problem(value, problem):
+    found = sse_c_key_problem(value)
+    assert found is None if problem is None else (found is not None and problem in found)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"talos_version": "1.11.5"}, "talos_version"),
+        ({"uploader_image": "public.ecr.aws/aws-cli/aws-cli"}, "uploader_image"),
+    ],
+)
+def test_bad_input_registers_no_child(changes, message):
+    recording = Recording(project="homelab", stack="test")
+    with pytest.raises(ValueError, match=message):
+        run_program(
+            program(**changes),
+            project="homelab",
+            stack="test",
+            config=SECRETS,
+            secret_keys=sorted(SECRETS),
+            into=recording,
+        )
+    assert {r.type for r in recording.resources} <= {
+        "pulumi:pulumi:Stack",
+        "pulumi:providers:kubernetes",
+        "homelab:k8s:EtcdBackup",
+    }

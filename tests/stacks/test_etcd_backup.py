@@ -1,0 +1,76 @@
+"""etcd snapshots as `prod` composes them: the Talos access patch on control planes only, the
+offsite bucket from the cloud stack, the critical class' schedule, the protection row, and bad input
+(one error naming the key, exit 2)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from homelab import stackrun
+from homelab.cli import main
+from stacks.backups import class_policies
+from stacks.config import ConfigError
+
+OCI_S3 = "https://axofflinens1.compat.objectstorage.eu-paris-1.oraclecloud.com"
+APPLY = "talos:machine/configurationApply:ConfigurationApply"
+
+
+def test_prod_snapshots_etcd_to_the_offsite_bucket_on_the_critical_schedule(previewed):
+    rec = previewed("prod").recording
+    component = rec.get("homelab:k8s:EtcdBackup", "etcd-backup")
+    job = rec.get("kubernetes:batch/v1:CronJob", "etcd-backup-cronjob")
+    assert job.parent == component.urn
+    assert job.inputs["spec"]["schedule"] == class_policies(None)["critical"].schedule
+    config = json.loads(stackrun.load_stack_input("prod").config["homelab:cluster"])
+    pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["S3_ENDPOINT"] == OCI_S3 and env["S3_BUCKET"] == "homelab-backups" and env["CLUSTER"] == config["name"]
+    assert pod["initContainers"][0]["image"] == f"ghcr.io/siderolabs/talosctl:{config['talos_version']}"
+    assert rec.get("kubernetes:core/v1:Secret", "etcd-backup-sse-c").is_secret("data.sse-c.key")
+    policies = {r.name for r in rec.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert "network-policies-etcd-backup-deny" in policies
+
+
+def test_only_control_planes_grant_the_backup_role(previewed):
+    rec = previewed("prod").recording
+    granted = {r.name for r in rec.by_type(APPLY) if "kubernetesTalosAPIAccess" in json.dumps(r.inputs, default=str)}
+    control_planes = {r.name for r in rec.by_type(APPLY) if "-cp-" in r.name}
+    assert granted == control_planes and granted
+
+
+def test_prod_etcd_counts_its_offsite_snapshot(previewed):
+    rows = {r["holder"]: r for r in previewed("prod").recording.outputs["backup_protection"].value}
+    assert "etcd-snapshot@oci" in rows["prod-etcd"]["copies"]
+    assert rows["prod-etcd"]["verdict"] == "3-2-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (None, "homelab:etcdSnapshotKey: required secret is not set while homelab:platform.etcd_backup is true"),
+        ("c2hvcnQ=", "homelab:etcdSnapshotKey: must decode to 32 bytes, not 5"),
+        ("not base64!", "homelab:etcdSnapshotKey: must be base64"),
+    ],
+)
+def test_a_bad_snapshot_key_names_the_key(value, fragment):
+    inp = stackrun.load_stack_input("prod")
+    config = {k: v for k, v in inp.config.items() if k != "homelab:etcdSnapshotKey"}
+    if value is not None:
+        config["homelab:etcdSnapshotKey"] = value
+    keys = [k for k in inp.secret_keys if k != "homelab:etcdSnapshotKey" or value is not None]
+    with pytest.raises(ConfigError) as error:
+        stackrun.check_stack_config("prod", config, keys)
+    assert str(error.value).startswith(fragment)
+
+
+def test_cli_reports_a_bad_switch_as_exit_2(isolated_project: Path, capsys):
+    path = isolated_project / "Pulumi.prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["homelab:platform"]["etcd_backup"] = "daily"
+    path.write_text(yaml.safe_dump(document))
+    code = main(["--project-dir", str(isolated_project), "preview", "prod"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "homelab:platform.etcd_backup" in err
