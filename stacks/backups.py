@@ -323,8 +323,9 @@ def copies(holder: DataHolder, policy: ClassPolicyConfig, offsite: Offsite) -> t
                 sites.append("oci")
             if offsite.ovh_bucket:
                 sites.append("ovh")
-            if layer == "velero" and offsite.ovh_bucket:
-                # Velero has one storage location: OVH when configured (stacks.velero.cloud_bucket).
+            if layer in ("velero", "etcd-snapshot") and offsite.ovh_bucket:
+                # Velero and the etcd snapshot job write to one bucket: OVH when configured
+                # (stacks.velero.cloud_bucket).
                 sites = ["ovh"]
             local += [Copy(layer, site, "object-storage") for site in sites]
     if policy.offsite and offsite.home_mirror and offsite.oci_bucket and not offsite.ovh_bucket:

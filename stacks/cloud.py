@@ -14,6 +14,7 @@ from components.cloudflare.routes import TunnelRoute
 from components.cloudflare.tunnel import AccessIdentityProvider, AccessSettings, GatedRecords, Tunnel, zone_id
 from components.command import command_provider
 from components.derived import SecretDeriver
+from components.k8s.etcd_backup import talos_access_patch
 from components.k8s.gateway import CatalogGateway, GatewayRoute, gateway_route, is_cluster_service_url
 from components.k8s.network_policy import IngressAllows
 from components.k8s.twingate import CLIENT_NAMESPACE, TwingateServiceAccess, TwingateSite
@@ -70,8 +71,15 @@ from stacks.platform import (
     secrets_layer,
     twingate_client,
 )
+from stacks.velero import (
+    ETCD_SECRETS,
+    BucketAccess,
+    cloud_bucket,
+    cloud_velero_problems,
+    etcd_backup_layer,
+    velero_layer,
+)
 from stacks.velero import SECRETS as VELERO_SECRETS
-from stacks.velero import BucketAccess, cloud_bucket, cloud_velero_problems, velero_layer
 
 __all__ = ["SECRETS", "build", "cloud_layout", "load"]
 
@@ -109,7 +117,7 @@ SECRETS: tuple[SecretSpec, ...] = (
         "the ASCII-armored GPG private key Omni encrypts its etcd with (`gpg --export-secret-key --armor`)",
     ),
 )
-SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *IDENTITY_SECRETS, *VELERO_SECRETS)
+SECRETS = (*SECRETS, *PLATFORM_SECRETS, *TWINGATE_SECRETS, *IDENTITY_SECRETS, *VELERO_SECRETS, *ETCD_SECRETS)
 # CLOUD apps are reached through the Cilium Gateway's Envoy (Cilium entity `ingress`) and scraped by Prometheus.
 APP_INGRESS = IngressAllows(from_namespaces=("monitoring",), from_entities=("ingress",))
 
@@ -517,6 +525,8 @@ def build() -> None:
             "substrate": substrate,
             # Talos's service and kernel logs to the node-local collector.
             "extra_config_patches": talos_logging_patches() if ingest is not None else [],
+            # The etcd snapshot job's Talos API access (os:etcd:backup only, from its namespace).
+            "control_plane_config_patches": [talos_access_patch()] if config.platform.etcd_backup else [],
         },
         opts=pulumi.ResourceOptions(providers=[talos_api, oci, commands]),
     )
@@ -574,7 +584,7 @@ def build() -> None:
             access_key_id=offsite_bucket.access_key_id,
             secret_access_key=offsite_bucket.secret_access_key,
         )
-        if config.platform.velero is not None
+        if config.platform.velero is not None or config.platform.etcd_backup
         else None
     )
     _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig, collector, velero_bucket)
@@ -609,6 +619,8 @@ def build() -> None:
     built = {"primary", "bucket-version"} | ({"volume-backup"} if config.backups.volume_backups.enabled else set())
     if config.platform.velero is not None:
         built.add("velero")
+    if config.platform.etcd_backup:
+        built.add("etcd-snapshot")
     targets = _dump_targets(config, offsite_bucket, offsite_endpoint)
     offsite = Offsite(ovh_bucket=False, home_mirror=False)
     if targets:
@@ -787,6 +799,16 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
         velero = velero_layer(platform.velero, "cloud", catalog, config.backups.classes, velero_bucket, on_cluster)
         layers.append(velero)
         platform_namespaces.append("velero")
+    if platform.etcd_backup and velero_bucket is not None:
+        # The snapshots go where Velero's backups go: OVH when configured (the cloud's data leaves OCI).
+        cluster = config.cluster
+        first = next(str(n.address) for _, n in sorted(cluster.nodes.items()) if n.role == "controlplane")
+        layers.append(
+            etcd_backup_layer(
+                cluster.name, cluster.talos_version, first, config.backups.classes, velero_bucket, on_cluster
+            )
+        )
+        platform_namespaces.append("etcd-backup")
     app_namespaces = sorted(
         {s.namespace for s in catalog.at("cloud") if s.namespace is not None} | set(platform.namespaces)
     )

@@ -174,12 +174,13 @@ def velero_layer(  # noqa: PLR0917 (one call per stack)
 def cloud_velero_problems(config: "CloudConfig") -> Iterator[Problem]:
     """CLOUD's Velero needs S3 credentials for its target: OVH's secrets (checked with the OVH
     target) or the Customer Secret Key the offsite bucket issues."""
-    if config.platform.velero is None or config.backups.ovh is not None:
+    writer = "velero" if config.platform.velero is not None else "etcd_backup" if config.platform.etcd_backup else None
+    if writer is None or config.backups.ovh is not None:
         return
     if not config.backups.oci_bucket.issue_credentials:
         yield (
-            "platform.velero",
-            f"the offsite bucket issues no S3 credentials for Velero ({NAMESPACE}:backups.oci_bucket."
+            f"platform.{writer}",
+            f"the offsite bucket issues no S3 credentials for {writer} ({NAMESPACE}:backups.oci_bucket."
             f"issue_credentials is false); turn them on or configure {NAMESPACE}:backups.ovh",
         )
 

@@ -74,3 +74,20 @@ def test_cli_reports_a_bad_switch_as_exit_2(isolated_project: Path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "homelab:platform.etcd_backup" in err
+
+
+def test_cloud_snapshots_etcd_where_velero_writes_and_says_it_is_not_3_2_1(previewed):
+    rec = previewed("cloud").recording
+    job = rec.get("kubernetes:batch/v1:CronJob", "etcd-backup-cronjob")
+    env = {
+        e["name"]: e.get("value")
+        for e in job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    # OVH is configured in the committed cloud stack: the cloud's data leaves OCI (stacks.velero.cloud_bucket).
+    assert env["S3_ENDPOINT"] == "https://s3.gra.io.cloud.ovh.net" and env["CLUSTER"] == "homelab-cloud"
+    granted = [r.name for r in rec.by_type(APPLY) if "kubernetesTalosAPIAccess" in json.dumps(r.inputs, default=str)]
+    assert granted == ["cloud-cloud-1-config"]
+    rows = {r["holder"]: r for r in rec.outputs["backup_protection"].value}
+    # One copy on the node, one at OVH: the copies are counted, never asserted.
+    assert rows["cloud-etcd"]["copies"] == ["primary@oci", "etcd-snapshot@ovh"]
+    assert rows["cloud-etcd"]["three_two_one"] is False
