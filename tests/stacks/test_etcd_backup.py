@@ -91,3 +91,24 @@ def test_cloud_snapshots_etcd_where_velero_writes_and_says_it_is_not_3_2_1(previ
     # One copy on the node, one at OVH: the copies are counted, never asserted.
     assert rows["cloud-etcd"]["copies"] == ["primary@oci", "etcd-snapshot@ovh"]
     assert rows["cloud-etcd"]["three_two_one"] is False
+
+
+def test_cloud_snapshots_without_a_bucket_credential_name_the_switch():
+    inp = stackrun.load_stack_input("cloud")
+    backups = json.loads(inp.config["homelab:backups"])
+    backups["oci_bucket"] = {**backups.get("oci_bucket", {}), "issue_credentials": False}
+    backups.pop("ovh")
+    platform = json.loads(inp.config["homelab:platform"])
+    platform.pop("velero")
+    config = {**inp.config, "homelab:backups": json.dumps(backups), "homelab:platform": json.dumps(platform)}
+    with pytest.raises(ConfigError, match=r"^homelab:platform\.etcd_backup: .*issue_credentials is false"):
+        stackrun.check_stack_config("cloud", config, inp.secret_keys)
+
+
+def test_without_the_switch_nothing_is_registered_or_claimed():
+    platform = json.loads(stackrun.load_stack_input("prod").config["homelab:platform"])
+    recording = stackrun.run_stack("prod", overrides={"platform": {**platform, "etcd_backup": False}})
+    assert not recording.by_type("homelab:k8s:EtcdBackup")
+    assert not any("kubernetesTalosAPIAccess" in json.dumps(r.inputs, default=str) for r in recording.by_type(APPLY))
+    rows = {r["holder"]: r for r in recording.outputs["backup_protection"].value}
+    assert not any(c.startswith("etcd-snapshot") for c in rows["prod-etcd"]["copies"])
