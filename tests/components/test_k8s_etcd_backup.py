@@ -22,6 +22,7 @@ from components.k8s.etcd_backup import (
 )
 from components.oci.dump import AWS_CLI_IMAGE
 from homelab.engine import Recording, run_program
+from tests.components.bad_input import assert_fails_registering_no_child
 
 SECRET = "kubernetes:core/v1:Secret"
 CRONJOB = "kubernetes:batch/v1:CronJob"
@@ -175,18 +176,4 @@ def test_sse_c_key_problem(value, problem):
     ],
 )
 def test_bad_input_registers_no_child(changes, message):
-    recording = Recording(project="homelab", stack="test")
-    with pytest.raises(ValueError, match=message):
-        run_program(
-            program(**changes),
-            project="homelab",
-            stack="test",
-            config=SECRETS,
-            secret_keys=sorted(SECRETS),
-            into=recording,
-        )
-    assert {r.type for r in recording.resources} <= {
-        "pulumi:pulumi:Stack",
-        "pulumi:providers:kubernetes",
-        "homelab:k8s:EtcdBackup",
-    }
+    assert_fails_registering_no_child(program(**changes), message, "homelab:k8s:EtcdBackup", SECRETS)

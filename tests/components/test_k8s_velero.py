@@ -19,7 +19,7 @@ from components.k8s.velero import (
     plugin_image_problem,
 )
 from components.manifests import manifest_files
-from homelab.engine import Recording, run_program
+from tests.components.bad_input import assert_fails_registering_no_child
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
@@ -194,18 +194,4 @@ def test_plugin_image_problem(image, problem):
     ],
 )
 def test_bad_input_registers_no_child(changes, message):
-    recording = Recording(project="homelab", stack="test")
-    with pytest.raises(ValueError, match=message):
-        run_program(
-            program(**changes),
-            project="homelab",
-            stack="test",
-            config=SECRETS,
-            secret_keys=sorted(SECRETS),
-            into=recording,
-        )
-    assert {r.type for r in recording.resources} <= {
-        "pulumi:pulumi:Stack",
-        "pulumi:providers:kubernetes",
-        "homelab:k8s:Velero",
-    }
+    assert_fails_registering_no_child(program(**changes), message, "homelab:k8s:Velero", SECRETS)
