@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from components.oci.dump import DUMPED as NIGHTLY_DUMP_HOLDERS
-from homelab.backup_evidence import holder_tags
+from homelab.backup_evidence import Holding, holder_tags
 from stacks.catalog import Catalog, DataClass, Location, Service
 from stacks.config.base import ConfigModel
 
@@ -220,6 +220,17 @@ PLATFORM: tuple[DataHolder, ...] = (
 )
 """The platform's own state that is not a catalog service (Authentik, Omni, Argo CD, Grafana and
 Prometheus are catalog services and declare their class there)."""
+
+
+def etcd_holder(location: Location) -> DataHolder | None:
+    """The platform holder that is `location`'s etcd (None for a cluster whose etcd is not one: DEV)."""
+    return next((h for h in PLATFORM if h.name == f"{location}-etcd"), None)
+
+
+def etcd_holding(location: Location) -> Holding | None:
+    """What `location`'s control planes hold, as their evidence tags carry it (None: nothing to declare)."""
+    holder = etcd_holder(location)
+    return None if holder is None else Holding(holder.data_class, (holder.name,))
 
 
 DUMPED = frozenset(NIGHTLY_DUMP_HOLDERS)

@@ -38,6 +38,7 @@ from homelab.budget import A1_FLEX, Layout, Machine, always_free_summary, bucket
 from stacks import telemetry
 from stacks.backups import (
     Offsite,
+    etcd_holding,
     holders,
     hostname_classes,
     offsite_storage,
@@ -500,6 +501,8 @@ def build() -> None:
         bucket_tags=bucket_tags(TALOS_IMAGE_ARCHIVE_GB),
         reserved_public_ip=frozenset(k for k, n in cluster_settings.nodes.items() if n.reserved_public_ip),
         region=oci_settings.region,
+        # etcd is a critical data holder of the backup plan: its instances say so (DAT-08's evidence).
+        control_plane_holding=etcd_holding("cloud"),
     )
     nodes = {
         name: TalosNode(
@@ -805,7 +808,7 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
         first = next(str(n.address) for _, n in sorted(cluster.nodes.items()) if n.role == "controlplane")
         layers.append(
             etcd_backup_layer(
-                cluster.name, cluster.talos_version, first, config.backups.classes, velero_bucket, on_cluster
+                "cloud", cluster.name, cluster.talos_version, first, config.backups.classes, velero_bucket, on_cluster
             )
         )
         platform_namespaces.append("etcd-backup")

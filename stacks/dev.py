@@ -25,6 +25,7 @@ from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, TalosClusterArgs, talos_provider
 from components.talos.kubernetes import kubernetes_provider
 from components.talos.substrate import StaticNetwork, TalosNode
+from homelab.backup_evidence import Holding
 from stacks import telemetry
 from stacks.capacity import cluster_guests, guests_as_output
 from stacks.catalog import SEED
@@ -111,8 +112,10 @@ def talos_on_proxmox(
     providers: Sequence[pulumi.ProviderResource],
     extra_config_patches: Sequence[str] = (),
     control_plane_config_patches: Sequence[str] = (),
+    control_plane_holding: Holding | None = None,
 ) -> tuple[TalosCluster, pulumi.ProviderResource, Cilium]:
-    """A Talos cluster on Proxmox VMs with Cilium, and the Kubernetes provider for what follows."""
+    """A Talos cluster on Proxmox VMs with Cilium, and the Kubernetes provider for what follows.
+    `control_plane_holding`: the data its control planes hold (etcd, when the backup plan counts it)."""
     substrate = ProxmoxTalosSubstrate(
         environment=environment,
         node_name=node_name,
@@ -126,6 +129,7 @@ def talos_on_proxmox(
         cpu_type=cluster.cpu_type,
         protect=cluster.protect_vms,
         vlan_id=network.vlan_id,
+        control_plane_holding=control_plane_holding,
     )
     args: TalosClusterArgs = {
         "cluster_name": cluster.name,

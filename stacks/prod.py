@@ -26,7 +26,7 @@ from components.proxmox.host import ApiConsumer, BridgeSpec, GpuPassthrough, Pro
 from components.proxmox.provider import proxmox_provider, ssh_connection
 from components.proxmox.zfs import DatasetSpec, NfsSettings, SnapshotPolicy, ZfsPool, ZfsPoolArgs
 from components.talos.cluster import talos_provider
-from stacks.backups import protection_rows, protections
+from stacks.backups import etcd_holding, protection_rows, protections
 from stacks.capacity import CapacityError, guests_from_output, ledger_for
 from stacks.catalog import SEED, build_catalog
 from stacks.config import ConfigError, load_config
@@ -228,6 +228,8 @@ def build() -> None:
             # The etcd snapshot job's Talos API access (os:etcd:backup only, from its namespace).
             *([talos_access_patch()] if config.platform.etcd_backup else []),
         ],
+        # etcd is a critical data holder of the backup plan: its VMs say so (DAT-08's evidence).
+        control_plane_holding=etcd_holding("prod"),
     )
 
     if host.gpu_mapping_name is not None:
@@ -410,6 +412,7 @@ def _platform(
         cluster = config.cluster
         layers.append(
             etcd_backup_layer(
+                "prod",
                 cluster.name,
                 cluster.talos_version,
                 cluster.endpoint,

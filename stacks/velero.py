@@ -20,7 +20,14 @@ from components.k8s.etcd_backup import EtcdBackup, SnapshotTarget, sse_c_key_pro
 from components.k8s.velero import MIN_REPOSITORY_PASSWORD, BackupSchedule, S3Location, Velero, plugin_image_problem
 from components.manifests import ManifestLockError, manifest_files
 from components.oci.dump import AWS_CLI_IMAGE
-from stacks.backups import ClassPolicyConfig, class_policies, holders, namespaces_by_class, retention_days
+from stacks.backups import (
+    ClassPolicyConfig,
+    class_policies,
+    etcd_holder,
+    holders,
+    namespaces_by_class,
+    retention_days,
+)
 from stacks.catalog import Catalog, DataClass, Location
 from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec, raw_config
 from stacks.config.platform import VeleroConfig
@@ -234,6 +241,7 @@ def etcd_backup_problems(enabled: bool) -> Iterator[Problem]:
 
 
 def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
+    environment: Location,
     cluster: str,
     talos_version: str,
     node: str,
@@ -241,15 +249,19 @@ def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
     bucket: BucketAccess,
     opts: pulumi.ResourceOptions,
 ) -> EtcdBackup:
-    """The etcd snapshot job: etcd is `critical`, so it runs on the critical class' schedule; the
-    bucket's lifecycle rule (the class' offsite retention) expires old snapshots."""
+    """The etcd snapshot job of the backup plan's `<environment>-etcd` holder, on its class' schedule
+    (`critical`); the bucket's lifecycle rule (the class' offsite retention) expires old snapshots."""
+    holder = etcd_holder(environment)
+    if holder is None:
+        raise ConfigError(f"{NAMESPACE}:platform.etcd_backup: the backup plan has no etcd holder for {environment!r}")
     return EtcdBackup(
         "etcd-backup",
         {
             "cluster": cluster,
+            "holder": holder.name,
             "talos_version": talos_version if talos_version.startswith("v") else f"v{talos_version}",
             "node": node,
-            "schedule": class_policies(classes)["critical"].schedule,
+            "schedule": class_policies(classes)[holder.data_class].schedule,
             "uploader_image": AWS_CLI_IMAGE,
             "target": SnapshotTarget(
                 endpoint=bucket.endpoint,

@@ -3,7 +3,9 @@
 docs/decisions/etcd-snapshots.md is the design: a CronJob in its own namespace whose pod holds a
 Talos API credential limited to `os:etcd:backup`, runs `talosctl etcd snapshot` into an emptyDir,
 checks it, and uploads it to the offsite bucket under `etcd/<cluster>/<UTC time>.snapshot`,
-encrypted with SSE-C. The bucket's lifecycle rule expires old snapshots.
+encrypted with SSE-C. The bucket's lifecycle rule expires old snapshots. The CronJob names the data
+holder it copies and the bucket it writes in its `homelab.dev/backup` annotation
+(homelab/backup_evidence.py): the offsite policy (DAT-08) reads coverage from it.
 
 Threat model: the Talos credential can take etcd snapshots and nothing else (the control planes'
 `kubernetesTalosAPIAccess` allows only that role, only from this namespace: `talos_access_patch`);
@@ -27,6 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.labels import managed_labels, namespace_metadata
+from homelab.backup_evidence import ANNOTATION, annotation, target_url
 
 NAMESPACE = "etcd-backup"
 NAME = "etcd-backup"
@@ -105,6 +108,9 @@ class EtcdBackupArgs(TypedDict):
 
     cluster: str
     """The cluster's name: the folder `etcd/<cluster>/` in the bucket."""
+    holder: str
+    """The data holder the snapshots copy (the backup plan's `<environment>-etcd`): named, with the
+    bucket's URL, in the CronJob's `homelab.dev/backup` annotation, the offsite policy's evidence."""
     talos_version: str
     """The cluster's Talos version (`v1.11.5`): the talosctl image's tag."""
     node: str
@@ -145,6 +151,8 @@ class EtcdBackup(pulumi.ComponentResource):
         super().__init__("homelab:k8s:EtcdBackup", name, None, opts)
         if not args["talos_version"].startswith("v"):
             raise ValueError(f"EtcdBackup {name!r}: talos_version {args['talos_version']!r} must look like v1.11.5")
+        if not args["holder"]:
+            raise ValueError(f"EtcdBackup {name!r}: holder must name the data holder the snapshots copy")
         if ":" not in args["uploader_image"].rpartition("/")[2]:
             raise ValueError(f"EtcdBackup {name!r}: uploader_image {args['uploader_image']!r} needs an exact tag")
         target = args["target"]
@@ -241,9 +249,14 @@ class EtcdBackup(pulumi.ComponentResource):
             ],
         )
         labels = managed_labels(NAME)
+        evidence = pulumi.Output.all(target.endpoint, target.bucket).apply(
+            lambda found: annotation([args["holder"]], [target_url(str(found[0]), str(found[1]))])
+        )
         job = k8s.batch.v1.CronJob(
             f"{name}-cronjob",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=NAMESPACE, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAME, namespace=NAMESPACE, labels=labels, annotations={ANNOTATION: evidence}
+            ),
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=args["schedule"],
                 time_zone="Etc/UTC",

@@ -16,7 +16,7 @@ must keep one IP for Real-Debrid (FR-014). A private IP can carry one public IP 
 node launches without an ephemeral one and the reserved IP is attached to its primary private IP.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -36,6 +36,9 @@ class AlwaysFreeNodeArgs(TypedDict):
     private_ip: str
     hostname_label: str
     freeform_tags: dict[str, str]
+    instance_tags: NotRequired[Mapping[str, str]]
+    """Extra freeform tags of the instance only: the data it holds (DAT-08's evidence), which its VNIC
+    and public IP do not."""
     nsg_ids: NotRequired[Sequence[pulumi.Input[str]]]
     user_data: NotRequired[pulumi.Input[str]]
     """Base64 user data (cloud-init, or a Talos machine configuration); secret."""
@@ -108,7 +111,7 @@ class AlwaysFreeNode(pulumi.ComponentResource):
             agent_config={"plugins_configs": plugins} if plugins else None,
             metadata=metadata or None,
             preserve_boot_volume=holds_data,
-            freeform_tags=args["freeform_tags"],
+            freeform_tags={**args["freeform_tags"], **args.get("instance_tags", {})},
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(

@@ -32,6 +32,7 @@ from pulumi_command import local
 
 from components.oci.node import A1_FLEX, AlwaysFreeNode
 from components.talos.substrate import BootImage, TalosNode
+from homelab.backup_evidence import Holding
 
 # Oracle's time service; Talos on OCI cannot reach public NTP pools reliably without it.
 OCI_NTP = "169.254.169.254"
@@ -118,6 +119,9 @@ class OciTalosSubstrate:
     reserved_public_ip: frozenset[str] = frozenset()
     """Node names that keep a reserved public IP (stable egress, FR-014); the others get an
     ephemeral one for egress."""
+    control_plane_holding: Holding | None = None
+    """What the control planes hold (etcd: the backup plan's `cloud-etcd`), tagged on their instances so
+    the offsite policy knows they hold it (homelab/backup_evidence.py)."""
     region: pulumi.Input[str] | None = None
     """The OCI region of the bucket, for the OCI CLI that uploads the image (default: the CLI's own
     configuration). The CLI authenticates with its configuration file or `OCI_CLI_*` variables."""
@@ -224,6 +228,9 @@ class OciTalosSubstrate:
                     "private_ip": node.address,
                     "hostname_label": key,
                     "freeform_tags": dict(self.freeform_tags),
+                    "instance_tags": self.control_plane_holding.oci_tags()
+                    if node.role == "controlplane" and self.control_plane_holding is not None
+                    else {},
                     "nsg_ids": list(self.nsg_ids),
                     "user_data": pulumi.Output.secret(user_data),
                     "public_ip": True,

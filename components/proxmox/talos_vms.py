@@ -17,6 +17,7 @@ import pulumi_proxmoxve as pve
 from components.proxmox.tags import HostMode, vm_tags
 from components.proxmox.vm_options import REBOOT_AFTER_UPDATE, vm_ignore_changes
 from components.talos.substrate import BootImage, StaticNetwork, TalosNode
+from homelab.backup_evidence import Holding
 
 CpuType = Literal["host", "x86-64-v2-AES"]
 
@@ -54,6 +55,9 @@ class ProxmoxTalosSubstrate:
     protect: bool = True
     """Protect the VMs (they hold etcd and local volumes)."""
     vlan_id: int | None = None
+    control_plane_holding: Holding | None = None
+    """What the control planes hold (etcd: the backup plan's `<environment>-etcd`), tagged on their VMs
+    so the offsite policy knows they hold it (homelab/backup_evidence.py)."""
     platform: str = field(default="nocloud", init=False)
     architecture: str = field(default="amd64", init=False)
     delivers_config_at_boot: bool = field(default=False, init=False)
@@ -116,6 +120,8 @@ class ProxmoxTalosSubstrate:
         machines: dict[str, pulumi.CustomResource] = {}
         for key, node in sorted(nodes.items()):
             labels = [self.environment, "kubernetes", "talos"]
+            if node.role == "controlplane" and self.control_plane_holding is not None:
+                labels += self.control_plane_holding.vm_tags()
             machines[key] = pve.VmLegacy(
                 f"{prefix}-{key}",
                 node_name=self.node_name,

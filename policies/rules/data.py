@@ -4,6 +4,7 @@
 policy cannot see): the same predicate decides what must be protected and what must be retained.
 """
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -12,12 +13,14 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidatio
 from pulumi_policy.proxy import UnknownValueError
 
 from homelab.backup_evidence import (
+    ANNOTATION,
     DATA_CLASS_TAG,
     HOLDS_TAG,
     MANIFEST_KEY,
     NAMESPACE_LABEL,
     SITE_ENDPOINTS,
     site_of,
+    vm_holdings,
 )
 from policies.rules import registry as reg
 from policies.rules.base import Rule, resource_rule, stack_rule
@@ -315,7 +318,9 @@ _VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"
 _VELERO_LOCATION = "kubernetes:velero.io/v1:BackupStorageLocation"
 
 
-def _holders(args: StackValidationArgs, cluster_site: str) -> list[tuple[str, str, str, PolicyResource, bool]]:
+def _holders(
+    args: StackValidationArgs, cluster_site: str, host_site: str
+) -> list[tuple[str, str, str, PolicyResource, bool]]:
     """(holder, class, site, resource, is_namespace) for every resource that declares a data class."""
     found: list[tuple[str, str, str, PolicyResource, bool]] = []
     for resource in of_type(args.resources, _OCI_HOLDER_TYPES):
@@ -325,6 +330,10 @@ def _holders(args: StackValidationArgs, cluster_site: str) -> list[tuple[str, st
             continue
         for holder in str(tags.get(HOLDS_TAG) or resource.name).split():
             found.append((holder, str(data_class), "oci", resource, False))
+    for vm in of_type(args.resources, reg.PVE_VM_TYPES):
+        for holding in vm_holdings(str(t) for t in items(get(vm.props, "tags"))):
+            for holder in holding.holds or (str(get(vm.props, "name") or vm.name),):
+                found.append((holder, holding.data_class, host_site, vm, False))
     for namespace in of_type(args.resources, {reg.K8S_NAMESPACE}):
         data_class = mapping(get(namespace.props, "metadata.labels")).get(NAMESPACE_LABEL)
         if data_class is not None:
@@ -360,25 +369,47 @@ def _velero_coverage(args: StackValidationArgs) -> dict[str, set[str]]:
     return coverage
 
 
+def _annotated_manifest(props: Any) -> Any:
+    text = mapping(get(props, "metadata.annotations")).get(ANNOTATION)
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text).get(MANIFEST_KEY)
+    except (ValueError, AttributeError):
+        return None  # not a manifest: covers nothing
+
+
+def _manifest_readers(args: StackValidationArgs) -> list[Callable[[], Any]]:
+    """One reader per place a backup job's manifest may be: each install command's `triggers` entry,
+    each Kubernetes object's `homelab.dev/backup` annotation (JSON). A reader raises
+    UnknownValueError when its value is not known yet."""
+    readers: list[Callable[[], Any]] = []
+    for resource in args.resources:
+        props = resource.props
+        if resource.resource_type == _COMMAND:
+            triggers = props.get("triggers") if isinstance(props, Mapping) else None
+            if isinstance(triggers, Sequence) and not isinstance(triggers, str):
+                readers += [lambda t=triggers, i=i: mapping(t[i]).get(MANIFEST_KEY) for i in range(len(triggers))]
+        elif resource.resource_type.startswith("kubernetes:"):
+            readers.append(lambda p=props: _annotated_manifest(p))
+    return readers
+
+
 def _job_coverage(args: StackValidationArgs) -> tuple[dict[str, set[str]], UnknownValueError | None]:
-    """Holder -> the target URLs of the backup jobs whose install command's manifest names it, and
-    the first trigger not known at preview (it may be a manifest: a gap is then undecided)."""
+    """Holder -> the target URLs of the backup jobs whose manifest names it, and the first manifest
+    not known at preview (it may cover a holder: a gap is then undecided)."""
     coverage: dict[str, set[str]] = {}
     unknown: UnknownValueError | None = None
-    for command in of_type(args.resources, {_COMMAND}):
-        triggers = command.props.get("triggers") if isinstance(command.props, Mapping) else None
-        if not isinstance(triggers, Sequence) or isinstance(triggers, str):
+    for read in _manifest_readers(args):
+        try:
+            job = mapping(read())
+            targets = {str(t) for t in items(job.get("targets"))}
+            holds = [str(h) for h in items(job.get("holds"))]
+        except UnknownValueError as error:
+            unknown = unknown or error
             continue
-        for index in range(len(triggers)):
-            try:
-                job = mapping(mapping(triggers[index]).get(MANIFEST_KEY))
-                targets = {str(t) for t in items(job.get("targets"))}
-                holds = [str(h) for h in items(job.get("holds"))]
-            except UnknownValueError as error:
-                unknown = unknown or error
-                continue
-            for holder in holds:
-                coverage.setdefault(holder, set()).update(targets)
+        for holder in holds:
+            coverage.setdefault(holder, set()).update(targets)
     return coverage, unknown
 
 
@@ -389,9 +420,10 @@ def _job_coverage(args: StackValidationArgs) -> tuple[dict[str, set[str]], Unkno
     topic="data",
     description="Every data holder of a class that must leave its site (FR-025: `critical`) is covered by a backup "
     "that writes to another site (FR-024: 3-2-1, one copy offsite; NFR-005: zero data loss). Holders are the "
-    "resources that declare a data class (OCI freeform tag `data-class`, namespace label "
-    "`homelab.dev/data-class`); coverage is read from the backup jobs' manifests (install command `triggers`) and "
-    "Velero's schedules and storage locations, and a target's site from its S3 endpoint.",
+    "resources that declare a data class (OCI freeform tag `data-class`, Proxmox VM tag `data-class-<class>`, "
+    "namespace label `homelab.dev/data-class`); coverage is read from the backup jobs' manifests (install command "
+    "`triggers`, Kubernetes annotation `homelab.dev/backup`) and Velero's schedules and storage locations, and a "
+    "target's site from its S3 endpoint.",
     fix="add the holder to a backup job whose targets include a bucket at another site (the nightly dump on the "
     "management VM, a Velero schedule whose storage location is offsite), or configure the offsite target "
     "(`homelab:backups.ovh`); a holder that may stay on its site gets a class not in `offsiteClasses`.",
@@ -414,12 +446,17 @@ def _job_coverage(args: StackValidationArgs) -> tuple[dict[str, set[str]], Unkno
             "default": "home",
             "description": "The site of this stack's Kubernetes cluster (the site of its namespaces' data).",
         },
+        "hostSite": {
+            "type": "string",
+            "default": "home",
+            "description": "The site of the Proxmox host (the site of its VMs' data).",
+        },
     },
 )
 def critical_data_offsite(args: StackValidationArgs, report: StackReport, config: Config) -> None:
     wanted = {str(c) for c in config["offsiteClasses"]}
     sites: Mapping[str, Any] = config["siteEndpoints"]
-    holders = [h for h in _holders(args, str(config["clusterSite"])) if h[1] in wanted]
+    holders = [h for h in _holders(args, str(config["clusterSite"]), str(config["hostSite"])) if h[1] in wanted]
     if not holders:
         return
     (jobs, unknown), velero = _job_coverage(args), _velero_coverage(args)

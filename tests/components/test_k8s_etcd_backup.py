@@ -21,6 +21,7 @@ from components.k8s.etcd_backup import (
     upload_script,
 )
 from components.oci.dump import AWS_CLI_IMAGE
+from homelab.backup_evidence import ANNOTATION
 from homelab.engine import Recording, run_program
 from tests.components.bad_input import assert_fails_registering_no_child
 
@@ -34,6 +35,7 @@ KEY = base64.b64encode(b"k" * 32).decode()
 def args(**changes) -> EtcdBackupArgs:
     base: EtcdBackupArgs = {
         "cluster": "prod",
+        "holder": "prod-etcd",
         "talos_version": "v1.11.5",
         "node": "192.168.10.21",
         "schedule": "0 2 * * *",
@@ -126,6 +128,13 @@ def test_snapshot_then_upload_with_pinned_images(rec):
     assert pod["automountServiceAccountToken"] is False
 
 
+def test_job_names_its_holder_and_bucket_for_the_offsite_policy(rec):
+    annotations = rec.get(CRONJOB, "etcd-backup-cronjob").inputs["metadata"]["annotations"]
+    assert json.loads(annotations[ANNOTATION]) == {
+        "backup": {"holds": ["prod-etcd"], "targets": [f"{ENDPOINT}/homelab-backups"]}
+    }
+
+
 def test_upload_is_sse_c_encrypted_with_the_mounted_key():
     script = upload_script()
     assert "--sse-c AES256 --sse-c-key fileb:///etc/etcd-backup/sse-c.key" in script
@@ -173,6 +182,7 @@ def test_sse_c_key_problem(value, problem):
     [
         ({"talos_version": "1.11.5"}, "talos_version"),
         ({"uploader_image": "public.ecr.aws/aws-cli/aws-cli"}, "uploader_image"),
+        ({"holder": ""}, "holder"),
     ],
 )
 def test_bad_input_registers_no_child(changes, message):

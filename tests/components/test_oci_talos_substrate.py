@@ -13,6 +13,7 @@ import pytest
 from components.oci.talos_substrate import OciTalosSubstrate
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.substrate import TalosNode
+from homelab.backup_evidence import Holding
 from homelab.engine import Recording, run_program
 
 NODE = TalosNode("cloud-1", "controlplane", "10.20.1.20", 1, 8192, 100)
@@ -32,10 +33,9 @@ def run(program: Callable[[], None]) -> Recording:
     return run_program(program, project="homelab", stack="test")
 
 
-def _program() -> None:
+def _program(substrate: OciTalosSubstrate = SUBSTRATE, nodes: tuple[TalosNode, ...] = (NODE,)) -> None:
     oci = pulumi_oci.Provider("oci", region="eu-paris-1")
     commands = pulumi_command.Provider("command")
-    substrate = SUBSTRATE
     talos = TalosCluster(
         "cloud",
         {
@@ -43,7 +43,7 @@ def _program() -> None:
             "endpoint_host": NODE.address,
             "talos_version": "v1.11.5",
             "kubernetes_version": "1.34.1",
-            "nodes": {NODE.name: NODE},
+            "nodes": {n.name: n for n in nodes},
             "substrate": substrate,
         },
         opts=pulumi.ResourceOptions(providers=[talos_provider("talos"), oci, commands]),
@@ -117,6 +117,20 @@ def test_machines_hang_under_the_cluster_and_wait_for_shape_compatibility(cluste
     assert instance.provider is not None and "::oci::" in instance.provider
     apply = cluster.get("talos:machine/configurationApply:ConfigurationApply", "cloud-cloud-1-config")
     assert instance.urn in apply.dependencies
+
+
+def test_control_plane_instances_declare_what_they_hold_and_nothing_else_does() -> None:
+    holding = Holding("critical", ("cloud-etcd",))
+    worker = TalosNode("cloud-2", "worker", "10.20.1.21", 1, 8192, 50)
+    substrate = dataclasses.replace(SUBSTRATE, control_plane_holding=holding)
+    rec = run(lambda: _program(substrate, (NODE, worker)))
+    base = dict(SUBSTRATE.freeform_tags)
+    instance = rec.get("oci:Core/instance:Instance", "cloud-cloud-1-instance").inputs
+    assert instance["freeformTags"] == {**base, "data-class": "critical", "holds": "cloud-etcd"}
+    # The VNIC and the address hold no data; the worker holds no etcd.
+    assert instance["createVnicDetails"]["freeformTags"] == base
+    assert rec.get("oci:Core/publicIp:PublicIp", "cloud-cloud-1-public-ip").inputs["freeformTags"] == base
+    assert rec.get("oci:Core/instance:Instance", "cloud-cloud-2-instance").inputs["freeformTags"] == base
 
 
 def test_reserved_ip_for_comet_egress(cluster: Recording) -> None:

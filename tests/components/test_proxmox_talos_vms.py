@@ -3,6 +3,7 @@
 import pytest
 
 from components.proxmox.talos_vms import BOOT_MEDIA_FIELDS
+from homelab.backup_evidence import Holding, vm_holdings
 from tests.components.talos_fixtures import PROD_NODES, cluster_program, proxmox_substrate
 
 VM = "proxmoxve:index/vmLegacy:VmLegacy"
@@ -53,6 +54,16 @@ def test_each_node_is_a_talos_ready_vm(record, key):
     assert {"prod", "kubernetes", "talos", "mode-normal", "mode-testing"} == set(inputs["tags"])
     assert vm.protect
     assert set(BOOT_MEDIA_FIELDS) <= set(vm.ignore_changes)
+
+
+def test_control_planes_declare_what_they_hold_workers_do_not(record):
+    holding = Holding("critical", ("prod-etcd",))
+    rec = record(cluster_program(substrate=proxmox_substrate(PROD_NODES, control_plane_holding=holding)))
+    control_plane = rec.get(VM, "talos-prod-cp-1").inputs["tags"]
+    assert {"data-class-critical", "holds-prod-etcd"} <= set(control_plane)
+    assert control_plane == sorted(control_plane)
+    assert vm_holdings(control_plane) == [holding]
+    assert vm_holdings(rec.get(VM, "talos-prod-worker-1").inputs["tags"]) == []
 
 
 def test_vm_ids_are_keyed_by_node_name(record):

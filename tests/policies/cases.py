@@ -5,6 +5,7 @@ to the fix (the fix text itself is checked to be the rule's). The meta-test in `
 fails when a rule lacks any of the three kinds.
 """
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -1928,6 +1929,73 @@ case(
     "unknown",
     "other-trigger-unknown",
     lambda: S([data_volume(), dump_job(f"{OVH_S3}/o"), Res(COMMAND, "other", {"create": "x", "triggers": [UNKNOWN]})]),
+)
+
+# Holders a Proxmox VM or an OCI instance declares (etcd on a control plane); a Kubernetes job's
+# manifest in its `homelab.dev/backup` annotation (the etcd snapshot CronJob).
+CRONJOB = "kubernetes:batch/v1:CronJob"
+
+
+def etcd_vm(*extra: str, holding: Sequence[str] = ("data-class-critical", "holds-prod-etcd")) -> Res:
+    tags = sorted({"prod", "kubernetes", "talos", *holding, *extra})
+    return Res(VM, "talos-prod-cp-1", {"name": "prod-cp-1", "nodeName": "pve", "tags": tags})
+
+
+def etcd_instance() -> Res:
+    tags = {"role": "talos-node", "data-class": "critical", "holds": "cloud-etcd"}
+    return Res(INSTANCE, "cloud-cloud-1-instance", {"shape": "VM.Standard.A1.Flex", "freeformTags": tags})
+
+
+def snapshot_job(*targets: str, holds: Sequence[str] = ("prod-etcd",), text: Any = None) -> Res:
+    value = text if text is not None else json.dumps({"backup": {"holds": list(holds), "targets": list(targets)}})
+    metadata = {"name": "etcd-backup", "namespace": "etcd-backup", "annotations": {"homelab.dev/backup": value}}
+    return Res(CRONJOB, "etcd-backup-cronjob", {"metadata": metadata, "spec": {"schedule": "0 2 * * *"}})
+
+
+case("DAT-08", "pass", "etcd-snapshot-leaves-home", lambda: S([etcd_vm(), snapshot_job(f"{OCI_S3}/b")]))
+# Boundary: a holds tag alone declares no class, so the VM holds nothing the rule must follow.
+case("DAT-08", "pass", "vm-holds-tag-without-class", lambda: S([etcd_vm(holding=("holds-prod-etcd",))]))
+case(
+    "DAT-08",
+    "pass",
+    "cloud-etcd-snapshot-at-ovh",
+    lambda: S([etcd_instance(), snapshot_job(f"{OVH_S3}/offsite", holds=("cloud-etcd",))]),
+)
+case(
+    "DAT-08",
+    "violate",
+    "vm-holder-without-job",
+    lambda: S([etcd_vm()]),
+    "'prod-etcd' (critical, on 'talos-prod-cp-1' at home) is covered by no backup job.",
+)
+case(
+    "DAT-08",
+    "violate",
+    "cloud-etcd-snapshot-stays-on-oci",
+    lambda: S([etcd_instance(), snapshot_job(f"{OCI_S3}/b", holds=("cloud-etcd",))]),
+    "'cloud-etcd' (critical, on 'cloud-cloud-1-instance' at oci) is backed up only to oci: no copy leaves its site.",
+)
+case(
+    "DAT-08",
+    "violate",
+    "annotation-not-a-manifest",
+    lambda: S([etcd_vm(), snapshot_job(text="daily at 02:00")]),
+    "'prod-etcd' (critical, on 'talos-prod-cp-1' at home) is covered by no backup job.",
+)
+# A VM that declares a class but names no holder is the holder itself (its VM name).
+case(
+    "DAT-08",
+    "violate",
+    "vm-class-without-holds-is-its-own-holder",
+    lambda: S([etcd_vm(holding=("data-class-critical",)), snapshot_job(f"{OCI_S3}/b")]),
+    "'prod-cp-1' (critical, on 'talos-prod-cp-1' at home) is covered by no backup job.",
+)
+case(
+    "DAT-08",
+    "unknown",
+    "annotation-not-known",
+    lambda: S([etcd_vm(), snapshot_job(text=UNKNOWN)]),
+    cannot_run=True,
 )
 
 VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"

@@ -50,6 +50,7 @@ from tests.policies.cases import (
     deployment,
     dump_job,
     estimate,
+    etcd_vm,
     ingress,
     instance,
     labelled_namespace,
@@ -62,6 +63,7 @@ from tests.policies.cases import (
     security_list,
     service,
     sized_bucket,
+    snapshot_job,
     storage_class,
     tunnel_config,
     velero,
@@ -616,6 +618,10 @@ OVERRIDES += [
              "home", "only to oci", base={"clusterSite": "oci"}),
     Override("DAT-08", "clusterSite", "violate",
              _offsite(labelled_namespace("immich"), velero(OVH_S3, "b", ["immich"])), "ovh", "only to ovh"),
+    # The Proxmox host's site: etcd snapshotted to OCI is offsite at home, not were the host at OCI.
+    Override("DAT-08", "hostSite", "pass", _offsite(etcd_vm(), snapshot_job(f"{OCI_S3}/b")), "home", "only to oci",
+             base={"hostSite": "oci"}),
+    Override("DAT-08", "hostSite", "violate", _offsite(etcd_vm(), snapshot_job(f"{OCI_S3}/b")), "oci", "only to oci"),
 ]  # fmt: skip
 
 

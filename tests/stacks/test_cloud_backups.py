@@ -60,13 +60,16 @@ def test_without_ovh_the_management_data_stays_on_oci_and_dat08_says_so():
     assert rows["authentik"]["copies"] == ["primary@oci", "volume-backup@oci", "nightly-dump@oci"]
     assert rows["authentik"]["verdict"] == "not 3-2-1 (no offsite copy)"
     # The stack's own pack config (clusterSite oci): the critical namespaces, labelled with their class,
-    # are read through Velero's schedules and storage location, which now stay on OCI too.
+    # are read through Velero's schedules and storage location, which now stay on OCI too; the control
+    # plane's instance holds cloud-etcd, whose snapshot job (its annotation) writes to OCI as well.
     found = [
         f.message for f in evaluate(recording, config=load_pack_config(config_path("cloud"))) if f.rule_id == "DAT-08"
     ]
-    where = {"authentik": "oci-mgmt-data", "omni": "oci-mgmt-data"} | {
-        ns: f"cloud-backend-{ns}" for ns in ("baikal", "immich", "nextcloud", "vaultwarden")
-    }
+    where = (
+        {"authentik": "oci-mgmt-data", "omni": "oci-mgmt-data"}
+        | {ns: f"cloud-backend-{ns}" for ns in ("baikal", "immich", "nextcloud", "vaultwarden")}
+        | {"cloud-etcd": "cloud-cloud-1-instance"}
+    )
     assert sorted(m.split(" Fix:")[0] for m in found) == sorted(
         f"[DAT-08] '{holder}' (critical, on '{resource}' at oci) is backed up only to oci: no copy leaves its site."
         for holder, resource in where.items()

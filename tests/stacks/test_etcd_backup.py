@@ -9,7 +9,10 @@ import pytest
 import yaml
 
 from homelab import stackrun
+from homelab.backup_evidence import ANNOTATION, vm_holdings
 from homelab.cli import main
+from homelab.policy_config import config_path
+from homelab.policy_eval import evaluate, load_pack_config
 from stacks.backups import class_policies
 from stacks.config import ConfigError
 
@@ -31,6 +34,20 @@ def test_prod_snapshots_etcd_to_the_offsite_bucket_on_the_critical_schedule(prev
     assert rec.get("kubernetes:core/v1:Secret", "etcd-backup-sse-c").is_secret("data.sse-c.key")
     policies = {r.name for r in rec.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
     assert "network-policies-etcd-backup-deny" in policies
+
+
+def test_prod_control_planes_declare_etcd_and_the_job_names_its_offsite_copy(previewed):
+    result = previewed("prod")
+    rec = result.recording
+    held = {vm.name: vm_holdings(vm.inputs["tags"]) for vm in rec.by_type("proxmoxve:index/vmLegacy:VmLegacy")}
+    assert {name for name, holdings in held.items() if holdings} == {
+        r.name for r in rec.by_type("proxmoxve:index/vmLegacy:VmLegacy") if "-cp-" in r.name
+    }
+    assert all(h.holds == ("prod-etcd",) and h.data_class == "critical" for found in held.values() for h in found)
+    job = rec.get("kubernetes:batch/v1:CronJob", "etcd-backup-cronjob")
+    evidence = json.loads(job.inputs["metadata"]["annotations"][ANNOTATION])
+    assert evidence == {"backup": {"holds": ["prod-etcd"], "targets": [f"{OCI_S3}/homelab-backups"]}}
+    assert not [f for f in result.findings if f.rule_id == "DAT-08"]
 
 
 def test_only_control_planes_grant_the_backup_role(previewed):
@@ -91,6 +108,13 @@ def test_cloud_snapshots_etcd_where_velero_writes_and_says_it_is_not_3_2_1(previ
     # One copy on the node, one at OVH: the copies are counted, never asserted.
     assert rows["cloud-etcd"]["copies"] == ["primary@oci", "etcd-snapshot@ovh"]
     assert rows["cloud-etcd"]["three_two_one"] is False
+    # The control plane's instance declares cloud-etcd; the job's annotation names its OVH copy.
+    instance = rec.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
+    assert instance.inputs["freeformTags"]["holds"] == "cloud-etcd"
+    assert instance.inputs["freeformTags"]["data-class"] == "critical"
+    evidence = json.loads(job.inputs["metadata"]["annotations"][ANNOTATION])
+    assert evidence["backup"]["holds"] == ["cloud-etcd"]
+    assert [t.split("/")[2] for t in evidence["backup"]["targets"]] == ["s3.gra.io.cloud.ovh.net"]
 
 
 def test_cloud_snapshots_without_a_bucket_credential_name_the_switch():
@@ -112,3 +136,9 @@ def test_without_the_switch_nothing_is_registered_or_claimed():
     assert not any("kubernetesTalosAPIAccess" in json.dumps(r.inputs, default=str) for r in recording.by_type(APPLY))
     rows = {r["holder"]: r for r in recording.outputs["backup_protection"].value}
     assert not any(c.startswith("etcd-snapshot") for c in rows["prod-etcd"]["copies"])
+    # The control plane still holds etcd: the offsite policy now finds it uncovered.
+    findings = evaluate(recording, config=load_pack_config(config_path("prod")))
+    found = [f.message for f in findings if f.rule_id == "DAT-08"]
+    assert [m.split(" Fix:")[0] for m in found] == [
+        "[DAT-08] 'prod-etcd' (critical, on 'talos-prod-cp-1' at home) is covered by no backup job."
+    ]
