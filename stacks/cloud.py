@@ -79,6 +79,7 @@ from stacks.velero import (
     cloud_velero_problems,
     etcd_backup_layer,
     velero_layer,
+    velero_scrape,
 )
 from stacks.velero import SECRETS as VELERO_SECRETS
 
@@ -567,6 +568,9 @@ def build() -> None:
             config.telemetry.alloy_chart,
             cluster_settings.name,
             pulumi.ResourceOptions(providers=[k8s], depends_on=[cilium]),
+            # The backup alerts on PROD read Velero's and the etcd snapshot CronJob's series.
+            pod_scrapes=[velero_scrape()] if config.platform.velero is not None else [],
+            cron_job_metrics_chart=config.telemetry.kube_state_metrics_chart if config.platform.etcd_backup else None,
         )
         if ingest is not None
         else None

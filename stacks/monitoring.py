@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
+from components.k8s.etcd_backup import DEADLINE_SECONDS as ETCD_BACKUP_DEADLINE
+from components.k8s.etcd_backup import NAME as ETCD_BACKUP_JOB
+from components.k8s.etcd_backup import NAMESPACE as ETCD_BACKUP_NAMESPACE
 from components.k8s.gateway import is_cluster_service_url
 from components.manifests import manifest_files
 from components.monitoring.alertmanager import Routing, alertmanager_config
@@ -28,11 +31,12 @@ from components.monitoring.metrics import (
     load_dashboards,
 )
 from components.monitoring.ntfy import ExtraPublisher, Ntfy
-from components.monitoring.rules import ProbedService, RuleContext, rule_groups
+from components.monitoring.rules import BackupCronJob, ProbedService, RuleContext, rule_groups
 from stacks.catalog import Catalog, Service
 from stacks.config import ConfigError, SecretSpec
 from stacks.config.homelab import ProdConfig
 from stacks.config.monitoring import MonitoringConfig, Severity
+from stacks.velero import velero_scrape
 
 NAMESPACE = "monitoring"
 NTFY_NAMESPACE = "ntfy"
@@ -240,6 +244,9 @@ def build_monitoring(inputs: MonitoringInputs) -> list[pulumi.Resource]:
         pool=config.zfs.pool_name,
         services=[ProbedService(s.name, _severity(s, monitoring)) for s in services],
         backup_jobs=tuple(monitoring.backup_jobs),
+        # Watched on every cluster that ships kube-state-metrics' series (PROD's own, CLOUD's remote).
+        backup_cron_jobs=(BackupCronJob(ETCD_BACKUP_NAMESPACE, ETCD_BACKUP_JOB, f"{ETCD_BACKUP_DEADLINE}s"),),
+        home_cluster=config.cluster.name,
         tunnels=("prod", "cloud"),
     )
     metrics_args: MetricsStackArgs = {
@@ -273,7 +280,9 @@ def build_monitoring(inputs: MonitoringInputs) -> list[pulumi.Resource]:
                 match_labels={"app.kubernetes.io/name": "cloudflared"},
                 port="metrics",
                 labels={"tunnel": "prod"},
-            )
+            ),
+            # Velero's server (not its node agents): the Velero* backup alerts read its metrics.
+            *([velero_scrape()] if config.platform.velero is not None else []),
         ],
     }
     if telegram is not None:

@@ -62,16 +62,17 @@ PLATFORM_NAMESPACES: Mapping[str, IngressAllows] = {
     "monitoring": IngressAllows(
         from_namespaces=("cloudflared",), from_entities=("kube-apiserver", "host", "remote-node")
     ),
-    # The cloud's collector (stacks/telemetry.py): it only sends; Talos reaches it on the host network.
-    "telemetry": IngressAllows(same_namespace=False),
+    # The cloud's collector (stacks/telemetry.py): it only sends; Talos reaches it on the host network,
+    # and the collector (host network) scrapes the kube-state-metrics beside it on its own node.
+    "telemetry": IngressAllows(same_namespace=False, from_entities=("host",)),
     # ntfy: the phone app and the web UI through the tunnel, Alertmanager publishing from monitoring.
     "ntfy": IngressAllows(from_namespaces=("cloudflared", "monitoring")),
     "longhorn-system": IngressAllows(
         from_namespaces=("monitoring",), from_entities=("host", "remote-node", "kube-apiserver")
     ),
     # Velero's server and node agents talk through the API server and write to the bucket directly:
-    # only Prometheus' scrapes come in.
-    "velero": IngressAllows(same_namespace=False, from_namespaces=("monitoring",)),
+    # only metrics scrapes come in (PROD's Prometheus; on CLOUD the collector on the node's host network).
+    "velero": IngressAllows(same_namespace=False, from_namespaces=("monitoring",), from_entities=("host",)),
     # The etcd snapshot job only calls out (Talos API, bucket): nothing comes in.
     "etcd-backup": IngressAllows(same_namespace=False),
 }

@@ -19,13 +19,14 @@ PROD itself needs nothing from here: its Prometheus accepts remote write, its Lo
 the pushes, and its tunnel connector reaches both inside the cluster.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.monitoring.logs import RemoteTarget, TelemetryAgent
+from components.monitoring.logs import RemoteTarget, TelemetryAgent, TelemetryAgentArgs
+from components.monitoring.metrics import PodScrape
 from components.oci.compose import VmTelemetry
 from stacks.catalog import Catalog
 from stacks.config import ConfigError
@@ -141,20 +142,23 @@ def cluster_collector(  # noqa: PLR0917 (one call per stack)
     cluster: str,
     opts: pulumi.ResourceOptions,
     intermittent: bool = False,
+    pod_scrapes: Sequence[PodScrape] = (),
+    cron_job_metrics_chart: str | None = None,
 ) -> TelemetryAgent:
     """Alloy on every node of a remote cluster (CLOUD, DEV); Talos ships its logs to it
-    (`talos_logging_patches` in the same cluster's machine configuration)."""
-    return TelemetryAgent(
-        f"{environment}-telemetry",
-        {
-            "cluster": cluster,
-            "chart_version": chart_version,
-            "namespace": NAMESPACE,
-            "create_namespace": True,
-            "node_metrics": True,
-            "talos_logs": True,
-            "remote": remote,
-            "intermittent": intermittent,
-        },
-        opts=opts,
-    )
+    (`talos_logging_patches` in the same cluster's machine configuration). `pod_scrapes` and
+    `cron_job_metrics_chart` (kube-state-metrics) add the series the backup alerts read."""
+    args: TelemetryAgentArgs = {
+        "cluster": cluster,
+        "chart_version": chart_version,
+        "namespace": NAMESPACE,
+        "create_namespace": True,
+        "node_metrics": True,
+        "talos_logs": True,
+        "remote": remote,
+        "intermittent": intermittent,
+        "pod_scrapes": list(pod_scrapes),
+    }
+    if cron_job_metrics_chart is not None:
+        args["cron_job_metrics_chart"] = cron_job_metrics_chart
+    return TelemetryAgent(f"{environment}-telemetry", args, opts=opts)

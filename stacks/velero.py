@@ -17,8 +17,18 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.k8s.etcd_backup import EtcdBackup, SnapshotTarget, sse_c_key_problem
-from components.k8s.velero import MIN_REPOSITORY_PASSWORD, BackupSchedule, S3Location, Velero, plugin_image_problem
+from components.k8s.velero import (
+    METRICS_PORT,
+    MIN_REPOSITORY_PASSWORD,
+    SERVER_POD_LABELS,
+    BackupSchedule,
+    S3Location,
+    Velero,
+    plugin_image_problem,
+)
+from components.k8s.velero import NAMESPACE as VELERO_NAMESPACE
 from components.manifests import ManifestLockError, manifest_files
+from components.monitoring.metrics import PodScrape
 from components.oci.dump import AWS_CLI_IMAGE
 from stacks.backups import (
     ClassPolicyConfig,
@@ -58,6 +68,11 @@ ETCD_SECRETS: tuple[SecretSpec, ...] = (
 )
 LOCAL_ONLY: frozenset[DataClass] = frozenset({"media"})
 """Classes Velero never backs up (FR-025: media stays local)."""
+
+
+def velero_scrape() -> PodScrape:
+    """Velero's server metrics (the Velero* backup alerts): a PodMonitor on PROD, the collector on CLOUD."""
+    return PodScrape("velero", VELERO_NAMESPACE, SERVER_POD_LABELS, METRICS_PORT, {})
 
 
 def velero_problems(velero: VeleroConfig | None) -> Iterator[Problem]:

@@ -44,6 +44,8 @@ WORK = "/work"
 UID = 65534
 TALOSCTL_IMAGE = "ghcr.io/siderolabs/talosctl"
 SSE_C_KEY_BYTES = 32
+DEADLINE_SECONDS = 3600
+"""How long one run (snapshot and upload, retries included) may take before its Job fails."""
 
 
 def talos_access_patch(namespace: str = NAMESPACE) -> str:
@@ -266,7 +268,7 @@ class EtcdBackup(pulumi.ComponentResource):
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
                     spec=k8s.batch.v1.JobSpecArgs(
                         backoff_limit=2,
-                        active_deadline_seconds=3600,
+                        active_deadline_seconds=DEADLINE_SECONDS,
                         template=k8s.core.v1.PodTemplateSpecArgs(
                             metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
                         ),

@@ -16,8 +16,10 @@ in the host's network namespace (hostNetwork, on every node including control pl
 that listener and its own HTTP server to the loopback only: nothing new listens on the LAN.
 """
 
+import dataclasses
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -33,10 +35,20 @@ from components.monitoring.alloy import (
     remote_headers,
     talos_logs,
 )
+from components.monitoring.metrics import PROMETHEUS_COMMUNITY, PodScrape
 
 GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"
 LOKI_RELEASE = "loki"
+KSM_RELEASE = "kube-state-metrics"
+KSM_SCRAPE = PodScrape(
+    key="kube_state_metrics",
+    namespace="",  # the agent's own namespace (filled in by `TelemetryAgent`)
+    match_labels={"app.kubernetes.io/name": "kube-state-metrics"},
+    port="http",
+    labels={},
+)
+"""kube-state-metrics as the agent runs it for CronJob series (the backup jobs' alerts)."""
 ACCESS_SECRET = "telemetry-access"
 """Secret with `CF_ACCESS_CLIENT_ID` / `CF_ACCESS_CLIENT_SECRET` (Cloudflare Access service token)."""
 
@@ -150,8 +162,10 @@ def alloy_config(  # noqa: PLR0917 (the agent's one call site)
     access: bool,
     talos: bool = False,
     intermittent: bool = False,
+    pod_scrapes: Sequence[PodScrape] = (),
 ) -> str:
-    """The Alloy pipeline (Alloy configuration syntax)."""
+    """The Alloy pipeline (Alloy configuration syntax). `pod_scrapes`: pods whose metrics each node's
+    agent scrapes on its own node and remote-writes with the node metrics (a cluster without Prometheus)."""
     headers = remote_headers() if access else ""
     labels = f"cluster = {quote(cluster)}" + (f", {SCHEDULE_LABEL} = {quote(INTERMITTENT)}" if intermittent else "")
     parts = [
@@ -202,6 +216,7 @@ def alloy_config(  # noqa: PLR0917 (the agent's one call site)
             "  forward_to      = [prometheus.remote_write.prod.receiver]\n"
             '  scrape_interval = "60s"\n'
             "}\n",
+            *(_pod_scrape(scrape) for scrape in pod_scrapes),
             'prometheus.remote_write "prod" {\n'
             "  endpoint {\n"
             f'    url = "{remote_write_url}"\n'
@@ -211,6 +226,51 @@ def alloy_config(  # noqa: PLR0917 (the agent's one call site)
             "}\n",
         ]
     return "\n".join(parts)
+
+
+def _meta_label(label: str) -> str:
+    """Kubernetes discovery's meta label of a pod label (`app.kubernetes.io/name` -> `..._app_kubernetes_io_name`)."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^A-Za-z0-9_]", "_", label)
+
+
+def _pod_scrape(scrape: PodScrape) -> str:
+    """Keep this node's pods of `scrape` (namespace, labels, named port), scrape them every minute."""
+    keep = [("__meta_kubernetes_namespace", scrape.namespace)]
+    keep += [(_meta_label(k), v) for k, v in sorted(scrape.match_labels.items())]
+    keep.append(("__meta_kubernetes_pod_container_port_name", scrape.port))
+    rules = "".join(
+        f"  rule {{\n    source_labels = [{quote(source)}]\n    regex         = {quote(re.escape(value))}\n"
+        '    action        = "keep"\n  }\n'
+        for source, value in keep
+    )
+    rules += (
+        '  rule {\n    source_labels = ["__meta_kubernetes_namespace"]\n    target_label  = "namespace"\n  }\n'
+        '  rule {\n    source_labels = ["__meta_kubernetes_pod_name"]\n    target_label  = "pod"\n  }\n'
+        f'  rule {{\n    target_label = "job"\n    replacement  = {quote(scrape.key)}\n  }}\n'
+    )
+    rules += "".join(
+        f"  rule {{\n    target_label = {quote(k)}\n    replacement  = {quote(v)}\n  }}\n"
+        for k, v in sorted(scrape.labels.items())
+    )
+    return (
+        f'discovery.relabel "scrape_{scrape.key}" {{\n'
+        "  targets = discovery.kubernetes.pods.targets\n"
+        f"{rules}"
+        "}\n"
+        f'prometheus.scrape "{scrape.key}" {{\n'
+        f"  targets         = discovery.relabel.scrape_{scrape.key}.output\n"
+        "  forward_to      = [prometheus.remote_write.prod.receiver]\n"
+        '  scrape_interval = "60s"\n'
+        "}\n"
+    )
+
+
+def kube_state_metrics_values() -> dict[str, Any]:
+    """CronJob series only: the one collector the backup alerts read (least RBAC: list/watch cronjobs)."""
+    return {
+        "collectors": ["cronjobs"],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+    }
 
 
 class TelemetryAgentArgs(TypedDict):
@@ -229,6 +289,11 @@ class TelemetryAgentArgs(TypedDict):
     intermittent: NotRequired[bool]
     """The cluster is powered off by design most of the time (DEV): its series carry
     `schedule="intermittent"` so PROD does not alert on its silence."""
+    pod_scrapes: NotRequired[Sequence[PodScrape]]
+    """Pods whose metrics the agent scrapes on each node and remote-writes (with `node_metrics`)."""
+    cron_job_metrics_chart: NotRequired[str]
+    """Run kube-state-metrics (this chart version, CronJob series only) in the agent's namespace and
+    scrape it (with `node_metrics`): the backup jobs' alerts on PROD read its series."""
 
 
 class TelemetryAgent(pulumi.ComponentResource):
@@ -285,6 +350,22 @@ class TelemetryAgent(pulumi.ComponentResource):
                 {"name": "root", "mountPath": "/host/root", "readOnly": True, "mountPropagation": "HostToContainer"},
             ]
         talos = bool(args.get("talos_logs", False))
+        scrapes = list(args.get("pod_scrapes", ()))
+        ksm_chart = args.get("cron_job_metrics_chart")
+        if ksm_chart is not None and node_metrics:
+            scrapes.append(dataclasses.replace(KSM_SCRAPE, namespace=ns))
+            k8s.helm.v3.Release(
+                f"{name}-cron-job-metrics",
+                name=KSM_RELEASE,
+                chart="kube-state-metrics",
+                version=ksm_chart,
+                namespace=ns,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY),
+                values=kube_state_metrics_values(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            )
+        if not node_metrics:
+            scrapes = []
         controller: dict[str, Any] = {"type": "daemonset"}
         if node_metrics:
             controller["hostPID"] = True
@@ -307,6 +388,7 @@ class TelemetryAgent(pulumi.ComponentResource):
                         remote is not None,
                         talos=talos,
                         intermittent=bool(args.get("intermittent", False)),
+                        pod_scrapes=scrapes,
                     )
                 )
             },

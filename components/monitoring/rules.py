@@ -26,6 +26,16 @@ BACKUP_STATUS_METRIC = "homelab_backup_last_status"
 """Written by every backup job (textfile collector on the host, or pushed in-cluster):
 `..._last_success_timestamp_seconds{job}` = Unix time of the last good run, `..._last_status{job}` =
 1 after a good run, 0 after a failed one."""
+VELERO_SUCCESS_METRIC = "velero_backup_last_successful_timestamp"
+VELERO_FAILURE_METRICS = ("velero_backup_failure_total", "velero_backup_partial_failure_total")
+VELERO_ATTEMPT_METRIC = "velero_backup_attempt_total"
+"""Velero's own metrics, per `schedule` (its server's :8085). Velero initialises the counters of every
+schedule at start, but `..._last_successful_timestamp` only once a backup of it has completed, and it
+sets `velero_backup_last_status` to 0 at start too, so that gauge cannot tell a failure from a restart."""
+CRONJOB_SUCCESS_METRIC = "kube_cronjob_status_last_successful_time"
+CRONJOB_SCHEDULE_METRIC = "kube_cronjob_status_last_schedule_time"
+CRONJOB_CREATED_METRIC = "kube_cronjob_created"
+"""kube-state-metrics' CronJob series, per `namespace` and `cronjob`."""
 ZED_METRIC = "homelab_zfs_zed_last_event_timestamp_seconds"
 SCRUB_ERRORS_METRIC = "homelab_zfs_pool_errors"
 _FS = 'fstype!~"tmpfs|overlay|squashfs|ramfs|nsfs|devtmpfs|fuse.lxcfs",mountpoint!~"/run.*|/boot/efi"'
@@ -42,6 +52,16 @@ class ProbedService:
 
 
 @dataclass(frozen=True)
+class BackupCronJob:
+    """A backup that runs as a Kubernetes CronJob (the etcd snapshots), watched through kube-state-metrics."""
+
+    namespace: str
+    name: str
+    deadline: str
+    """How long one run may take (its Job's `activeDeadlineSeconds`): a run not done by then failed."""
+
+
+@dataclass(frozen=True)
 class RuleContext:
     """What the generated rules need to know beyond the thresholds."""
 
@@ -49,6 +69,9 @@ class RuleContext:
     """The ZFS pool on the Proxmox host."""
     services: Sequence[ProbedService] = ()
     backup_jobs: Sequence[str] = ()
+    backup_cron_jobs: Sequence[BackupCronJob] = ()
+    home_cluster: str = "prod"
+    """The `cluster` label of PROD's own series in alerts (remote writers bring theirs)."""
     tunnels: Sequence[str] = field(default_factory=lambda: ("prod", "cloud"))
     """Every tunnel's connector reports `cloudflared_tunnel_ha_connections{tunnel}`: PROD's pods
     through a PodMonitor, the cloud connector through the management VM's Alloy."""
@@ -85,6 +108,12 @@ def _alert(  # noqa: PLR0917 (each call reads as one row of the alert table)
     if duration_seconds(after) > 0:
         rule["for"] = _seconds(after)
     return rule
+
+
+def _on_cluster(expr: str, home: str) -> str:
+    """`expr` with a `cluster` label on every result: remote writers add theirs, PROD's own series have
+    none and get `home`, so every alert can say where it happened."""
+    return f'label_replace({expr}, "cluster", "{home}", "cluster", "")'
 
 
 def _resources(t: ThresholdsConfig) -> RuleGroup:
@@ -226,6 +255,72 @@ def _backups(t: ThresholdsConfig, ctx: RuleContext) -> RuleGroup:
                 {"job": job},
             )
         )
+    age = duration_seconds(t.backup_age.age)
+    failures = " + ".join(f'increase({m}{{schedule!=""}}[1h])' for m in VELERO_FAILURE_METRICS)
+    here = ctx.home_cluster
+    rules += [
+        _alert(
+            "VeleroBackupFailed",
+            # Counters, not `velero_backup_last_status` (0 after every Velero restart). Fires for the hour
+            # after a failed or partially failed run; VeleroBackupTooOld keeps the state afterwards.
+            _on_cluster(f"sum by (cluster, schedule) ({failures}) > 0", here),
+            t.backup_failed.after,
+            "critical",
+            "Velero backup {{ $labels.schedule }} on {{ $labels.cluster }} failed",
+            "A run failed or partially failed within the last hour: `velero backup describe` its newest backup.",
+        ),
+        _alert(
+            "VeleroBackupTooOld",
+            _on_cluster(f'time() - {VELERO_SUCCESS_METRIC}{{schedule!=""}} > {age}', here),
+            t.backup_age.after,
+            "critical",
+            "Velero backup {{ $labels.schedule }} on {{ $labels.cluster }} has not succeeded for over "
+            + _seconds(t.backup_age.age),
+            "Its newest completed backup is too old.",
+        ),
+        _alert(
+            "VeleroBackupNeverSucceeded",
+            # A schedule Velero knows (its counters exist) without a completed backup, for a whole period.
+            _on_cluster(
+                f'{VELERO_ATTEMPT_METRIC}{{schedule!=""}} unless on (cluster, schedule) {VELERO_SUCCESS_METRIC}', here
+            ),
+            t.backup_age.age,
+            "critical",
+            "Velero backup {{ $labels.schedule }} on {{ $labels.cluster }} has never succeeded",
+            "No backup of the schedule has completed since Velero started with it.",
+        ),
+    ]
+    for job in sorted(ctx.backup_cron_jobs, key=lambda j: (j.namespace, j.name)):
+        match = f'namespace="{job.namespace}",cronjob="{job.name}"'
+        what = f"{job.namespace}/{job.name}"
+        own = {"namespace": job.namespace, "cronjob": job.name}
+        rules += [
+            _alert(
+                "BackupCronJobFailed",
+                # The newest run started after the newest success and is past its deadline: it failed.
+                _on_cluster(f"{CRONJOB_SCHEDULE_METRIC}{{{match}}} > {CRONJOB_SUCCESS_METRIC}{{{match}}}", here),
+                f"{duration_seconds(job.deadline) + 900}s",
+                "critical",
+                f"Backup job {what} on {{{{ $labels.cluster }}}} failed",
+                f"Its newest run did not succeed within its deadline: `kubectl -n {job.namespace} get jobs`.",
+                own,
+            ),
+            _alert(
+                "BackupCronJobTooOld",
+                _on_cluster(
+                    f"(time() - {CRONJOB_SUCCESS_METRIC}{{{match}}} > {age}) "
+                    f"or ((time() - {CRONJOB_CREATED_METRIC}{{{match}}} > {age}) "
+                    f"unless {CRONJOB_SUCCESS_METRIC}{{{match}}})",
+                    here,
+                ),
+                t.backup_age.after,
+                "critical",
+                f"Backup job {what} on {{{{ $labels.cluster }}}} has not succeeded for over "
+                + _seconds(t.backup_age.age),
+                "Its last success is too old, or it never succeeded since it was created.",
+                own,
+            ),
+        ]
     return {"name": "homelab-backups", "rules": rules}
 
 

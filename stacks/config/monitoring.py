@@ -187,6 +187,9 @@ class TelemetryConfig(ConfigModel):
     scrape_interval: Duration = "60s"
     token_generation: int = Field(default=1, ge=1, le=1000)
     """Raise to rotate the service token's secret (collectors get the new one in the same `up`)."""
+    kube_state_metrics_chart: str = Field(default="8.4.0", pattern=_CHART_VERSION)
+    """kube-state-metrics beside the cluster's collector, for the CronJob series the backup alerts read
+    (the version kube-prometheus-stack brings to PROD)."""
 
 
 class DevTelemetryConfig(ConfigModel):

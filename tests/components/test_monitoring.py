@@ -13,7 +13,7 @@ from components.monitoring.alertmanager import Routing, alertmanager_config
 from components.monitoring.alloy import TALOS_LOG_PORT
 from components.monitoring.host import HostExporter, install_script
 from components.monitoring.logs import LogStore, RemoteTarget, TelemetryAgent, talos_logging_patches
-from components.monitoring.metrics import GrafanaOidc, MetricsStack, ProbeTarget, load_dashboards
+from components.monitoring.metrics import GrafanaOidc, MetricsStack, PodScrape, ProbeTarget, load_dashboards
 from components.monitoring.ntfy import ExtraPublisher, Ntfy, server_config, unusable_bcrypt
 from components.monitoring.rules import ProbedService, RuleContext, rule_groups
 from stacks.config.monitoring import ThresholdsConfig
@@ -302,6 +302,61 @@ def test_remote_agent_ships_through_the_tunnel_with_an_access_token(record):
     assert '"CF-Access-Client-Secret" = sys.env("CF_ACCESS_CLIENT_SECRET")' in content
     assert "access-secret-value" not in json.dumps(values)
     assert rec.get(SECRET, "cloud-telemetry-access").urn in rec.get(RELEASE, "cloud-telemetry-chart").dependencies
+
+
+def test_remote_agent_scrapes_the_named_pods_and_cron_job_metrics_on_its_own_node(record):
+    velero = PodScrape(
+        "velero", "velero", {"app.kubernetes.io/name": "velero", "name": "velero"}, "http-monitoring", {}
+    )
+
+    def program(**extra):
+        def run():
+            TelemetryAgent(
+                "cloud-telemetry",
+                {
+                    "cluster": "homelab-cloud",
+                    "chart_version": "1.11.1",
+                    "namespace": "telemetry",
+                    "create_namespace": True,
+                    "remote": RemoteTarget(
+                        "https://t.example.net/api/v1/write", "https://t.example.net/push", "i", "s"
+                    ),
+                    "pod_scrapes": [velero],
+                    "cron_job_metrics_chart": "8.4.0",
+                    **extra,
+                },
+                opts=pulumi.ResourceOptions(providers=[_provider()]),
+            )
+
+        return run
+
+    rec = record(program(node_metrics=True))
+    ksm = rec.get(RELEASE, "cloud-telemetry-cron-job-metrics")
+    assert ksm.parent == rec.get("homelab:monitoring:TelemetryAgent", "cloud-telemetry").urn
+    assert (ksm.inputs["chart"], ksm.inputs["version"], ksm.inputs["namespace"]) == (
+        "kube-state-metrics",
+        "8.4.0",
+        "telemetry",
+    )
+    assert ksm.inputs["values"]["collectors"] == ["cronjobs"]
+    assert rec.get("kubernetes:core/v1:Namespace", "cloud-telemetry-namespace").urn in ksm.dependencies
+    content = rec.get(RELEASE, "cloud-telemetry-chart").inputs["values"]["alloy"]["configMap"]["content"]
+    assert_wired(content)
+    velero_block = content.split('discovery.relabel "scrape_velero"')[1].split("}\n}")[0]
+    for kept in ('"velero"', '"http\\\\-monitoring"', "__meta_kubernetes_pod_label_app_kubernetes_io_name"):
+        assert kept in velero_block, kept
+    # Only this node's pods (the discovery every agent already filters by its node), written to PROD.
+    assert "targets = discovery.kubernetes.pods.targets" in velero_block
+    assert 'prometheus.scrape "velero"' in content and 'prometheus.scrape "kube_state_metrics"' in content
+    ksm_block = content.split('discovery.relabel "scrape_kube_state_metrics"')[1].split("prometheus.scrape")[0]
+    assert '"telemetry"' in ksm_block and '"http"' in ksm_block
+    # Without node metrics there is no remote write: nothing is scraped and no kube-state-metrics runs.
+    quiet = record(program(node_metrics=False))
+    assert [r.name for r in quiet.by_type(RELEASE)] == ["cloud-telemetry-chart"]
+    assert (
+        "prometheus.scrape"
+        not in quiet.get(RELEASE, "cloud-telemetry-chart").inputs["values"]["alloy"]["configMap"]["content"]
+    )
 
 
 def test_talos_log_agent_listens_on_each_nodes_loopback_only(record):

@@ -13,6 +13,7 @@ from components.monitoring.rules import RuleGroup
 _LABEL_REF = re.compile(r"\{\{ \$labels\.([a-z_]+) \}\}")
 
 H = 'job="proxmox-host",instance="pve:9100"'
+ETCD = 'namespace="etcd-backup",cronjob="etcd-backup"'
 W = 'job="node-exporter",instance="prod-worker-1"'
 VM_ALLOY = (
     'job="alloy",instance="oci-mgmt",cluster="oci-mgmt",service="authentik-server",'
@@ -178,6 +179,68 @@ def unit_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
             "input_series": _series([('homelab_backup_last_status{job="velero-daily"}', "1x100")]),
             "alert_rule_test": [fires(files, "BackupNotReporting", "70m", 'job="zfs-offsite"')],
         },
+        {  # Velero: a failed run on PROD (no cluster label: the home cluster's), a stale schedule on CLOUD
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    ('velero_backup_failure_total{schedule="critical",job="velero"}', "0x10 1x60"),
+                    ('velero_backup_partial_failure_total{schedule="critical",job="velero"}', "0x70"),
+                    ('velero_backup_failure_total{schedule="critical",cluster="homelab-cloud"}', "0x70"),
+                    ('velero_backup_partial_failure_total{schedule="critical",cluster="homelab-cloud"}', "0x70"),
+                    (
+                        'velero_backup_last_successful_timestamp{schedule="important",cluster="homelab-cloud"}',
+                        "-93000x60",
+                    ),
+                    ('velero_backup_last_successful_timestamp{schedule="critical"}', "-93000+60x60"),
+                    ('velero_backup_attempt_total{schedule="critical"}', "0x60"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "VeleroBackupFailed", "8m"),
+                fires(files, "VeleroBackupFailed", "20m", 'cluster="homelab-prod",schedule="critical"'),
+                silent(files, "VeleroBackupTooOld", "15m"),
+                fires(files, "VeleroBackupTooOld", "25m", 'schedule="important",cluster="homelab-cloud"'),
+                silent(files, "VeleroBackupNeverSucceeded", "50m"),
+            ],
+        },
+        {  # the etcd snapshot CronJob: its newest run on PROD failed, CLOUD's succeeded
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    (f"kube_cronjob_status_last_schedule_time{{{ETCD}}}", "100x200"),
+                    (f"kube_cronjob_status_last_successful_time{{{ETCD}}}", "50x200"),
+                    (f'kube_cronjob_status_last_schedule_time{{{ETCD},cluster="homelab-cloud"}}', "100x200"),
+                    (f'kube_cronjob_status_last_successful_time{{{ETCD},cluster="homelab-cloud"}}', "400x200"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "BackupCronJobFailed", "70m"),
+                fires(files, "BackupCronJobFailed", "80m", f'{ETCD},cluster="homelab-prod"'),
+                silent(files, "BackupCronJobTooOld", "80m"),
+            ],
+        },
+        {  # ... PROD's last success is over a day old, CLOUD's never came since it was created
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    (f"kube_cronjob_status_last_successful_time{{{ETCD}}}", "-93000x60"),
+                    (f"kube_cronjob_created{{{ETCD}}}", "-200000x60"),
+                    (f'kube_cronjob_created{{{ETCD},cluster="homelab-cloud"}}', "-93000x60"),
+                    (f'kube_cronjob_created{{{ETCD},cluster="homelab-dev"}}', "-200000x60"),
+                    (f'kube_cronjob_status_last_successful_time{{{ETCD},cluster="homelab-dev"}}', "-100+60x60"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "BackupCronJobTooOld", "15m"),
+                fires(
+                    files,
+                    "BackupCronJobTooOld",
+                    "25m",
+                    f'{ETCD},cluster="homelab-prod"',
+                    f'{ETCD},cluster="homelab-cloud"',
+                ),
+            ],
+        },
         {  # homelab-platform: certificates, Argo CD, tunnels
             "interval": "1m",
             "input_series": _series(
@@ -281,3 +344,31 @@ def unit_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
         "evaluation_interval": "1m",
         "tests": tests,
     }
+
+
+DAY_LONG_FILE = "homelab-backups"
+
+
+def day_long_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
+    """Cases whose hold time is the backup age (a day and more): evaluated minute by minute over a day,
+    so they run against their own rule file only (every other file would be evaluated 1,600 times)."""
+    tests: list[dict[str, Any]] = [
+        {  # a Velero schedule that never completed a backup, for longer than the backup age
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    ('velero_backup_attempt_total{schedule="important",cluster="homelab-cloud"}', "0x1700"),
+                    ('velero_backup_attempt_total{schedule="critical",cluster="homelab-cloud"}', "0x1700"),
+                    (
+                        'velero_backup_last_successful_timestamp{schedule="critical",cluster="homelab-cloud"}',
+                        "0+60x1700",
+                    ),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "VeleroBackupNeverSucceeded", "25h"),
+                fires(files, "VeleroBackupNeverSucceeded", "27h", 'schedule="important",cluster="homelab-cloud"'),
+            ],
+        },
+    ]
+    return {"rule_files": [f"{DAY_LONG_FILE}.yml"], "evaluation_interval": "1m", "tests": tests}

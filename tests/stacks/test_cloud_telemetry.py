@@ -82,6 +82,19 @@ def test_cloud_cluster_collector_ships_through_the_tunnel_with_the_token(cloud: 
     assert cloud.get("kubernetes:core/v1:Namespace", "cloud-telemetry-namespace").urn in after
 
 
+def test_cloud_collector_ships_the_backup_jobs_series_to_prod(cloud: Recording) -> None:
+    # The backup alerts on PROD read Velero's metrics and kube-state-metrics' CronJob series.
+    ksm = cloud.get("kubernetes:helm.sh/v3:Release", "cloud-telemetry-cron-job-metrics")
+    assert ksm.inputs["namespace"] == "telemetry" and ksm.inputs["values"]["collectors"] == ["cronjobs"]
+    content = cloud.get("kubernetes:helm.sh/v3:Release", "cloud-telemetry-chart").inputs["values"]["alloy"]
+    content = content["configMap"]["content"]
+    assert 'prometheus.scrape "velero"' in content and 'prometheus.scrape "kube_state_metrics"' in content
+    # The collector scrapes from the node's host network: both namespaces admit the host, nothing else new.
+    for namespace in ("velero", "telemetry"):
+        entities = cloud.get("kubernetes:cilium.io/v2:CiliumNetworkPolicy", f"network-policies-{namespace}-entities")
+        assert entities.inputs["spec"]["ingress"] == [{"fromEntities": ["host"]}], namespace
+
+
 def test_cloud_nodes_ship_talos_logs_to_their_own_loopback(cloud: Recording) -> None:
     for apply in cloud.by_type(APPLY):
         rendered = apply.inputs["machineConfigurationInput"]

@@ -58,6 +58,23 @@ def test_every_catalog_service_gets_a_probe_and_a_service_down_rule(monitored):
     ]
 
 
+def test_failed_or_missed_velero_and_etcd_snapshot_runs_alert(monitored):
+    monitor = monitored.get(f"{CR}:PodMonitor", "metrics-pods-velero").inputs["spec"]
+    assert monitor["namespaceSelector"] == {"matchNames": ["velero"]}
+    assert monitor["selector"]["matchLabels"] == {"app.kubernetes.io/name": "velero", "name": "velero"}
+    assert monitor["podMetricsEndpoints"][0]["port"] == "http-monitoring"
+    backups = monitored.get(f"{CR}:PrometheusRule", "metrics-rules-homelab-backups").inputs["spec"]["groups"]
+    rules = {r["alert"]: r for g in backups for r in g["rules"]}
+    assert {"VeleroBackupFailed", "VeleroBackupTooOld", "VeleroBackupNeverSucceeded"} <= set(rules)
+    # The etcd snapshot job (components/k8s/etcd_backup.py) on every cluster that ships its series.
+    failed = rules["BackupCronJobFailed"]
+    assert failed["labels"] == {"severity": "critical", "namespace": "etcd-backup", "cronjob": "etcd-backup"}
+    assert failed["for"] == "75m"  # its Job's one-hour deadline, plus slack
+    # PROD's own series carry no cluster label: the alert names the cluster all the same.
+    cluster = yaml.safe_load((project_root() / "Pulumi.prod.yaml").read_text())["config"]["homelab:cluster"]["name"]
+    assert f'"cluster", "{cluster}", "cluster", ""' in failed["expr"]
+
+
 def test_the_collectors_write_paths_are_probed_inside_the_cluster_only(monitored):
     probes = {r.name for r in monitored.by_type(f"{CR}:Probe") if "telemetry" in r.name}
     assert probes == {"metrics-probe-telemetry-metrics-internal", "metrics-probe-telemetry-logs-internal"}
