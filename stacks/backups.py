@@ -23,6 +23,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from components.oci.dump import DUMPED as NIGHTLY_DUMP_HOLDERS
 from homelab.backup_evidence import Holding, holder_tags
+from homelab.state_backend import DEFAULT_BUCKET as STATE_BUCKET
 from stacks.catalog import Catalog, DataClass, Location, Service
 from stacks.config.base import ConfigModel
 
@@ -171,6 +172,10 @@ class CloudBackupsConfig(ConfigModel):
     ovh: OvhTargetConfig | None = None
     dump_calendar: str = Field(default="*-*-* 02:15:00", pattern=_CALENDAR)
     """systemd OnCalendar (UTC) of the management database's nightly offsite dump."""
+    state_bucket: BucketName | None = STATE_BUCKET
+    """The Pulumi state bucket (`homelab state-backend`, in the offsite bucket's namespace and region)
+    whose `.pulumi/` tree the nightly dump copies to its targets; null: not copied. The offsite
+    bucket's S3 credentials must be able to read it."""
     volume_backups: VolumeBackupConfig = VolumeBackupConfig()
 
 
@@ -287,7 +292,7 @@ class Copy:
 
     layer: str
     """`primary`, `zfs-snapshot`, `vzdump`, `velero`, `volume-backup`, `nightly-dump`, `etcd-snapshot`,
-    `bucket-version`, `home-mirror`."""
+    `bucket-version`, `state-dump`, `home-mirror`."""
     site: Site
     medium: Medium
     independent: bool = True
@@ -319,6 +324,10 @@ def copies(holder: DataHolder, policy: ClassPolicyConfig, offsite: Offsite) -> t
     if holder.runs == "state-bucket":
         primary = Copy("primary", "oci", "object-storage")
         local = [Copy("bucket-version", "oci", "object-storage", independent=False)]
+        # The nightly dump's copy of the state tree (`state-dump`), wherever the dump writes.
+        if policy.offsite:
+            dumped: tuple[tuple[Site, bool], ...] = (("oci", offsite.oci_bucket), ("ovh", offsite.ovh_bucket))
+            local += [Copy("state-dump", site, "object-storage") for site, on in dumped if on]
     else:
         primary = Copy("primary", "oci", "oci-block-volume")
         # The weekly volume backups cover the management VM's data volume, not the nodes' disks.
@@ -375,7 +384,7 @@ class Protection:
         counted = self.counted
         missing: list[str] = []
         if len(counted) < 3:
-            missing.append(f"{len(counted)} copies")
+            missing.append(f"{len(counted)} cop{'y' if len(counted) == 1 else 'ies'}")
         if len({c.medium for c in counted}) < 2:
             missing.append("one medium")
         if not self.offsite:

@@ -22,7 +22,7 @@ from components.monitoring.logs import talos_logging_patches
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
-from components.oci.dump import DUMPED, NightlyDump, S3Target
+from components.oci.dump import DUMPED, NightlyDump, NightlyDumpArgs, S3Target
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
@@ -631,15 +631,27 @@ def build() -> None:
     targets = _dump_targets(config, offsite_bucket, offsite_endpoint)
     offsite = Offsite(ovh_bucket=False, home_mirror=False)
     if targets:
+        dump_args: NightlyDumpArgs = {
+            "connection": vm.connection,
+            "targets": targets,
+            "encryption_key": derived.token("offsite_dump_key"),
+            "calendar": config.backups.dump_calendar,
+            "holders": DUMPED,
+        }
+        state_bucket = config.backups.state_bucket
+        if state_bucket is not None and offsite_bucket.access_key_id and offsite_bucket.secret_access_key:
+            # Every stack's state, read with the offsite bucket's credentials (same namespace and region).
+            dump_args["state_source"] = {
+                "endpoint": offsite_endpoint,
+                "region": config.oci.region,
+                "bucket": state_bucket,
+                "access_key_id": offsite_bucket.access_key_id,
+                "secret_access_key": offsite_bucket.secret_access_key,
+            }
+            built.add("state-dump")
         NightlyDump(
             "management-db",
-            {
-                "connection": vm.connection,
-                "targets": targets,
-                "encryption_key": derived.token("offsite_dump_key"),
-                "calendar": config.backups.dump_calendar,
-                "holders": DUMPED,
-            },
+            dump_args,
             opts=pulumi.ResourceOptions(providers=[commands], depends_on=[vm.prepared, offsite_bucket]),
         )
         built.add("nightly-dump")

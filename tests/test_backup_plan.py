@@ -111,6 +111,15 @@ def test_without_the_home_mirror_cloud_data_has_no_offsite_copy() -> None:
     assert [f"{c.layer}@{c.site}" for c in with_ovh["nextcloud"].copies][-1] == "velero@ovh"
 
 
+def test_the_state_leaves_oci_only_through_the_dump_at_ovh() -> None:
+    oci_only = {p.holder.name: p for p in protections(CATALOG, Offsite(home_mirror=False))}
+    assert [f"{c.layer}@{c.site}" for c in oci_only["pulumi-state"].counted] == ["primary@oci", "state-dump@oci"]
+    assert not oci_only["pulumi-state"].offsite
+    with_ovh = {p.holder.name: p for p in protections(CATALOG, Offsite(ovh_bucket=True, home_mirror=False))}
+    assert [f"{c.layer}@{c.site}" for c in with_ovh["pulumi-state"].offsite] == ["state-dump@ovh"]
+    assert with_ovh["pulumi-state"].verdict == "not 3-2-1 (one medium)"
+
+
 def test_layers_not_built_are_never_claimed() -> None:
     built = frozenset({"primary", "zfs-snapshot", "vzdump"})
     etcd = next(p for p in protections(CATALOG, location="prod", built=built) if p.holder.name == "prod-etcd")

@@ -789,6 +789,14 @@ CODE_MUTATIONS: tuple[CodeMutation, ...] = (
         ("tests/monitoring",),
     ),
     CodeMutation(
+        "state-dump-not-in-manifest",
+        "the nightly dump copies the Pulumi state but its manifest does not say so",
+        "components/oci/dump.py",
+        "copied = [*holders, *([STATE_HOLDER] if state is not None else [])]",
+        "copied = list(holders)",
+        ("tests/components/test_oci_dump.py", "tests/stacks/test_cloud_backups.py"),
+    ),
+    CodeMutation(
         "referenced-stacks-before-own-config",
         "a stack's own config no longer validated before its referenced stacks are previewed",
         "homelab/stackrun.py",

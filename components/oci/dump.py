@@ -9,8 +9,10 @@ overlap) and only while the data volume is mounted:
    are already encrypted with its GPG key (`omniEtcdPrivateKey`), which a restore needs too. Before
    Omni's first start (its Compose profile still off) there is nothing to dump and the step says so;
    an Omni that should run but does not fails the job;
-3. encrypts each dump with AES-256 (openssl, PBKDF2) under a key held as a Pulumi secret;
-4. uploads every encrypted dump to each target (the OCI offsite bucket, and OVH when configured)
+3. with `state_source`, copies every stack's Pulumi state (the state bucket's `.pulumi/` tree, read
+   with the S3 API) into a tarball: the state's copy away from its bucket, and with OVH away from OCI;
+4. encrypts each dump with AES-256 (openssl, PBKDF2) under a key held as a Pulumi secret;
+5. uploads every encrypted dump to each target (the OCI offsite bucket, and OVH when configured)
    through the S3 API with the pinned AWS CLI container (path-style; request checksums only when
    required, which OCI and OVH need), the SHA-256 in the object metadata so a restore can verify it
    (`homelab.s3.fetch_checked`). A failing target does not stop the others; the job fails at the end.
@@ -19,7 +21,7 @@ The targets' lifecycle policies, not this job, expire old dumps. Credentials and
 reach the VM only through the command's stdin and live in a root-only file. The install command's
 `triggers` carry the backup manifest (what it copies, where to) that DAT-08 reads.
 
-Restore: docs/runbooks/restore.md ("Authentik's database", "Omni's state").
+Restore: docs/runbooks/restore.md ("Authentik's database", "Omni's state", "The Pulumi state").
 """
 
 import shlex
@@ -62,6 +64,20 @@ class S3Target(TypedDict):
     secret_access_key: pulumi.Input[str]
 
 
+class StateSource(TypedDict):
+    """The bucket the Pulumi state lives in (`homelab state-backend`), read by the dump."""
+
+    endpoint: pulumi.Input[str]
+    region: str
+    bucket: pulumi.Input[str]
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+
+
+STATE_HOLDER = "pulumi-state"
+"""The data holder (stacks/backups.py) the state copy covers."""
+
+
 class NightlyDumpArgs(TypedDict):
     """Inputs of `NightlyDump`."""
 
@@ -74,6 +90,8 @@ class NightlyDumpArgs(TypedDict):
     """systemd OnCalendar of the dump (UTC)."""
     holders: NotRequired[Sequence[Dumped]]
     """What to dump (default: everything in `DUMPED`)."""
+    state_source: NotRequired[StateSource]
+    """Also copy the Pulumi state bucket's `.pulumi/` tree (its credentials need only read access)."""
 
 
 def _q(value: str) -> str:
@@ -100,11 +118,30 @@ else
 fi
 """
 
+_STATE = f"""# Every stack's Pulumi state: the state bucket's .pulumi/ tree (checkpoints, history, locks).
+read_state() {{  # its own credentials, exported to the AWS CLI container only
+  local -x AWS_ACCESS_KEY_ID="$STATE_KEY_ID" AWS_SECRET_ACCESS_KEY="$STATE_SECRET" AWS_DEFAULT_REGION="$STATE_REGION"
+  mkdir -p "$work/pulumi-state"
+  docker run --rm -v "$work/pulumi-state:/out" \\
+    -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_DEFAULT_REGION \\
+    -e AWS_REQUEST_CHECKSUM_CALCULATION=when_required -e AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \\
+    {AWS_CLI_IMAGE} --endpoint-url "$STATE_ENDPOINT" \\
+    s3 cp --recursive "s3://$STATE_BUCKET/.pulumi/" /out/ --only-show-errors
+}}
+if read_state && [ -n "$(ls -A "$work/pulumi-state")" ]; then
+  tar -C "$work" -czf "$work/pulumi-state.tar.gz" pulumi-state
+  keys[pulumi-state.tar.gz]="pulumi-state/$stamp.tar.gz.enc"
+else
+  echo "the Pulumi state could not be read from bucket $STATE_BUCKET" >&2
+  failed=1
+fi
+"""
+
 _STEPS: dict[Dumped, str] = {"authentik": _AUTHENTIK, "omni": _OMNI}
 
 
-def dump_script(holders: Sequence[Dumped] = DUMPED) -> str:
-    steps = "".join(_STEPS[h] for h in DUMPED if h in holders)
+def dump_script(holders: Sequence[Dumped] = DUMPED, state: bool = False) -> str:
+    steps = "".join(_STEPS[h] for h in DUMPED if h in holders) + (_STATE if state else "")
     return f"""#!/bin/bash
 # Managed by Pulumi (homelab NightlyDump): dump, encrypt and upload the management data offsite.
 set -euo pipefail
@@ -145,7 +182,7 @@ exit "$failed"
 """
 
 
-def install_script(calendar: str, holders: Sequence[Dumped] = DUMPED) -> str:
+def install_script(calendar: str, holders: Sequence[Dumped] = DUMPED, state: bool = False) -> str:
     """Idempotent: env file from stdin (root-only), the script, and its timer."""
     service = (
         "[Unit]\nDescription=homelab: nightly offsite dump of the management data (Authentik, Omni)\n"
@@ -165,7 +202,7 @@ def install_script(calendar: str, holders: Sequence[Dumped] = DUMPED) -> str:
             "sudo install -d -m 0700 /etc/homelab",
             f"sudo tee {ENV_PATH}.new >/dev/null",
             f"sudo chmod 0600 {ENV_PATH}.new && sudo mv {ENV_PATH}.new {ENV_PATH}",
-            f"printf '%s' {_q(dump_script(holders))} | sudo tee {SCRIPT_PATH} >/dev/null",
+            f"printf '%s' {_q(dump_script(holders, state))} | sudo tee {SCRIPT_PATH} >/dev/null",
             f"sudo chmod 0700 {SCRIPT_PATH}",
             f"printf '%s' {_q(service)} | sudo tee /etc/systemd/system/{UNIT}.service >/dev/null",
             f"printf '%s' {_q(timer)} | sudo tee /etc/systemd/system/{UNIT}.timer >/dev/null",
@@ -209,8 +246,19 @@ class NightlyDump(pulumi.ComponentResource):
         if not holders or unknown:
             raise ValueError(f"NightlyDump {name!r}: holders must be some of {list(DUMPED)}, got {list(holders)}")
 
+        state = args.get("state_source")
+
         def env(values: list[str]) -> str:
             lines = {"DUMP_KEY": values[0], "S3_TARGETS": " ".join(sites)}
+            if state is not None:
+                endpoint, bucket, key_id, secret = values[-4:]
+                lines |= {
+                    "STATE_ENDPOINT": endpoint,
+                    "STATE_BUCKET": bucket,
+                    "STATE_REGION": state["region"],
+                    "STATE_KEY_ID": key_id,
+                    "STATE_SECRET": secret,
+                }
             for i, target in enumerate(targets):
                 endpoint, bucket, key_id, secret = values[1 + 4 * i : 5 + 4 * i]
                 site = target["site"]
@@ -226,6 +274,9 @@ class NightlyDump(pulumi.ComponentResource):
         inputs: list[pulumi.Input[str]] = [args["encryption_key"]]
         for target in targets:
             inputs += [target["endpoint"], target["bucket"], target["access_key_id"], target["secret_access_key"]]
+        if state is not None:
+            inputs += [state["endpoint"], state["bucket"], state["access_key_id"], state["secret_access_key"]]
+        copied = [*holders, *([STATE_HOLDER] if state is not None else [])]
         urls = [
             pulumi.Output.all(t["endpoint"], t["bucket"]).apply(lambda v: target_url(str(v[0]), str(v[1])))
             for t in targets
@@ -233,11 +284,11 @@ class NightlyDump(pulumi.ComponentResource):
         remote.Command(
             f"{name}-timer",
             connection=args["connection"],
-            create=install_script(args["calendar"], holders),
+            create=install_script(args["calendar"], holders, state is not None),
             delete=uninstall_script(),
             stdin=pulumi.Output.secret(pulumi.Output.all(*inputs).apply(env)),
             # What the job copies and where: a change reinstalls it; DAT-08 reads it.
-            triggers=[pulumi.Output.all(*urls).apply(lambda found: manifest(holders, [str(u) for u in found]))],
+            triggers=[pulumi.Output.all(*urls).apply(lambda found: manifest(copied, [str(u) for u in found]))],
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions.merge(
                 pulumi.ResourceOptions(parent=self),

@@ -7,7 +7,7 @@ import pulumi
 import pytest
 from pulumi_command import remote
 
-from components.oci.dump import ETCD_IMAGE, NightlyDump, S3Target, dump_script, install_script
+from components.oci.dump import ETCD_IMAGE, NightlyDump, S3Target, StateSource, dump_script, install_script
 
 OCI = "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com"
 OVH = "https://s3.gra.io.cloud.ovh.net"
@@ -24,8 +24,10 @@ def _target(site: str, endpoint: str, bucket: str, secret: str) -> S3Target:
     }
 
 
-def program(targets: list[S3Target] | None = None, **extra):
+def program(targets: list[S3Target] | None = None, state: bool = False, **extra):
     def run():
+        if state:
+            extra["state_source"] = _state()
         NightlyDump(
             "db",
             {
@@ -74,6 +76,37 @@ def test_install_command_carries_the_backup_manifest(record):
     assert "etcdctl" not in only_authentik.inputs["create"]
 
 
+def _state() -> StateSource:
+    return {
+        "endpoint": OCI,
+        "region": "eu-paris-1",
+        "bucket": "homelab-pulumi-state",
+        "access_key_id": pulumi.Output.secret("AKIASTATE"),
+        "secret_access_key": pulumi.Output.secret("state-secret"),
+    }
+
+
+def test_the_pulumi_state_is_copied_with_its_own_secret_credentials(record):
+    command = record(program(state=True)).get("command:remote:Command", "db-timer")
+    stdin = command.inputs["stdin"]
+    assert command.is_secret("stdin") and "STATE_SECRET=state-secret" in stdin
+    assert "STATE_BUCKET=homelab-pulumi-state" in stdin and f"STATE_ENDPOINT={OCI}" in stdin
+    assert "state-secret" not in command.inputs["create"]
+    # The manifest names the state: it goes wherever the dumps go.
+    assert command.inputs["triggers"][0]["backup"]["holds"] == ["authentik", "omni", "pulumi-state"]
+    script = dump_script(state=True)
+    # Only the state tree, read with the state's credentials exported to the CLI container alone.
+    assert 's3 cp --recursive "s3://$STATE_BUCKET/.pulumi/" /out/' in script
+    assert 'local -x AWS_ACCESS_KEY_ID="$STATE_KEY_ID"' in script
+    assert 'keys[pulumi-state.tar.gz]="pulumi-state/$stamp.tar.gz.enc"' in script
+    # An empty or unreadable state fails the job (after the other dumps are uploaded) instead of uploading nothing.
+    assert 'if read_state && [ -n "$(ls -A "$work/pulumi-state")" ]; then' in script
+    assert script.index("read_state()") < script.index('for name in "${!keys[@]}"')
+    # Without a state source nothing of it is in the script.
+    plain = record(program()).get("command:remote:Command", "db-timer")
+    assert "STATE_" not in plain.inputs["stdin"] and "read_state" not in plain.inputs["create"]
+
+
 @pytest.mark.parametrize(
     ("targets", "extra", "message"),
     [
@@ -91,7 +124,7 @@ def test_bad_targets_are_refused(record, targets, extra, message):
 def test_env_file_is_root_only_and_scripts_parse():
     install = install_script("*-*-* 02:15:00")
     assert "umask 077" in install and "chmod 0600 /etc/homelab/offsite.env.new" in install
-    for script in (install, dump_script(), dump_script(["authentik"])):
+    for script in (install, dump_script(), dump_script(["authentik"]), dump_script(state=True)):
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     dump = dump_script()
     assert "set -euo pipefail" in dump and "trap 'rm -rf \"$work\"' EXIT" in dump

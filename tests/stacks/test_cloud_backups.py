@@ -1,7 +1,10 @@
 """The cloud stack's offsite layer: backup bucket, volume backups, quota ledger, bad input."""
 
+import json
+
 import pytest
 
+from homelab import stackrun
 from homelab.policy_config import config_path
 from homelab.policy_eval import evaluate, load_pack_config
 from homelab.stackrun import run_stack
@@ -51,7 +54,24 @@ def test_protection_view_is_derived_from_what_the_stack_builds():
     # build. Velero's critical schedule copies it to OVH (the committed offsite target): two copies.
     assert rows["nextcloud"]["copies"] == ["primary@oci", "velero@ovh"]
     assert rows["nextcloud"]["three_two_one"] is False
+    # Every stack's state: its bucket, its versions, and the nightly dump's copy at both targets, so
+    # one copy leaves OCI; all of it object storage (one medium), which the verdict says.
+    assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci", "state-dump@oci", "state-dump@ovh"]
+    assert rows["pulumi-state"]["verdict"] == "not 3-2-1 (one medium)"
+    dump = preview("cloud").recording.get("command:remote:Command", "management-db-timer")
+    assert dump.inputs["triggers"][0]["backup"]["holds"] == ["authentik", "omni", "pulumi-state"]
+
+
+def test_without_a_state_bucket_the_state_claims_no_copy():
+    inp = stackrun.load_stack_input("cloud")
+    backups = {**json.loads(inp.config["homelab:backups"]), "state_bucket": None}
+    recording = run_stack("cloud", overrides={"backups": backups})
+    rows = {r["holder"]: r for r in recording.outputs["backup_protection"].value}
     assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci"]
+    assert rows["pulumi-state"]["verdict"] == "not 3-2-1 (1 copy, one medium, no offsite copy)"
+    dump = recording.get("command:remote:Command", "management-db-timer")
+    assert "pulumi-state" not in dump.inputs["triggers"][0]["backup"]["holds"]
+    assert "read_state" not in dump.inputs["create"]
 
 
 def test_without_ovh_the_management_data_stays_on_oci_and_dat08_says_so():
