@@ -138,8 +138,13 @@ def _reference_stack_name(name: str) -> str:
 
 
 # Outputs of unmodified stack runs (update view), so a stack referenced by another is previewed once
-# per process.
-_OUTPUTS: dict[tuple[str, Path | None], StackOutputs] = {}
+# per process. Keyed by the resolved project directory: `root=None` and `root=project_root()` name
+# the same stack files (the CLI passes the directory, library callers often do not).
+_OUTPUTS: dict[tuple[str, Path], StackOutputs] = {}
+
+
+def _outputs_key(stack: str, root: Path | None) -> tuple[str, Path]:
+    return stack, (root or project_root()).resolve()
 
 
 def outputs_from(recording: Recording) -> StackOutputs:
@@ -151,9 +156,9 @@ def outputs_from(recording: Recording) -> StackOutputs:
 
 
 def _outputs_of(stack: str, root: Path | None) -> StackOutputs:
-    if (stack, root) not in _OUTPUTS:
+    if _outputs_key(stack, root) not in _OUTPUTS:
         run_stack(stack, root)
-    return _OUTPUTS[(stack, root)]
+    return _OUTPUTS[_outputs_key(stack, root)]
 
 
 def run_stack(
@@ -205,5 +210,5 @@ def run_stack(
     )
     recording.placeholders = list(stack_input.placeholders)
     if not overrides and references is None and view == "update":
-        _OUTPUTS[(stack, root)] = outputs_from(recording)
+        _OUTPUTS[_outputs_key(stack, root)] = outputs_from(recording)
     return recording

@@ -1,8 +1,13 @@
-"""Helpers for the homelab stack tests: config sections from the real stack files, counting registrations."""
+"""Helpers for the homelab stack tests: config sections from the real stack files, counting
+registrations, and the modules a fresh process loads to run `dev`."""
 
 import copy
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import yaml
@@ -32,3 +37,35 @@ def count_registrations() -> Iterator[list[str]]:
         yield seen
     finally:
         engine.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
+
+
+_DEV_RUN = """
+import json, sys
+from homelab.engine import StackOutputs
+from homelab.stackrun import run_stack
+# The cloud stack's outputs as the backend serves them (running that stack offline would load its SDKs).
+url = "https://telemetry.example.net"
+ingest = {"metrics_url": url + "/api/v1/write", "logs_url": url + "/loki/api/v1/push"}
+access = {"client_id": "id", "client_secret": "secret"}
+outputs = {"telemetry_ingest": ingest, "telemetry_access": access}
+recording = run_stack("dev", references={"cloud": StackOutputs(outputs, frozenset({"telemetry_access"}))})
+print(json.dumps({"resources": len(recording.resources), "modules": sorted(sys.modules)}))
+"""
+
+
+@cache
+def modules_loaded_by_a_dev_run() -> tuple[int, frozenset[str]]:
+    """(resources registered, every module in `sys.modules`) of a fresh interpreter that imported
+    and ran the `dev` stack, so a test can assert which SDKs `dev` loads. One subprocess for the
+    session (an interpreter start and a dev run cost over a second): every caller asks the same."""
+    result = subprocess.run(
+        [sys.executable, "-c", _DEV_RUN], cwd=project_root(), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report["resources"], frozenset(report["modules"])
+
+
+def packages(modules: frozenset[str], *names: str) -> list[str]:
+    """The modules of `modules` that belong to one of the top-level packages `names`."""
+    return sorted(m for m in modules if m.split(".")[0] in names)

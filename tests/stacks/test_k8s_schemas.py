@@ -57,12 +57,30 @@ def objects(resources: list[RecordedResource]) -> list[tuple[str, str, dict[str,
     return found
 
 
+# `kubernetes_validate.validate` reads and parses its schema files, the large `_definitions.json`
+# among them, for every object it is given: about 10 ms each, for a few hundred objects a session.
+# The files are read-only package data, so each is parsed once (the parsed schema is never changed).
+kubernetes_validate.utils.schema_contents = cache(kubernetes_validate.utils.schema_contents)
+
+
+@cache
+def _subset_validator(type_: str) -> jsonschema.protocols.Validator:
+    """The validator of a subset schema, its schema checked once (`jsonschema.validate` checks the
+    schema against the metaschema on every call, which costs more than the validation itself)."""
+    schema = SCHEMAS[type_]
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
 def validate(type_: str, document: dict[str, Any], version: str) -> None:
     kind = type_.rpartition(":")[2]
     assert document.get("kind") == kind
-    schema = SCHEMAS.get(type_)
-    if schema is not None:
-        jsonschema.validate(document, schema)
+    if type_ in SCHEMAS:
+        # What `jsonschema.validate(document, schema)` raises: the best match of all errors.
+        error = jsonschema.exceptions.best_match(_subset_validator(type_).iter_errors(document))
+        if error is not None:
+            raise error
         return
     try:
         kubernetes_validate.validate(document, version, strict=True)
