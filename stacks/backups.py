@@ -343,9 +343,9 @@ def copies(holder: DataHolder, policy: ClassPolicyConfig, offsite: Offsite) -> t
                 sites.append("oci")
             if offsite.ovh_bucket:
                 sites.append("ovh")
-            if layer in ("velero", "etcd-snapshot") and offsite.ovh_bucket:
-                # Velero and the etcd snapshot job write to one bucket: OVH when configured
-                # (stacks.velero.cloud_bucket).
+            if layer == "velero" and offsite.ovh_bucket:
+                # Velero writes to one bucket: OVH when configured (stacks.velero.cloud_bucket). The
+                # etcd snapshots go there and to the OCI bucket (when it issues credentials).
                 sites = ["ovh"]
             local += [Copy(layer, site, "object-storage") for site in sites]
     if policy.offsite and offsite.home_mirror and offsite.oci_bucket and not offsite.ovh_bucket:

@@ -78,6 +78,7 @@ from stacks.velero import (
     cloud_bucket,
     cloud_velero_problems,
     etcd_backup_layer,
+    oci_offsite,
     velero_layer,
     velero_scrape,
 )
@@ -583,18 +584,28 @@ def build() -> None:
         stack=stack,
         data_volume_id=vm.data_volume_id,
     )
-    velero_bucket = (
-        cloud_bucket(
-            config,
-            name=offsite_bucket.bucket_name,
-            endpoint=offsite_endpoint,
-            access_key_id=offsite_bucket.access_key_id,
-            secret_access_key=offsite_bucket.secret_access_key,
-        )
-        if config.platform.velero is not None or config.platform.etcd_backup
-        else None
+    oci_bucket = oci_offsite(
+        config,
+        name=offsite_bucket.bucket_name,
+        endpoint=offsite_endpoint,
+        access_key_id=offsite_bucket.access_key_id,
+        secret_access_key=offsite_bucket.secret_access_key,
     )
-    _platform(config, catalog, k8s, cilium, gateway, api_endpoint.address, talos.kubeconfig, collector, velero_bucket)
+    velero_bucket = (
+        cloud_bucket(config, oci_bucket) if config.platform.velero is not None or config.platform.etcd_backup else None
+    )
+    _platform(
+        config,
+        catalog,
+        k8s,
+        cilium,
+        gateway,
+        api_endpoint.address,
+        talos.kubeconfig,
+        collector,
+        velero_bucket,
+        oci_bucket,
+    )
 
     _identity(
         plan,
@@ -770,6 +781,7 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
     kubeconfig: pulumi.Input[str],
     collector: pulumi.Resource | None = None,
     velero_bucket: BucketAccess | None = None,
+    oci_bucket: BucketAccess | None = None,
 ) -> None:
     """Secrets, Argo CD's access, Twingate, Velero and the namespaces' network policies on CLOUD."""
     platform = config.platform
@@ -819,12 +831,19 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
         layers.append(velero)
         platform_namespaces.append("velero")
     if platform.etcd_backup and velero_bucket is not None:
-        # The snapshots go where Velero's backups go: OVH when configured (the cloud's data leaves OCI).
+        # The snapshots go where Velero's backups go (OVH when configured: the cloud's data leaves OCI)
+        # and, beside OVH, to the OCI bucket too: small files, a third copy on a second medium.
         cluster = config.cluster
         first = next(str(n.address) for _, n in sorted(cluster.nodes.items()) if n.role == "controlplane")
         layers.append(
             etcd_backup_layer(
-                "cloud", cluster.name, cluster.talos_version, first, config.backups.classes, velero_bucket, on_cluster
+                "cloud",
+                cluster.name,
+                cluster.talos_version,
+                first,
+                config.backups.classes,
+                [velero_bucket, *([oci_bucket] if oci_bucket is not None and velero_bucket.site != "oci" else [])],
+                on_cluster,
             )
         )
         platform_namespaces.append("etcd-backup")

@@ -417,7 +417,7 @@ def _platform(
                 cluster.talos_version,
                 cluster.endpoint,
                 config.backups.classes,
-                bucket_from_reference(reference(cloud_stack), cloud_stack),
+                [bucket_from_reference(reference(cloud_stack), cloud_stack)],
                 on_cluster,
             )
         )

@@ -10,7 +10,7 @@ TTL is the class' offsite retention for offsite classes, its local retention oth
 Every bad value is one `ConfigError` naming its key, raised before any resource is registered.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,8 @@ def schedules(
 class BucketAccess:
     """An S3 bucket and the credentials its writers use."""
 
+    site: str
+    """Where it is (`oci`, `ovh`): the etcd snapshot job names its targets by it."""
     name: pulumi.Input[str]
     endpoint: pulumi.Input[str]
     region: pulumi.Input[str]
@@ -155,6 +157,7 @@ def bucket_from_reference(reference: pulumi.StackReference, stack_name: str) -> 
         return pulumi.Output.secret(picked) if secret else picked
 
     return BucketAccess(
+        site="oci",
         name=field("offsite_bucket", "name", secret=False),
         endpoint=field("offsite_bucket", "endpoint", secret=False),
         region=field("offsite_bucket", "region", secret=False),
@@ -207,35 +210,44 @@ def cloud_velero_problems(config: "CloudConfig") -> Iterator[Problem]:
         )
 
 
-def cloud_bucket(
+def oci_offsite(
     config: "CloudConfig",
     *,
     name: pulumi.Input[str],
     endpoint: pulumi.Input[str],
     access_key_id: pulumi.Input[str] | None,
     secret_access_key: pulumi.Input[str] | None,
-) -> BucketAccess:
-    """Where CLOUD's Velero writes: OVH when configured (the cloud's data leaves OCI), else the OCI
-    offsite bucket (stacks.backups.copies says the same)."""
-    ovh = config.backups.ovh
-    if ovh is not None:
-        secrets = pulumi.Config(NAMESPACE)
-        return BucketAccess(
-            name=ovh.bucket,
-            endpoint=ovh.endpoint,
-            region=ovh.region,
-            access_key_id=secrets.require_secret("ovhS3AccessKey"),
-            secret_access_key=secrets.require_secret("ovhS3SecretKey"),
-        )
+) -> BucketAccess | None:
+    """The OCI offsite bucket with the S3 credentials it issues (None when it issues none)."""
     if access_key_id is None or secret_access_key is None:
-        raise ConfigError(f"{NAMESPACE}:backups.oci_bucket.issue_credentials: Velero needs the bucket's S3 credentials")
+        return None
     return BucketAccess(
+        site="oci",
         name=name,
         endpoint=endpoint,
         region=config.oci.region,
         access_key_id=access_key_id,
         secret_access_key=secret_access_key,
     )
+
+
+def cloud_bucket(config: "CloudConfig", oci: BucketAccess | None) -> BucketAccess:
+    """Where CLOUD's Velero writes: OVH when configured (the cloud's data leaves OCI), else the OCI
+    offsite bucket `oci` (stacks.backups.copies says the same)."""
+    ovh = config.backups.ovh
+    if ovh is not None:
+        secrets = pulumi.Config(NAMESPACE)
+        return BucketAccess(
+            site="ovh",
+            name=ovh.bucket,
+            endpoint=ovh.endpoint,
+            region=ovh.region,
+            access_key_id=secrets.require_secret("ovhS3AccessKey"),
+            secret_access_key=secrets.require_secret("ovhS3SecretKey"),
+        )
+    if oci is None:
+        raise ConfigError(f"{NAMESPACE}:backups.oci_bucket.issue_credentials: Velero needs the bucket's S3 credentials")
+    return oci
 
 
 def etcd_backup_problems(enabled: bool) -> Iterator[Problem]:
@@ -261,7 +273,7 @@ def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
     talos_version: str,
     node: str,
     classes: Mapping[DataClass, ClassPolicyConfig],
-    bucket: BucketAccess,
+    buckets: Sequence[BucketAccess],
     opts: pulumi.ResourceOptions,
 ) -> EtcdBackup:
     """The etcd snapshot job of the backup plan's `<environment>-etcd` holder, on its class' schedule
@@ -278,13 +290,17 @@ def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
             "node": node,
             "schedule": class_policies(classes)[holder.data_class].schedule,
             "uploader_image": AWS_CLI_IMAGE,
-            "target": SnapshotTarget(
-                endpoint=bucket.endpoint,
-                region=bucket.region,
-                bucket=bucket.name,
-                access_key_id=bucket.access_key_id,
-                secret_access_key=bucket.secret_access_key,
-            ),
+            "targets": [
+                SnapshotTarget(
+                    site=bucket.site,
+                    endpoint=bucket.endpoint,
+                    region=bucket.region,
+                    bucket=bucket.name,
+                    access_key_id=bucket.access_key_id,
+                    secret_access_key=bucket.secret_access_key,
+                )
+                for bucket in buckets
+            ],
             "sse_c_key": pulumi.Config(NAMESPACE).require_secret(ETCD_KEY),
         },
         opts=opts,

@@ -2,18 +2,19 @@
 
 docs/decisions/etcd-snapshots.md is the design: a CronJob in its own namespace whose pod holds a
 Talos API credential limited to `os:etcd:backup`, runs `talosctl etcd snapshot` into an emptyDir,
-checks it, and uploads it to the offsite bucket under `etcd/<cluster>/<UTC time>.snapshot`,
-encrypted with SSE-C. The bucket's lifecycle rule expires old snapshots. The CronJob names the data
-holder it copies and the bucket it writes in its `homelab.dev/backup` annotation
-(homelab/backup_evidence.py): the offsite policy (DAT-08) reads coverage from it.
+checks it, and uploads it to every target bucket under `etcd/<cluster>/<UTC time>.snapshot`,
+encrypted with SSE-C (a failing target does not stop the others; the run fails at the end). The
+buckets' lifecycle rules expire old snapshots. The CronJob names the data holder it copies and the
+buckets it writes in its `homelab.dev/backup` annotation (homelab/backup_evidence.py): the offsite
+policy (DAT-08) reads coverage from it.
 
 Threat model: the Talos credential can take etcd snapshots and nothing else (the control planes'
 `kubernetesTalosAPIAccess` allows only that role, only from this namespace: `talos_access_patch`);
 a snapshot holds every Secret of the cluster, so it leaves the pod only encrypted with a 32-byte
 key the cluster never sees in plain text outside this namespace's Secret. The S3 credentials can
-write the bucket. Both Secrets live in a namespace that runs nothing else, under restricted Pod
+write the buckets. Both Secrets live in a namespace that runs nothing else, under restricted Pod
 Security, with default-deny ingress (the stack's NetworkPolicies); the pod needs egress to the
-Talos API and the bucket.
+Talos API and the buckets.
 
 Order: namespace -> the Talos `ServiceAccount` (Talos writes the Secret of the same name holding
 a talosconfig for the role) and the two Secrets -> the CronJob.
@@ -22,6 +23,7 @@ a talosconfig for the role) and the two Secrets -> the CronJob.
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -72,9 +74,10 @@ def sse_c_key_problem(value: str) -> str | None:
 
 
 def upload_script() -> str:
-    """Check the snapshot and upload it, SSE-C encrypted. Each run writes a new object (safe to re-run)."""
+    """Check the snapshot and upload it to every target, SSE-C encrypted. Each run writes new objects
+    (safe to re-run)."""
     return f"""#!/bin/sh
-# Managed by Pulumi (homelab EtcdBackup): check the etcd snapshot and upload it offsite.
+# Managed by Pulumi (homelab EtcdBackup): check the etcd snapshot and upload it to every target.
 set -eu
 snapshot={WORK}/etcd.snapshot
 size=$(wc -c < "$snapshot")
@@ -87,17 +90,31 @@ digest=$(sha256sum "$snapshot" | cut -d' ' -f1)
 key="etcd/$CLUSTER/$(date -u +%Y%m%dT%H%M%SZ).snapshot"
 # OCI's S3 compatibility API serves path-style addresses only.
 aws configure set default.s3.addressing_style path
-aws --endpoint-url "$S3_ENDPOINT" s3 cp "$snapshot" "s3://$S3_BUCKET/$key" \\
-  --sse-c AES256 --sse-c-key fileb://{KEY_PATH}/{KEY_FILE} \\
-  --metadata "sha256=$digest" --only-show-errors
-echo "etcd-backup: uploaded $key ($size bytes, sha256 $digest)"
+failed=0
+for site in $TARGETS; do
+  eval "endpoint=\\$S3_ENDPOINT_$site bucket=\\$S3_BUCKET_$site region=\\$S3_REGION_$site"
+  eval "key_id=\\$S3_KEY_ID_$site secret=\\$S3_SECRET_$site"
+  # shellcheck disable=SC2154 # set by the eval above
+  if AWS_ACCESS_KEY_ID="$key_id" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION="$region" \\
+    aws --endpoint-url "$endpoint" s3 cp "$snapshot" "s3://$bucket/$key" \\
+      --sse-c AES256 --sse-c-key fileb://{KEY_PATH}/{KEY_FILE} \\
+      --metadata "sha256=$digest" --only-show-errors; then
+    echo "etcd-backup: uploaded $key to $site ($size bytes, sha256 $digest)"
+  else
+    echo "etcd-backup: upload of $key to $site failed" >&2
+    failed=1
+  fi
+done
+exit "$failed"
 """
 
 
 @dataclass(frozen=True)
 class SnapshotTarget:
-    """The bucket the snapshots go to (path-style S3 API)."""
+    """A bucket the snapshots go to (path-style S3 API)."""
 
+    site: str
+    """`oci`, `ovh`: names the target in the environment and the logs (lower-case letters, digits)."""
     endpoint: pulumi.Input[str]
     region: pulumi.Input[str]
     bucket: pulumi.Input[str]
@@ -112,7 +129,7 @@ class EtcdBackupArgs(TypedDict):
     """The cluster's name: the folder `etcd/<cluster>/` in the bucket."""
     holder: str
     """The data holder the snapshots copy (the backup plan's `<environment>-etcd`): named, with the
-    bucket's URL, in the CronJob's `homelab.dev/backup` annotation, the offsite policy's evidence."""
+    buckets' URLs, in the CronJob's `homelab.dev/backup` annotation, the offsite policy's evidence."""
     talos_version: str
     """The cluster's Talos version (`v1.11.5`): the talosctl image's tag."""
     node: str
@@ -121,7 +138,8 @@ class EtcdBackupArgs(TypedDict):
     """Cron expression (UTC): the `critical` class' schedule."""
     uploader_image: str
     """The pinned AWS CLI image (`components.oci.dump.AWS_CLI_IMAGE`)."""
-    target: SnapshotTarget
+    targets: Sequence[SnapshotTarget]
+    """Every bucket a snapshot is uploaded to (at least one, each site once)."""
     sse_c_key: pulumi.Input[str]
     """Base64 of the 32-byte SSE-C key (a secret)."""
 
@@ -143,6 +161,18 @@ def _env(name: str, secret: str, key: str) -> k8s.core.v1.EnvVarArgs:
     )
 
 
+def _target_env(target: SnapshotTarget) -> list[k8s.core.v1.EnvVarArgs]:
+    """One target's settings, named by its site (the upload script reads them by name)."""
+    site = target.site
+    return [
+        k8s.core.v1.EnvVarArgs(name=f"S3_ENDPOINT_{site}", value=target.endpoint),
+        k8s.core.v1.EnvVarArgs(name=f"S3_BUCKET_{site}", value=target.bucket),
+        k8s.core.v1.EnvVarArgs(name=f"S3_REGION_{site}", value=target.region),
+        _env(f"S3_KEY_ID_{site}", S3_SECRET, f"{site}_access_key_id"),
+        _env(f"S3_SECRET_{site}", S3_SECRET, f"{site}_secret_access_key"),
+    ]
+
+
 class EtcdBackup(pulumi.ComponentResource):
     """A daily etcd snapshot of one cluster, SSE-C encrypted in the offsite bucket."""
 
@@ -157,7 +187,13 @@ class EtcdBackup(pulumi.ComponentResource):
             raise ValueError(f"EtcdBackup {name!r}: holder must name the data holder the snapshots copy")
         if ":" not in args["uploader_image"].rpartition("/")[2]:
             raise ValueError(f"EtcdBackup {name!r}: uploader_image {args['uploader_image']!r} needs an exact tag")
-        target = args["target"]
+        targets = list(args["targets"])
+        sites = [t.site for t in targets]
+        if not targets or len(set(sites)) != len(sites):
+            raise ValueError(f"EtcdBackup {name!r}: needs at least one target, each site once (got {sites})")
+        bad = [site for site in sites if not (site.isalnum() and site.islower())]
+        if bad:
+            raise ValueError(f"EtcdBackup {name!r}: target site {bad[0]!r} must be lower-case letters and digits")
         child = pulumi.ResourceOptions(parent=self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child
@@ -176,8 +212,12 @@ class EtcdBackup(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=S3_SECRET, namespace=NAMESPACE, labels=managed_labels(S3_SECRET)),
             type="Opaque",
             string_data={
-                "access_key_id": pulumi.Output.secret(target.access_key_id),
-                "secret_access_key": pulumi.Output.secret(target.secret_access_key),
+                key: pulumi.Output.secret(value)
+                for t in targets
+                for key, value in (
+                    (f"{t.site}_access_key_id", t.access_key_id),
+                    (f"{t.site}_secret_access_key", t.secret_access_key),
+                )
             },
             opts=in_ns,
         )
@@ -213,15 +253,12 @@ class EtcdBackup(pulumi.ComponentResource):
             command=["/bin/sh", "-c", upload_script()],
             env=[
                 k8s.core.v1.EnvVarArgs(name="CLUSTER", value=args["cluster"]),
-                k8s.core.v1.EnvVarArgs(name="S3_ENDPOINT", value=target.endpoint),
-                k8s.core.v1.EnvVarArgs(name="S3_BUCKET", value=target.bucket),
-                k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=target.region),
+                k8s.core.v1.EnvVarArgs(name="TARGETS", value=" ".join(sites)),
+                *(env for t in targets for env in _target_env(t)),
                 # OCI and OVH refuse the checksums newer AWS SDKs send by default (platform facts §5).
                 k8s.core.v1.EnvVarArgs(name="AWS_REQUEST_CHECKSUM_CALCULATION", value="when_required"),
                 k8s.core.v1.EnvVarArgs(name="AWS_RESPONSE_CHECKSUM_VALIDATION", value="when_required"),
                 k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-                _env("AWS_ACCESS_KEY_ID", S3_SECRET, "access_key_id"),
-                _env("AWS_SECRET_ACCESS_KEY", S3_SECRET, "secret_access_key"),
             ],
             security_context=_restricted(),
             resources=resources,
@@ -251,9 +288,10 @@ class EtcdBackup(pulumi.ComponentResource):
             ],
         )
         labels = managed_labels(NAME)
-        evidence = pulumi.Output.all(target.endpoint, target.bucket).apply(
-            lambda found: annotation([args["holder"]], [target_url(str(found[0]), str(found[1]))])
-        )
+        urls = [
+            pulumi.Output.all(t.endpoint, t.bucket).apply(lambda v: target_url(str(v[0]), str(v[1]))) for t in targets
+        ]
+        evidence = pulumi.Output.all(*urls).apply(lambda found: annotation([args["holder"]], [str(u) for u in found]))
         job = k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -29,6 +29,7 @@ SECRET = "kubernetes:core/v1:Secret"
 CRONJOB = "kubernetes:batch/v1:CronJob"
 ACCOUNT = "kubernetes:talos.dev/v1alpha1:ServiceAccount"
 ENDPOINT = "https://axns.compat.objectstorage.eu-paris-1.oraclecloud.com"
+OVH = "https://s3.gra.io.cloud.ovh.net"
 KEY = base64.b64encode(b"k" * 32).decode()
 
 
@@ -40,13 +41,24 @@ def args(**changes) -> EtcdBackupArgs:
         "node": "192.168.10.21",
         "schedule": "0 2 * * *",
         "uploader_image": AWS_CLI_IMAGE,
-        "target": SnapshotTarget(
-            endpoint=ENDPOINT,
-            region="eu-paris-1",
-            bucket="homelab-backups",
-            access_key_id=pulumi.Output.secret("AKID0123"),
-            secret_access_key=pulumi.Output.secret("s3cr3t/key+"),
-        ),
+        "targets": [
+            SnapshotTarget(
+                site="oci",
+                endpoint=ENDPOINT,
+                region="eu-paris-1",
+                bucket="homelab-backups",
+                access_key_id=pulumi.Output.secret("AKID0123"),
+                secret_access_key=pulumi.Output.secret("s3cr3t/key+"),
+            ),
+            SnapshotTarget(
+                site="ovh",
+                endpoint=OVH,
+                region="gra",
+                bucket="homelab-offsite",
+                access_key_id=pulumi.Output.secret("OVHKEY"),
+                secret_access_key=pulumi.Output.secret("ovh-secret"),
+            ),
+        ],
         "sse_c_key": pulumi.Config("homelab").require_secret("etcdSnapshotKey"),
     }
     return {**base, **changes}  # type: ignore[typeddict-item]
@@ -117,9 +129,18 @@ def test_snapshot_then_upload_with_pinned_images(rec):
     assert upload["image"] == AWS_CLI_IMAGE
     assert upload["command"][:2] == ["/bin/sh", "-c"] and upload["command"][2] == upload_script()
     env = {e["name"]: e for e in upload["env"]}
-    assert env["S3_ENDPOINT"]["value"] == ENDPOINT and env["S3_BUCKET"]["value"] == "homelab-backups"
+    # Every target by its site: the script loops over TARGETS and reads each one's settings by name.
+    assert env["TARGETS"]["value"] == "oci ovh"
+    assert env["S3_ENDPOINT_oci"]["value"] == ENDPOINT and env["S3_BUCKET_oci"]["value"] == "homelab-backups"
+    assert env["S3_ENDPOINT_ovh"]["value"] == OVH and env["S3_REGION_ovh"]["value"] == "gra"
     assert env["AWS_REQUEST_CHECKSUM_CALCULATION"]["value"] == "when_required"
-    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == S3_SECRET
+    for site in ("oci", "ovh"):
+        for name, key in (
+            (f"S3_KEY_ID_{site}", f"{site}_access_key_id"),
+            (f"S3_SECRET_{site}", f"{site}_secret_access_key"),
+        ):
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": S3_SECRET, "key": key}
+            assert "value" not in env[name]
     for container in (snapshot, upload):
         context = container["securityContext"]
         assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
@@ -131,20 +152,29 @@ def test_snapshot_then_upload_with_pinned_images(rec):
 def test_job_names_its_holder_and_bucket_for_the_offsite_policy(rec):
     annotations = rec.get(CRONJOB, "etcd-backup-cronjob").inputs["metadata"]["annotations"]
     assert json.loads(annotations[ANNOTATION]) == {
-        "backup": {"holds": ["prod-etcd"], "targets": [f"{ENDPOINT}/homelab-backups"]}
+        "backup": {"holds": ["prod-etcd"], "targets": [f"{ENDPOINT}/homelab-backups", f"{OVH}/homelab-offsite"]}
     }
 
 
-def test_upload_is_sse_c_encrypted_with_the_mounted_key():
+def test_upload_is_sse_c_encrypted_to_every_target_and_a_failed_one_fails_the_run():
     script = upload_script()
     assert "--sse-c AES256 --sse-c-key fileb:///etc/etcd-backup/sse-c.key" in script
-    assert "s3://$S3_BUCKET/$key" in script and 'key="etcd/$CLUSTER/' in script
+    assert "s3://$bucket/$key" in script and 'key="etcd/$CLUSTER/' in script
+    assert "for site in $TARGETS; do" in script
+    # One target failing does not stop the next; the run still fails (and alerts) at the end.
+    assert "failed=1" in script and script.rstrip().endswith('exit "$failed"')
 
 
 def test_credentials_and_key_are_secret_and_the_key_outlives_the_stack(rec):
     s3 = rec.get(SECRET, "etcd-backup-s3")
-    assert s3.is_secret("stringData.access_key_id") and s3.is_secret("stringData.secret_access_key")
-    assert s3.inputs["stringData"]["secret_access_key"] == "s3cr3t/key+"
+    assert set(s3.inputs["stringData"]) == {
+        "oci_access_key_id",
+        "oci_secret_access_key",
+        "ovh_access_key_id",
+        "ovh_secret_access_key",
+    }
+    assert all(s3.is_secret(f"stringData.{key}") for key in s3.inputs["stringData"])
+    assert s3.inputs["stringData"]["ovh_secret_access_key"] == "ovh-secret"
     key = rec.get(SECRET, "etcd-backup-sse-c")
     assert key.inputs["metadata"]["name"] == KEY_SECRET
     assert key.is_secret(f"data.{KEY_FILE}") and key.inputs["data"][KEY_FILE] == KEY
@@ -183,6 +213,7 @@ def test_sse_c_key_problem(value, problem):
         ({"talos_version": "1.11.5"}, "talos_version"),
         ({"uploader_image": "public.ecr.aws/aws-cli/aws-cli"}, "uploader_image"),
         ({"holder": ""}, "holder"),
+        ({"targets": []}, "at least one target"),
     ],
 )
 def test_bad_input_registers_no_child(changes, message):

@@ -29,7 +29,8 @@ def test_prod_snapshots_etcd_to_the_offsite_bucket_on_the_critical_schedule(prev
     config = json.loads(stackrun.load_stack_input("prod").config["homelab:cluster"])
     pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["S3_ENDPOINT"] == OCI_S3 and env["S3_BUCKET"] == "homelab-backups" and env["CLUSTER"] == config["name"]
+    assert env["TARGETS"] == "oci" and env["CLUSTER"] == config["name"]
+    assert env["S3_ENDPOINT_oci"] == OCI_S3 and env["S3_BUCKET_oci"] == "homelab-backups"
     assert pod["initContainers"][0]["image"] == f"ghcr.io/siderolabs/talosctl:{config['talos_version']}"
     assert rec.get("kubernetes:core/v1:Secret", "etcd-backup-sse-c").is_secret("data.sse-c.key")
     policies = {r.name for r in rec.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
@@ -93,28 +94,31 @@ def test_cli_reports_a_bad_switch_as_exit_2(isolated_project: Path, capsys):
     assert "homelab:platform.etcd_backup" in err
 
 
-def test_cloud_snapshots_etcd_where_velero_writes_and_says_it_is_not_3_2_1(previewed):
+def test_cloud_snapshots_etcd_where_velero_writes_and_to_the_oci_bucket(previewed):
     rec = previewed("cloud").recording
     job = rec.get("kubernetes:batch/v1:CronJob", "etcd-backup-cronjob")
     env = {
         e["name"]: e.get("value")
         for e in job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
     }
-    # OVH is configured in the committed cloud stack: the cloud's data leaves OCI (stacks.velero.cloud_bucket).
-    assert env["S3_ENDPOINT"] == "https://s3.gra.io.cloud.ovh.net" and env["CLUSTER"] == "homelab-cloud"
+    # OVH is configured in the committed cloud stack: the cloud's data leaves OCI (stacks.velero.cloud_bucket);
+    # the small snapshots go to the OCI bucket as well (a third copy, on a second medium).
+    assert env["TARGETS"] == "ovh oci" and env["CLUSTER"] == "homelab-cloud"
+    assert env["S3_ENDPOINT_ovh"] == "https://s3.gra.io.cloud.ovh.net"
+    assert env["S3_BUCKET_oci"] == "homelab-backups"
     granted = [r.name for r in rec.by_type(APPLY) if "kubernetesTalosAPIAccess" in json.dumps(r.inputs, default=str)]
     assert granted == ["cloud-cloud-1-config"]
     rows = {r["holder"]: r for r in rec.outputs["backup_protection"].value}
-    # One copy on the node, one at OVH: the copies are counted, never asserted.
-    assert rows["cloud-etcd"]["copies"] == ["primary@oci", "etcd-snapshot@ovh"]
-    assert rows["cloud-etcd"]["three_two_one"] is False
+    # On the node (block volume), in the OCI bucket and at OVH (object storage): counted, never asserted.
+    assert rows["cloud-etcd"]["copies"] == ["primary@oci", "etcd-snapshot@oci", "etcd-snapshot@ovh"]
+    assert rows["cloud-etcd"]["three_two_one"] is True
     # The control plane's instance declares cloud-etcd; the job's annotation names its OVH copy.
     instance = rec.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
     assert instance.inputs["freeformTags"]["holds"] == "cloud-etcd"
     assert instance.inputs["freeformTags"]["data-class"] == "critical"
     evidence = json.loads(job.inputs["metadata"]["annotations"][ANNOTATION])
     assert evidence["backup"]["holds"] == ["cloud-etcd"]
-    assert [t.split("/")[2] for t in evidence["backup"]["targets"]] == ["s3.gra.io.cloud.ovh.net"]
+    assert [t.split("/")[2].split(".")[-2] for t in evidence["backup"]["targets"]] == ["ovh", "oraclecloud"]
 
 
 def test_cloud_snapshots_without_a_bucket_credential_name_the_switch():
