@@ -10,6 +10,10 @@ and remote-writes to PROD's Prometheus. A remote agent reaches PROD only through
 Cloudflare Tunnel's machine routes, authenticating to Cloudflare Access with a service token
 (headers from a Secret) — never through an open port.
 
+With `pod_scrapes` each node's agent also scrapes the named pods on its own node (Velero's server on
+CLOUD) and, with `cron_job_metrics_chart`, a kube-state-metrics limited to CronJobs that it runs
+beside itself: the series PROD's backup alerts read (a cluster without its own Prometheus).
+
 With `talos_logs` the agent also receives Talos's own service and kernel logs: Talos ships them
 as JSON lines to `127.0.0.1:TALOS_LOG_PORT` of its node (`talos_logging_patches`), so the agent runs
 in the host's network namespace (hostNetwork, on every node including control planes) and binds
