@@ -33,12 +33,16 @@ def project_root() -> Path:
     return Path(stacks.__file__).resolve().parent.parent
 
 
-def _stack_module(stack: str) -> Any:
+def _module_name(stack: str) -> str:
     module_name = stacks.STACK_MODULES.get(stack)
     if module_name is None:
         known = ", ".join(stacks.STACK_MODULES)
         raise ConfigError(f"unknown stack {stack!r}: this project defines {known}")
-    return importlib.import_module(module_name)
+    return module_name
+
+
+def _stack_module(stack: str) -> Any:
+    return importlib.import_module(_module_name(stack))
 
 
 def stack_secrets(stack: str) -> tuple[SecretSpec, ...]:
@@ -80,7 +84,7 @@ def _configured(config: Mapping[str, str], path: str | None) -> bool:
 
 
 def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
-    secrets = stack_secrets(stack)
+    _module_name(stack)  # an unknown stack is named before anything is read
     path = (root or project_root()) / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise ConfigError(f"{path.name}: stack file not found; create it (see README, 'Configuration')")
@@ -101,6 +105,9 @@ def load_stack_input(stack: str, root: Path | None = None) -> StackInput:
     raw = document.get("config") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: `config:` must be a mapping of keys to values")
+    # The stack module (and the SDKs it imports, a second or more) is loaded only once the file
+    # parsed: a malformed file is reported without it.
+    secrets = stack_secrets(stack)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     placeholders: list[str] = []

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homelab.cli import preview_stack
-from homelab.stackrun import StackInput, check_stack_config, load_stack_input, project_root, run_stack
+from homelab.stackrun import StackInput, check_stack_config, load_stack_input, project_root
 from stacks.config import ConfigError
+from tests.policies.previews import shared_run
 
 ROOT = project_root()
 STACKS = ("dev", "prod", "cloud")
@@ -177,7 +178,8 @@ def test_an_accepted_value_previews(stack: str, path: Path_, value: Any) -> None
     config = broken_config(stack, path, value)
     assert validate(stack, config) is None, f"{key_of(path)} = {value!r} should be valid"
     section = path[0].split(":", 1)[1]
-    recording = run_stack(stack, overrides={section: json.loads(config[path[0]])})
+    # Shared with a stack test that previews the same config (tests/policies/previews.py).
+    recording = shared_run(stack, {section: json.loads(config[path[0]])})
     assert recording.resources
 
 

@@ -1,11 +1,14 @@
 """The real stacks, previewed offline once per test session and shared by every test that reads them.
 
-`previewed(stack)` is the one cache: the `StackResult` of `homelab preview <stack>` (the same call
-the CLI makes: the program run, the pack config, the findings, the NFR groups). Tests reach it
+`previewed(stack)` is the cache of the committed stacks: the `StackResult` of `homelab preview
+<stack>` (the same call the CLI makes: the program run, the pack config, the findings, the NFR
+groups). Tests reach it
 through the `previewed` fixture in tests/conftest.py or through `preview(stack)` below. The cached
 objects are shared: never edit them in place (copy a `Recording` first, as test_mutations does).
+`shared_run(stack, overrides)` does the same for a run with changed config that several tests make.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +24,19 @@ from homelab.stackrun import run_stack
 def run(stack: str, overrides: Mapping[str, Any] | None = None) -> Recording:
     """A fresh run of `stack` (with `overrides` replacing config sections); not cached."""
     return run_stack(stack, overrides=overrides)
+
+
+_SHARED: dict[tuple[str, str], Recording] = {}
+
+
+def shared_run(stack: str, overrides: Mapping[str, Any]) -> Recording:
+    """`run(stack, overrides)`, made once per session for equal overrides and shared by every test
+    that asks for the same config: for tests that only read the recording (never edit it in place).
+    A run that raises is not cached: each caller sees the error."""
+    key = (stack, json.dumps(overrides, sort_keys=True))
+    if key not in _SHARED:
+        _SHARED[key] = run(stack, overrides)
+    return _SHARED[key]
 
 
 _RESULTS: dict[str, StackResult] = {}

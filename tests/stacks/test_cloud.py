@@ -11,9 +11,10 @@ import pytest
 
 from homelab.budget import PRD_ORIGINAL_LAYOUT, Layout, Machine, always_free_summary, fits, problems, warnings
 from homelab.engine import Recording
-from homelab.stackrun import check_stack_config, load_stack_input, run_stack
+from homelab.stackrun import check_stack_config, load_stack_input
 from stacks.config.base import ConfigError
 from stacks.quota import AlwaysFreeQuotaConfig
+from tests.policies.previews import shared_run
 from tests.stacks.helpers import count_registrations, section
 
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -22,8 +23,10 @@ DNS = "cloudflare:index/dnsRecord:DnsRecord"
 APP = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication"
 
 
-def preview(overrides: Mapping[str, Any] | None = None) -> Recording:
-    return run_stack("cloud", overrides=overrides)
+def preview(overrides: Mapping[str, Any]) -> Recording:
+    """The cloud stack with `overrides`, shared with any other test of the session asking the same
+    (tests/policies/previews.py): read it, never edit it in place."""
+    return shared_run("cloud", overrides)
 
 
 @pytest.fixture(scope="module")

@@ -98,8 +98,11 @@ def test_rotation_changes_one_client_secret_only(cloud: Recording) -> None:
 
 
 @pytest.fixture(scope="module")
-def cloud() -> Recording:
-    return run_stack("cloud")
+def cloud(previewed: Callable[[str], StackResult]) -> Recording:
+    """The committed cloud stack, update view (the session's preview: never edit it in place)."""
+    recording = previewed("cloud").recording
+    assert recording is not None
+    return recording
 
 
 def test_oidc_exports_for_prod_are_secret(cloud: Recording) -> None:
