@@ -805,6 +805,22 @@ CODE_MUTATIONS: tuple[CodeMutation, ...] = (
         ("tests/components/test_oci_dump.py", "tests/stacks/test_cloud_backups.py"),
     ),
     CodeMutation(
+        "dump-failure-recorded-as-success",
+        "the nightly dump records every run as a success, failed or not",
+        "components/oci/dump.py",
+        'if [ "$rc" = 0 ]; then metric {DUMP_JOB} 1; else metric {DUMP_JOB} 0; fi',
+        "metric {DUMP_JOB} 1",
+        ("tests/components/test_oci_dump.py",),
+    ),
+    CodeMutation(
+        "drill-judged-as-daily",
+        "BackupTooOld applies the daily jobs' 26 h age to the monthly restore drill",
+        "components/monitoring/rules.py",
+        """f'time() - {BACKUP_SUCCESS_METRIC}{{job!="{DRILL_JOB}"}} > {duration_seconds(t.backup_age.age)}',""",
+        'f"time() - {BACKUP_SUCCESS_METRIC} > {duration_seconds(t.backup_age.age)}",',
+        ("tests/monitoring",),
+    ),
+    CodeMutation(
         "referenced-stacks-before-own-config",
         "a stack's own config no longer validated before its referenced stacks are previewed",
         "homelab/stackrun.py",

@@ -34,6 +34,9 @@ INTERMITTENT = "intermittent"
 """External label `schedule="intermittent"` on everything a collector ships from a cluster that is
 powered off by design most of the time (DEV runs only in the host's `testing` mode): its silence is
 the normal state, so `TelemetrySourceSilent` leaves it out."""
+VM_TEXTFILE_DIR = "/var/lib/homelab/node-exporter"
+"""The management VM's textfile directory: its backup jobs' results (components/monitoring/textfile.py),
+read by its Alloy through the host's / mounted at /host/root."""
 ACCESS_ENV = ("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET")
 """Environment variables holding the Access service token (from a Secret / secret files)."""
 
@@ -171,6 +174,8 @@ def vm_config(
             '  procfs_path = "/host/proc"\n'
             '  sysfs_path  = "/host/sys"\n'
             '  rootfs_path = "/host/root"\n'
+            # The VM's backup jobs write their results here (components/monitoring/textfile.py).
+            f"  textfile {{\n    directory = {quote('/host/root' + VM_TEXTFILE_DIR)}\n  }}\n"
             "}\n",
             'discovery.relabel "host" {\n'
             "  targets = prometheus.exporter.unix.host.targets\n"

@@ -36,6 +36,9 @@ CRONJOB_SUCCESS_METRIC = "kube_cronjob_status_last_successful_time"
 CRONJOB_SCHEDULE_METRIC = "kube_cronjob_status_last_schedule_time"
 CRONJOB_CREATED_METRIC = "kube_cronjob_created"
 """kube-state-metrics' CronJob series, per `namespace` and `cronjob`."""
+DRILL_JOB = "restore-drill"
+"""The `job` of the monthly restore drill (components/proxmox/backups.py): it runs once a month, so its
+age has its own threshold, not the daily jobs' one."""
 ZED_METRIC = "homelab_zfs_zed_last_event_timestamp_seconds"
 SCRUB_ERRORS_METRIC = "homelab_zfs_pool_errors"
 _FS = 'fstype!~"tmpfs|overlay|squashfs|ramfs|nsfs|devtmpfs|fuse.lxcfs",mountpoint!~"/run.*|/boot/efi"'
@@ -236,11 +239,19 @@ def _backups(t: ThresholdsConfig, ctx: RuleContext) -> RuleGroup:
         ),
         _alert(
             "BackupTooOld",
-            f"time() - {BACKUP_SUCCESS_METRIC} > {duration_seconds(t.backup_age.age)}",
+            f'time() - {BACKUP_SUCCESS_METRIC}{{job!="{DRILL_JOB}"}} > {duration_seconds(t.backup_age.age)}',
             t.backup_age.after,
             "critical",
             "Backup job {{ $labels.job }} has not succeeded for over " + _seconds(t.backup_age.age),
             "Its last successful run is too old.",
+        ),
+        _alert(
+            "RestoreDrillTooOld",
+            f'time() - {BACKUP_SUCCESS_METRIC}{{job="{DRILL_JOB}"}} > {duration_seconds(t.drill_age.age)}',
+            t.drill_age.after,
+            "critical",
+            "The restore drill has not succeeded for over " + _seconds(t.drill_age.age),
+            "The monthly drill did not run, or failed, last month: the backups are unproven.",
         ),
     ]
     for job in sorted(ctx.backup_jobs):

@@ -15,7 +15,9 @@ overlap) and only while the data volume is mounted:
 5. uploads every encrypted dump to each target (the OCI offsite bucket, and OVH when configured)
    through the S3 API with the pinned AWS CLI container (path-style; request checksums only when
    required, which OCI and OVH need), the SHA-256 in the object metadata so a restore can verify it
-   (`homelab.s3.fetch_checked`). A failing target does not stop the others; the job fails at the end.
+   (`homelab.s3.fetch_checked`). A failing target does not stop the others; the job fails at the end;
+6. records the run's result (`offsite-dump`) as textfile metrics, which the VM's Alloy ships to
+   PROD: a failed or missed night raises the backup alerts.
 
 The targets' lifecycle policies, not this job, expire old dumps. Credentials and the encryption key
 reach the VM only through the command's stdin and live in a root-only file. The install command's
@@ -31,6 +33,7 @@ from typing import Literal, NotRequired, TypedDict
 import pulumi
 from pulumi_command import remote
 
+from components.monitoring.textfile import VM_TEXTFILE_DIR, metric_function
 from components.oci.compose import COMPOSE_PATH, DATA_GUARD, OMNI_PROFILE
 from components.oci.compose import ENV_PATH as COMPOSE_ENV_PATH
 from homelab.backup_evidence import manifest, target_url
@@ -39,6 +42,8 @@ SCRIPT_PATH = "/usr/local/sbin/homelab-offsite-dump"
 ENV_PATH = "/etc/homelab/offsite.env"
 LOCK_PATH = "/run/lock/homelab-offsite-dump.lock"
 UNIT = "homelab-offsite-dump"
+DUMP_JOB = "offsite-dump"
+"""The `job` label of the dump's result (components/monitoring/textfile.py): a failed or missed night alerts."""
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.50"
 """Pinned: a new CLI can change its S3 defaults (2.23 started sending CRC checksums by default)."""
 ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.5.21"
@@ -147,13 +152,22 @@ def dump_script(holders: Sequence[Dumped] = DUMPED, state: bool = False) -> str:
 set -euo pipefail
 exec 9>{LOCK_PATH}
 flock -w 3600 9 || {{ echo "another offsite dump is still running" >&2; exit 1; }}
+textfile_dir={VM_TEXTFILE_DIR}
+# shellcheck disable=SC2329 # called by finish, the EXIT trap
+{metric_function()}work=""
+# shellcheck disable=SC2329 # the EXIT trap
+finish() {{  # every way out records the run's result for the backup alerts
+  local rc=$?
+  rm -rf "$work"
+  if [ "$rc" = 0 ]; then metric {DUMP_JOB} 1; else metric {DUMP_JOB} 0; fi
+}}
+trap finish EXIT
 {DATA_GUARD}set -a
 # shellcheck source=/dev/null
 . {ENV_PATH}
 set +a
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 failed=0
 declare -A keys=()
 {steps}for name in "${{!keys[@]}}"; do
@@ -200,6 +214,7 @@ def install_script(calendar: str, holders: Sequence[Dumped] = DUMPED, state: boo
             "set -eu",
             "umask 077",
             "sudo install -d -m 0700 /etc/homelab",
+            f"sudo install -d -m 0755 {VM_TEXTFILE_DIR}",
             f"sudo tee {ENV_PATH}.new >/dev/null",
             f"sudo chmod 0600 {ENV_PATH}.new && sudo mv {ENV_PATH}.new {ENV_PATH}",
             f"printf '%s' {_q(dump_script(holders, state))} | sudo tee {SCRIPT_PATH} >/dev/null",

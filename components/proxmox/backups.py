@@ -25,6 +25,9 @@ import pulumi
 import pulumi_proxmoxve as pve
 from pulumi_command import remote
 
+from components.monitoring.rules import DRILL_JOB
+from components.monitoring.textfile import metric_function
+
 DRILL_TAG = "homelab-restore-drill"
 SCRIPT_PATH = "/usr/local/sbin/homelab-backup-check"
 UNIT = "homelab-backup"
@@ -94,26 +97,7 @@ scratch={int(drill.scratch_vm_id)}
 tag={_q(DRILL_TAG)}
 storage=${{STORAGE:-}}  # the VM storage the drill restores into (set by the systemd unit)
 
-metric() {{  # job status(1|0): rewrite this job's file atomically for the textfile collector
-  local job=$1 ok=$2 now file
-  now=$(date +%s)
-  file="$textfile_dir/homelab_backup_$job.prom"
-  mkdir -p "$textfile_dir"
-  {{
-    echo "# HELP homelab_backup_last_status 1 if the last run of the backup job succeeded, 0 if it failed."
-    echo "# TYPE homelab_backup_last_status gauge"
-    echo "homelab_backup_last_status{{job=\\"$job\\"}} $ok"
-    echo "# HELP homelab_backup_last_success_timestamp_seconds When the backup job last succeeded."
-    echo "# TYPE homelab_backup_last_success_timestamp_seconds gauge"
-    if [ "$ok" = 1 ]; then
-      echo "homelab_backup_last_success_timestamp_seconds{{job=\\"$job\\"}} $now"
-    elif [ -f "$file" ]; then
-      grep '^homelab_backup_last_success_timestamp_seconds' "$file" || true
-    fi
-  }} > "$file.tmp"
-  mv "$file.tmp" "$file"
-}}
-
+{metric_function()}
 newest() {{  # the newest archive of one guest, or nothing
   find "$dump_dir" -maxdepth 1 -name "vzdump-qemu-$1-*.vma.zst" -printf '%T@ %p\\n' 2>/dev/null \\
     | sort -n | tail -n 1 | cut -d' ' -f2-
@@ -139,12 +123,12 @@ drill() {{
     size=$(stat -c %s "$archive")
     if [ -z "$smallest" ] || [ "$size" -lt "$best" ]; then smallest=$archive; best=$size; fi
   done
-  if [ -z "$smallest" ]; then echo "no archive to restore" >&2; metric restore-drill 0; return 1; fi
-  if [ -z "$storage" ]; then echo "STORAGE (scratch VM storage) unset" >&2; metric restore-drill 0; return 1; fi
+  if [ -z "$smallest" ]; then echo "no archive to restore" >&2; metric {DRILL_JOB} 0; return 1; fi
+  if [ -z "$storage" ]; then echo "STORAGE (scratch VM storage) unset" >&2; metric {DRILL_JOB} 0; return 1; fi
   if qm config "$scratch" >/dev/null 2>&1; then
     if ! qm config "$scratch" | grep -q "^tags:.*$tag"; then
       echo "VM $scratch exists and is not a drill VM: refusing to touch it" >&2
-      metric restore-drill 0
+      metric {DRILL_JOB} 0
       return 1
     fi
     qm destroy "$scratch" --purge >/dev/null
@@ -156,13 +140,13 @@ drill() {{
     && qm config "$scratch" >/dev/null; then
     echo "restored $smallest in $(( $(date +%s) - started )) s"
     qm destroy "$scratch" --purge >/dev/null
-    metric restore-drill 1
+    metric {DRILL_JOB} 1
   else
     echo "restore of $smallest failed" >&2
     if qm config "$scratch" 2>/dev/null | grep -q "^tags:.*$tag"; then
       qm destroy "$scratch" --purge >/dev/null || true
     fi
-    metric restore-drill 0
+    metric {DRILL_JOB} 0
     return 1
   fi
 }}

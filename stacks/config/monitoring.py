@@ -86,6 +86,8 @@ class ThresholdsConfig(ConfigModel):
     backup_failed: HoldRuleConfig = HoldRuleConfig(after="5m")
     backup_age: AgeRuleConfig = AgeRuleConfig(age="26h")
     """A daily job one run late plus two hours of slack."""
+    drill_age: AgeRuleConfig = AgeRuleConfig(age="33d", after="1h")
+    """The monthly restore drill (the 1st of each month): a month and two days of slack."""
     cert_warning: AgeRuleConfig = AgeRuleConfig(age="14d", after="1h")
     cert_critical: AgeRuleConfig = AgeRuleConfig(age="3d", after="10m")
     argocd_degraded: HoldRuleConfig = HoldRuleConfig(after="15m")

@@ -7,7 +7,7 @@ import pulumi
 import pytest
 from pulumi_command import remote
 
-from components.oci.dump import ETCD_IMAGE, NightlyDump, S3Target, StateSource, dump_script, install_script
+from components.oci.dump import ETCD_IMAGE, LOCK_PATH, NightlyDump, S3Target, StateSource, dump_script, install_script
 
 OCI = "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com"
 OVH = "https://s3.gra.io.cloud.ovh.net"
@@ -127,8 +127,28 @@ def test_env_file_is_root_only_and_scripts_parse():
     for script in (install, dump_script(), dump_script(["authentik"]), dump_script(state=True)):
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     dump = dump_script()
-    assert "set -euo pipefail" in dump and "trap 'rm -rf \"$work\"' EXIT" in dump
+    assert "set -euo pipefail" in dump and 'rm -rf "$work"' in dump and "trap finish EXIT" in dump
     assert "pg_dump produced nothing" in dump
+
+
+def test_every_run_records_its_result_for_the_backup_alerts():
+    dump = dump_script()
+    # The EXIT trap is set before the data-volume guard: an unmounted volume is a failed night too.
+    assert dump.index("trap finish EXIT") < dump.index("mountpoint -q /srv/homelab")
+    assert 'if [ "$rc" = 0 ]; then metric offsite-dump 1; else metric offsite-dump 0; fi' in dump
+    assert "textfile_dir=/var/lib/homelab/node-exporter" in dump
+    assert "sudo install -d -m 0755 /var/lib/homelab/node-exporter" in install_script("*-*-* 02:15:00")
+
+
+def test_a_night_the_data_volume_is_not_mounted_is_recorded_as_failed(tmp_path):
+    # The real script, its lock and textfile directory moved into a scratch dir: /srv/homelab is not
+    # a mount point here, so the guard stops the run, and the EXIT trap records the failure.
+    dump = dump_script().replace(LOCK_PATH, str(tmp_path / "lock"))
+    dump = dump.replace("textfile_dir=/var/lib/homelab/node-exporter", f"textfile_dir={tmp_path}")
+    result = subprocess.run(["bash", "-c", dump], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and "not mounted" in result.stderr
+    written = (tmp_path / "homelab_backup_offsite-dump.prom").read_text(encoding="utf-8")
+    assert 'homelab_backup_last_status{job="offsite-dump"} 0' in written
 
 
 def test_dump_is_locked_guarded_and_ordered():

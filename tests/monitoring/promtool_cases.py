@@ -174,6 +174,30 @@ def unit_tests(files: Mapping[str, list[RuleGroup]]) -> dict[str, Any]:
                 silent(files, "BackupNotReporting", "2h"),
             ],
         },
+        {  # the monthly restore drill: 26 h old is normal for it, 33 days is not
+            "interval": "1m",
+            "input_series": _series(
+                [
+                    # 27 h old and never renewed: the daily jobs' age does not apply to the drill.
+                    ('homelab_backup_last_success_timestamp_seconds{job="restore-drill"}', "-97200x100"),
+                    ('homelab_backup_last_status{job="restore-drill"}', "1x100"),
+                ]
+            ),
+            "alert_rule_test": [
+                silent(files, "BackupTooOld", "30m"),
+                silent(files, "RestoreDrillTooOld", "90m"),
+            ],
+        },
+        {  # ... and a drill whose last success is over 33 days old
+            "interval": "1m",
+            "input_series": _series(
+                [('homelab_backup_last_success_timestamp_seconds{job="restore-drill"}', "-2850700x100")]
+            ),
+            "alert_rule_test": [
+                silent(files, "RestoreDrillTooOld", "50m"),
+                fires(files, "RestoreDrillTooOld", "75m", 'job="restore-drill"'),
+            ],
+        },
         {  # an expected backup job that never reported
             "interval": "1m",
             "input_series": _series([('homelab_backup_last_status{job="velero-daily"}', "1x100")]),
