@@ -18,7 +18,7 @@ from homelab.engine import Recording
 from homelab.findings import Finding
 from homelab.policy_eval import PackConfig
 from homelab.render import StackResult
-from homelab.stackrun import run_stack
+from homelab.stackrun import run_stack, stack_references
 
 
 def run(stack: str, overrides: Mapping[str, Any] | None = None) -> Recording:
@@ -45,6 +45,10 @@ _RESULTS: dict[str, StackResult] = {}
 def previewed(stack: str) -> StackResult:
     """The unmodified stack as `homelab preview` sees it, previewed once per session."""
     if stack not in _RESULTS:
+        # The stacks it reads first: their update-view run then serves its StackReference outputs
+        # too (homelab.stackrun caches them), where previewing it first would run them once more.
+        for referenced in stack_references(stack):
+            previewed(referenced)
         result = preview_stack(stack)
         assert result.error is None, f"the committed {stack} stack does not preview: {result.error}"
         _RESULTS[stack] = result

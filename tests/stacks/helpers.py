@@ -52,17 +52,43 @@ recording = run_stack("dev", references={"cloud": StackOutputs(outputs, frozense
 print(json.dumps({"resources": len(recording.resources), "modules": sorted(sys.modules)}))
 """
 
+_DEV_RUNS: list[subprocess.Popen[str]] = []  # the one background interpreter, once started
+
+
+def start_dev_run() -> None:
+    """Start the fresh interpreter of `modules_loaded_by_a_dev_run` in the background (idempotent).
+    tests/conftest.py calls it once collection is done when a selected test uses the
+    `dev_run_modules` fixture, so its second or two run on the other core while the suite goes on."""
+    if not _DEV_RUNS:
+        _DEV_RUNS.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _DEV_RUN],
+                cwd=project_root(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+
+
+def stop_dev_run() -> None:
+    """End the background interpreter if no test waited for it (a session stopped early)."""
+    for process in _DEV_RUNS:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
 
 @cache
 def modules_loaded_by_a_dev_run() -> tuple[int, frozenset[str]]:
     """(resources registered, every module in `sys.modules`) of a fresh interpreter that imported
     and ran the `dev` stack, so a test can assert which SDKs `dev` loads. One subprocess for the
-    session (an interpreter start and a dev run cost over a second): every caller asks the same."""
-    result = subprocess.run(
-        [sys.executable, "-c", _DEV_RUN], cwd=project_root(), capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    session (an interpreter start and a dev run cost over a second), shared by every caller."""
+    start_dev_run()
+    [process] = _DEV_RUNS
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    report = json.loads(stdout.strip().splitlines()[-1])
     return report["resources"], frozenset(report["modules"])
 
 

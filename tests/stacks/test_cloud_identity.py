@@ -20,7 +20,7 @@ from homelab.standins import stand_in
 from stacks.config.base import ConfigError
 from stacks.config.identity import IdentityConfig
 from stacks.identity import smtp_relay
-from tests.stacks.helpers import count_registrations, modules_loaded_by_a_dev_run, packages, section
+from tests.stacks.helpers import count_registrations, packages, section
 
 NEW = {"location": "cloud", "hostname": "paper", "upstream": "http://paperless.paperless.svc.cluster.local:8000"}
 BAD_ENTRIES = [
@@ -151,9 +151,9 @@ def test_omni_has_the_flags_v1_4_requires_and_waits_in_a_profile() -> None:
     assert script.index("curl -fsS") < script.index("COMPOSE_PROFILES=omni") < script.index("systemctl restart")
 
 
-def test_dev_never_imports_the_authentik_sdk() -> None:
+def test_dev_never_imports_the_authentik_sdk(dev_run_modules: tuple[int, frozenset[str]]) -> None:
     # A fresh interpreter that imported and ran dev (one subprocess shared with test_dev.py).
-    resources, modules = modules_loaded_by_a_dev_run()
+    resources, modules = dev_run_modules
     assert resources > 0 and "stacks.dev" in modules
     assert packages(modules, "pulumi_authentik") == []
 

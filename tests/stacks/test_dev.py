@@ -4,7 +4,7 @@ import pytest
 
 from homelab.stackrun import run_stack
 from stacks.config import ConfigError
-from tests.stacks.helpers import count_registrations, modules_loaded_by_a_dev_run, packages, section
+from tests.stacks.helpers import count_registrations, packages, section
 
 VM = "proxmoxve:index/vmLegacy:VmLegacy"
 
@@ -100,10 +100,10 @@ def test_talos_upgrade_in_config_never_replaces_the_vm(dev):
         assert "disks[0].fileId" in vm.ignore_changes
 
 
-def test_dev_imports_neither_oci_nor_cloudflare():
+def test_dev_imports_neither_oci_nor_cloudflare(dev_run_modules: tuple[int, frozenset[str]]):
     # A fresh interpreter that ran dev (tests/stacks/helpers.py: one subprocess shared with the
     # Authentik import test), the cloud stack's outputs given as the backend serves them.
-    resources, modules = modules_loaded_by_a_dev_run()
+    resources, modules = dev_run_modules
     assert resources > 0
     loaded = packages(modules, "pulumi_oci", "pulumi_cloudflare")
     assert not loaded, loaded
