@@ -330,8 +330,9 @@ def copies(holder: DataHolder, policy: ClassPolicyConfig, offsite: Offsite) -> t
             local += [Copy("state-dump", site, "object-storage") for site, on in dumped if on]
     else:
         primary = Copy("primary", "oci", "oci-block-volume")
-        # The weekly volume backups cover the management VM's data volume, not the nodes' disks.
-        local = [Copy("volume-backup", "oci", "object-storage")] if holder.runs == "management-vm" else []
+        # The weekly volume backups cover the management VM's data volume and the CLOUD nodes' boot
+        # volumes (etcd, local volumes): a copy on a second medium for both kinds of holder.
+        local = [Copy("volume-backup", "oci", "object-storage")]
         if policy.offsite:
             layer = {"management-vm": "nightly-dump", "cluster": "velero"}[holder.runs]
             if holder.runs == "management-vm" and holder.name not in DUMPED:

@@ -5,6 +5,8 @@ account): `prod`'s connector runs in the PROD cluster at home (the prod stack re
 `tunnel_token_prod`), `cloud`'s runs in the management VM's Compose project.
 """
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_twingate as twingate
 
@@ -26,6 +28,7 @@ from components.oci.dump import DUMPED, NightlyDump, NightlyDumpArgs, S3Target
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
+from components.oci.node import AlwaysFreeNode
 from components.oci.provider import OciProviderArgs, oci_provider
 from components.oci.tags import freeform_tags
 from components.oci.talos_substrate import OciTalosSubstrate
@@ -258,8 +261,10 @@ def _offsite(
     oci: pulumi.ProviderResource,
     stack: str,
     data_volume_id: pulumi.Output[str],
+    node_boot_volume_ids: Mapping[str, pulumi.Output[str]],
 ) -> tuple[OffsiteBucket, pulumi.Output[str]]:
-    """The offsite layer: the OCI backup bucket (and its S3 credentials), weekly volume backups."""
+    """The offsite layer: the OCI backup bucket (and its S3 credentials), weekly volume backups of the
+    management VM's data volume and of the CLOUD nodes' boot volumes (etcd, local volumes)."""
     backups = config.backups
     critical = backups.classes.get("critical")
     keep = retention_days((critical.offsite_keep if critical else None) or "30d")
@@ -278,7 +283,10 @@ def _offsite(
             "volumes",
             {
                 "compartment_id": compartment,
-                "volume_ids": {f"{MANAGEMENT_NAME}-data": data_volume_id},
+                "volume_ids": {
+                    f"{MANAGEMENT_NAME}-data": data_volume_id,
+                    **{f"{key}-boot": volume for key, volume in node_boot_volume_ids.items()},
+                },
                 "free_backups": backups.volume_backups.free_backups,
                 "freeform_tags": freeform_tags(stack, "backups"),
                 "day_of_week": backups.volume_backups.day_of_week,
@@ -583,6 +591,10 @@ def build() -> None:
         oci=oci,
         stack=stack,
         data_volume_id=vm.data_volume_id,
+        # The nodes' boot volumes hold etcd and the local volumes (AlwaysFreeNode keeps them).
+        node_boot_volume_ids={
+            key: node.boot_volume_id for key, node in talos.machines.items() if isinstance(node, AlwaysFreeNode)
+        },
     )
     oci_bucket = oci_offsite(
         config,

@@ -64,8 +64,9 @@ def test_adding_a_classified_service_is_one_catalog_entry() -> None:
     )
     paperless = next(p for p in protections(catalog) if p.holder.name == "paperless")
     assert paperless.holder.namespace == "paperless"
-    # Volume backups cover the management VM's data volume only: a cluster app's copies are Velero's.
-    assert [c.layer for c in paperless.copies] == ["primary", "velero", "home-mirror"]
+    # The weekly volume backups cover the nodes' boot volumes too: a cluster app's copies are that
+    # backup's and Velero's.
+    assert [c.layer for c in paperless.copies] == ["primary", "volume-backup", "velero", "home-mirror"]
     assert namespaces_by_class(holders(catalog), "cloud")["critical"] == (
         "baikal",
         "immich",
@@ -96,11 +97,11 @@ def test_three_two_one_verdicts() -> None:
 
 def test_without_the_home_mirror_cloud_data_has_no_offsite_copy() -> None:
     by_name = {p.holder.name: p for p in protections(CATALOG, Offsite(home_mirror=False))}
-    assert by_name["nextcloud"].verdict == "not 3-2-1 (2 copies, no offsite copy)"
+    assert by_name["nextcloud"].verdict == "not 3-2-1 (no offsite copy)"
     with_ovh = {p.holder.name: p for p in protections(CATALOG, Offsite(ovh_bucket=True))}
-    # Velero has one storage location (OVH when configured): a CLOUD volume has its primary and
-    # that copy, which leaves OCI but makes two copies, not three.
-    assert with_ovh["nextcloud"].verdict == "not 3-2-1 (2 copies)"
+    # Velero has one storage location (OVH when configured): a CLOUD volume has its primary, the
+    # node's weekly boot-volume backup (a second medium) and Velero's copy at OVH (another site).
+    assert with_ovh["nextcloud"].verdict == "3-2-1"
     # The management VM's dump goes to every offsite target: OCI (same site) and OVH (the one that leaves).
     assert [f"{c.layer}@{c.site}" for c in with_ovh["omni"].copies] == [
         "primary@oci",

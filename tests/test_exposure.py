@@ -136,10 +136,12 @@ def test_each_route_shows_its_data_class_and_backup_verdict(cloud: StackResult) 
     # Stateless services hold nothing; every path of a hostname is the same service's data.
     assert rows["home.example.net"].data_class == "-" and rows["alerts.example.net"].data_class == "-"
     assert rows["auth.example.net"].data_class == "critical"
-    # The verdict is this stack's own (what it builds): the management VM's data is 3-2-1 with OVH,
-    # CLOUD cluster data has no copy until its Velero layer exists; PROD's holders are the prod stack's.
+    # The verdict is this stack's own (what it builds): the management VM's data and critical CLOUD
+    # cluster data are 3-2-1 with OVH; `important` data stays on OCI by class (no offsite copy);
+    # PROD's holders are the prod stack's.
     assert rows["omni.example.net"].backups == "3-2-1"
-    assert rows["photos.example.net"].backups.startswith("not 3-2-1")
+    assert rows["photos.example.net"].backups == "3-2-1"
+    assert rows["recipes.example.net"].backups == "not 3-2-1 (2 copies, no offsite copy)"
     assert rows["comics.example.net"].data_class == "media" and rows["comics.example.net"].backups == "-"
     # Without the outputs (a stack that exports none) the columns say nothing rather than guess.
     assert cloud.recording is not None

@@ -821,6 +821,14 @@ CODE_MUTATIONS: tuple[CodeMutation, ...] = (
         ("tests/monitoring",),
     ),
     CodeMutation(
+        "node-boot-volumes-not-backed-up",
+        "the weekly volume backups skip the CLOUD nodes' boot volumes while the report counts them",
+        "stacks/cloud.py",
+        '                    **{f"{key}-boot": volume for key, volume in node_boot_volume_ids.items()},\n',
+        "",
+        ("tests/stacks/test_cloud_backups.py",),
+    ),
+    CodeMutation(
         "referenced-stacks-before-own-config",
         "a stack's own config no longer validated before its referenced stacks are previewed",
         "homelab/stackrun.py",

@@ -309,6 +309,15 @@ class CloudConfig(ConfigModel):
 
 def cloud_problems(config: CloudConfig) -> Iterator[Problem]:
     """Cross-field checks of the cloud stack's config, each as (key, problem)."""
+    volume_backups = config.backups.volume_backups
+    # One weekly backup of the management VM's data volume and of each node's boot volume.
+    wanted = 1 + len(config.cluster.nodes)
+    if volume_backups.enabled and wanted > volume_backups.free_backups:
+        yield (
+            "backups.volume_backups.free_backups",
+            f"the data volume and {len(config.cluster.nodes)} node boot volume(s) need {wanted} volume backups; "
+            f"only {volume_backups.free_backups} are free (turn volume_backups off or run fewer nodes)",
+        )
     pair = version_pair_problem(config.cluster.talos_version, config.cluster.kubernetes_version)
     if pair is not None:
         yield "cluster.kubernetes_version", pair

@@ -14,6 +14,8 @@ from stacks.cost import CostConfig, paid_storage_line
 from tests.policies.previews import preview
 from tests.stacks.helpers import count_registrations
 
+ASSIGNMENT = "oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment"
+
 
 def test_offsite_bucket_volume_backups_and_secret_credentials():
     recording = preview("cloud").recording
@@ -22,9 +24,7 @@ def test_offsite_bucket_volume_backups_and_secret_credentials():
     policy = recording.get("oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy", "offsite-lifecycle")
     # The critical class's offsite retention (30 days by default) drives the lifecycle.
     assert {r["timeAmount"] for r in policy.inputs["rules"] if r["action"] == "DELETE"} == {"30"}
-    assignment = recording.get(
-        "oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment", "volumes-oci-mgmt-data"
-    )
+    assignment = recording.get(ASSIGNMENT, "volumes-oci-mgmt-data")
     volume = recording.get("oci:Core/volume:Volume", "oci-mgmt-data")
     assert volume.urn in assignment.dependencies
     assert recording.outputs["offsite_s3_credentials"].secret
@@ -50,10 +50,17 @@ def test_protection_view_is_derived_from_what_the_stack_builds():
             "nightly-dump@ovh",
         ]
         assert rows[holder]["three_two_one"] is True
-    # The volume backups cover the data volume only: cluster data claims no copy the stack does not
-    # build. Velero's critical schedule copies it to OVH (the committed offsite target): two copies.
-    assert rows["nextcloud"]["copies"] == ["primary@oci", "velero@ovh"]
-    assert rows["nextcloud"]["three_two_one"] is False
+    # Cluster data: the node's boot volume (block), its weekly volume backup (object storage) and
+    # Velero's critical schedule at OVH (the committed offsite target): 3-2-1.
+    assert rows["nextcloud"]["copies"] == ["primary@oci", "volume-backup@oci", "velero@ovh"]
+    assert rows["nextcloud"]["three_two_one"] is True
+    # One weekly backup per volume: the data volume and every node's boot volume, within the free five.
+    assigned = {r.name for r in preview("cloud").recording.by_type(ASSIGNMENT)}
+    assert assigned == {"volumes-oci-mgmt-data", "volumes-cloud-1-boot"}
+    instance = preview("cloud").recording.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
+    boot = preview("cloud").recording.get(ASSIGNMENT, "volumes-cloud-1-boot")
+    # The node's own boot volume (the instance's output), never its image or another volume.
+    assert instance.urn in boot.property_dependencies["assetId"]
     # Every stack's state: its bucket, its versions, and the nightly dump's copy at both targets, so
     # one copy leaves OCI; all of it object storage (one medium), which the verdict says.
     assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci", "state-dump@oci", "state-dump@ovh"]
@@ -124,6 +131,10 @@ def test_ovh_secrets_are_required_once_ovh_is_configured():
         (
             {"classes": {"critical": {"local_keep": "14d", "offsite": True, "offsite_keep": "soon"}}},
             "homelab:backups.classes.critical.offsite_keep",
+        ),
+        (
+            {"volume_backups": {"free_backups": 1}},
+            "homelab:backups.volume_backups.free_backups: the data volume and 1 node boot volume(s) need 2",
         ),
     ],
 )

@@ -109,8 +109,14 @@ def test_cloud_snapshots_etcd_where_velero_writes_and_to_the_oci_bucket(previewe
     granted = [r.name for r in rec.by_type(APPLY) if "kubernetesTalosAPIAccess" in json.dumps(r.inputs, default=str)]
     assert granted == ["cloud-cloud-1-config"]
     rows = {r["holder"]: r for r in rec.outputs["backup_protection"].value}
-    # On the node (block volume), in the OCI bucket and at OVH (object storage): counted, never asserted.
-    assert rows["cloud-etcd"]["copies"] == ["primary@oci", "etcd-snapshot@oci", "etcd-snapshot@ovh"]
+    # On the node (block volume), in its weekly boot-volume backup, in the OCI bucket and at OVH
+    # (object storage): counted, never asserted.
+    assert rows["cloud-etcd"]["copies"] == [
+        "primary@oci",
+        "volume-backup@oci",
+        "etcd-snapshot@oci",
+        "etcd-snapshot@ovh",
+    ]
     assert rows["cloud-etcd"]["three_two_one"] is True
     # The control plane's instance declares cloud-etcd; the job's annotation names its OVH copy.
     instance = rec.get("oci:Core/instance:Instance", "cloud-cloud-1-instance")
