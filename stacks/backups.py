@@ -292,7 +292,7 @@ class Copy:
 
     layer: str
     """`primary`, `zfs-snapshot`, `vzdump`, `velero`, `volume-backup`, `nightly-dump`, `etcd-snapshot`,
-    `bucket-version`, `state-dump`, `home-mirror`."""
+    `bucket-version`, `state-dump`, `state-local`, `home-mirror`."""
     site: Site
     medium: Medium
     independent: bool = True
@@ -323,7 +323,11 @@ def copies(holder: DataHolder, policy: ClassPolicyConfig, offsite: Offsite) -> t
         return (primary, *local, *far)
     if holder.runs == "state-bucket":
         primary = Copy("primary", "oci", "object-storage")
-        local = [Copy("bucket-version", "oci", "object-storage", independent=False)]
+        local = [
+            Copy("bucket-version", "oci", "object-storage", independent=False),
+            # The dump keeps its newest copies on the management VM's data volume too (`state-local`).
+            Copy("state-local", "oci", "oci-block-volume"),
+        ]
         # The nightly dump's copy of the state tree (`state-dump`), wherever the dump writes.
         if policy.offsite:
             dumped: tuple[tuple[Site, bool], ...] = (("oci", offsite.oci_bucket), ("ovh", offsite.ovh_bucket))

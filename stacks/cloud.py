@@ -671,7 +671,7 @@ def build() -> None:
                 "access_key_id": offsite_bucket.access_key_id,
                 "secret_access_key": offsite_bucket.secret_access_key,
             }
-            built.add("state-dump")
+            built |= {"state-dump", "state-local"}
         NightlyDump(
             "management-db",
             dump_args,

@@ -112,13 +112,19 @@ def test_without_the_home_mirror_cloud_data_has_no_offsite_copy() -> None:
     assert [f"{c.layer}@{c.site}" for c in with_ovh["nextcloud"].copies][-1] == "velero@ovh"
 
 
-def test_the_state_leaves_oci_only_through_the_dump_at_ovh() -> None:
+def test_the_state_leaves_oci_only_through_the_dump_at_ovh_and_stays_on_a_second_medium() -> None:
     oci_only = {p.holder.name: p for p in protections(CATALOG, Offsite(home_mirror=False))}
-    assert [f"{c.layer}@{c.site}" for c in oci_only["pulumi-state"].counted] == ["primary@oci", "state-dump@oci"]
+    counted = [f"{c.layer}@{c.site}:{c.medium}" for c in oci_only["pulumi-state"].counted]
+    assert counted == [
+        "primary@oci:object-storage",
+        "state-local@oci:oci-block-volume",
+        "state-dump@oci:object-storage",
+    ]
     assert not oci_only["pulumi-state"].offsite
+    assert oci_only["pulumi-state"].verdict == "not 3-2-1 (no offsite copy)"
     with_ovh = {p.holder.name: p for p in protections(CATALOG, Offsite(ovh_bucket=True, home_mirror=False))}
     assert [f"{c.layer}@{c.site}" for c in with_ovh["pulumi-state"].offsite] == ["state-dump@ovh"]
-    assert with_ovh["pulumi-state"].verdict == "not 3-2-1 (one medium)"
+    assert with_ovh["pulumi-state"].verdict == "3-2-1"
 
 
 def test_layers_not_built_are_never_claimed() -> None:

@@ -829,6 +829,14 @@ CODE_MUTATIONS: tuple[CodeMutation, ...] = (
         ("tests/stacks/test_cloud_backups.py",),
     ),
     CodeMutation(
+        "state-keep-drops-the-newest",
+        "the state copies kept on the data volume lose the newest instead of the oldest",
+        "components/oci/dump.py",
+        "-printf '%f\\\\n' | sort -r | tail",
+        "-printf '%f\\\\n' | sort | tail",
+        ("tests/components/test_oci_dump.py",),
+    ),
+    CodeMutation(
         "referenced-stacks-before-own-config",
         "a stack's own config no longer validated before its referenced stacks are previewed",
         "homelab/stackrun.py",

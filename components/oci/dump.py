@@ -11,6 +11,7 @@ overlap) and only while the data volume is mounted:
    an Omni that should run but does not fails the job;
 3. with `state_source`, copies every stack's Pulumi state (the state bucket's `.pulumi/` tree, read
    with the S3 API) into a tarball: the state's copy away from its bucket, and with OVH away from OCI;
+   the newest encrypted copies also stay on the data volume (block storage, the state's second medium);
 4. encrypts each dump with AES-256 (openssl, PBKDF2) under a key held as a Pulumi secret;
 5. uploads every encrypted dump to each target (the OCI offsite bucket, and OVH when configured)
    through the S3 API with the pinned AWS CLI container (path-style; request checksums only when
@@ -34,7 +35,7 @@ import pulumi
 from pulumi_command import remote
 
 from components.monitoring.textfile import VM_TEXTFILE_DIR, metric_function
-from components.oci.compose import COMPOSE_PATH, DATA_GUARD, OMNI_PROFILE
+from components.oci.compose import COMPOSE_PATH, DATA_DIR, DATA_GUARD, OMNI_PROFILE
 from components.oci.compose import ENV_PATH as COMPOSE_ENV_PATH
 from homelab.backup_evidence import manifest, target_url
 
@@ -81,6 +82,9 @@ class StateSource(TypedDict):
 
 STATE_HOLDER = "pulumi-state"
 """The data holder (stacks/backups.py) the state copy covers."""
+STATE_KEEP_DIR = f"{DATA_DIR}/pulumi-state"
+"""Where the newest encrypted state copies stay on the VM's data volume (a second medium)."""
+STATE_KEEP = 7
 
 
 class NightlyDumpArgs(TypedDict):
@@ -142,6 +146,16 @@ else
 fi
 """
 
+_STATE_KEEP = f"""# The encrypted state stays on the data volume too (block storage, a second medium): the newest
+# {STATE_KEEP} copies.
+if [ -f "$work/pulumi-state.tar.gz.enc" ]; then
+  install -d -m 0700 {STATE_KEEP_DIR}
+  cp "$work/pulumi-state.tar.gz.enc" "{STATE_KEEP_DIR}/$stamp.tar.gz.enc"
+  find {STATE_KEEP_DIR} -maxdepth 1 -name '*.tar.gz.enc' -printf '%f\\n' | sort -r | tail -n +{STATE_KEEP + 1} \\
+    | while read -r old; do rm -f "{STATE_KEEP_DIR}/$old"; done
+fi
+"""
+
 _STEPS: dict[Dumped, str] = {"authentik": _AUTHENTIK, "omni": _OMNI}
 
 
@@ -192,7 +206,7 @@ declare -A keys=()
     fi
   done
 done
-exit "$failed"
+{_STATE_KEEP if state else ""}exit "$failed"
 """
 
 

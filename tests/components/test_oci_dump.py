@@ -7,7 +7,17 @@ import pulumi
 import pytest
 from pulumi_command import remote
 
-from components.oci.dump import ETCD_IMAGE, LOCK_PATH, NightlyDump, S3Target, StateSource, dump_script, install_script
+from components.oci.dump import (
+    ETCD_IMAGE,
+    LOCK_PATH,
+    STATE_KEEP,
+    STATE_KEEP_DIR,
+    NightlyDump,
+    S3Target,
+    StateSource,
+    dump_script,
+    install_script,
+)
 
 OCI = "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com"
 OVH = "https://s3.gra.io.cloud.ovh.net"
@@ -138,6 +148,24 @@ def test_every_run_records_its_result_for_the_backup_alerts():
     assert 'if [ "$rc" = 0 ]; then metric offsite-dump 1; else metric offsite-dump 0; fi' in dump
     assert "textfile_dir=/var/lib/homelab/node-exporter" in dump
     assert "sudo install -d -m 0755 /var/lib/homelab/node-exporter" in install_script("*-*-* 02:15:00")
+
+
+def test_the_newest_state_copies_stay_on_the_data_volume(tmp_path):
+    script = dump_script(state=True)
+    keep = script[script.index("# The encrypted state stays") : script.index('exit "$failed"')]
+    assert "pulumi-state" not in dump_script().split("for name in")[1]  # no state, nothing kept
+    keep = keep.replace(STATE_KEEP_DIR, str(tmp_path / "kept"))
+    (tmp_path / "kept").mkdir()
+    for day in range(1, 10):
+        (tmp_path / "kept" / f"202611{day:02d}T021500Z.tar.gz.enc").write_text("old")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "pulumi-state.tar.gz.enc").write_text("new")
+    run = f"set -euo pipefail\nwork={work}\nstamp=20261201T021500Z\n{keep}"
+    subprocess.run(["bash", "-c", run], check=True, timeout=30)
+    kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert len(kept) == STATE_KEEP and kept[-1] == "20261201T021500Z.tar.gz.enc"
+    assert kept[0] == "20261104T021500Z.tar.gz.enc"  # the oldest three went
 
 
 def test_a_night_the_data_volume_is_not_mounted_is_recorded_as_failed(tmp_path):

@@ -61,10 +61,16 @@ def test_protection_view_is_derived_from_what_the_stack_builds():
     boot = preview("cloud").recording.get(ASSIGNMENT, "volumes-cloud-1-boot")
     # The node's own boot volume (the instance's output), never its image or another volume.
     assert instance.urn in boot.property_dependencies["assetId"]
-    # Every stack's state: its bucket, its versions, and the nightly dump's copy at both targets, so
-    # one copy leaves OCI; all of it object storage (one medium), which the verdict says.
-    assert rows["pulumi-state"]["copies"] == ["primary@oci", "bucket-version@oci", "state-dump@oci", "state-dump@ovh"]
-    assert rows["pulumi-state"]["verdict"] == "not 3-2-1 (one medium)"
+    # Every stack's state: its bucket, its versions, the dump's copies kept on the management VM's data
+    # volume (a second medium) and at both dump targets, one of which leaves OCI.
+    assert rows["pulumi-state"]["copies"] == [
+        "primary@oci",
+        "bucket-version@oci",
+        "state-local@oci",
+        "state-dump@oci",
+        "state-dump@ovh",
+    ]
+    assert rows["pulumi-state"]["verdict"] == "3-2-1"
     dump = preview("cloud").recording.get("command:remote:Command", "management-db-timer")
     assert dump.inputs["triggers"][0]["backup"]["holds"] == ["authentik", "omni", "pulumi-state"]
 
