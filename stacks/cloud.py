@@ -5,6 +5,7 @@ account): `prod`'s connector runs in the PROD cluster at home (the prod stack re
 `tunnel_token_prod`), `cloud`'s runs in the management VM's Compose project.
 """
 
+import dataclasses
 from collections.abc import Mapping
 
 import pulumi
@@ -24,7 +25,7 @@ from components.monitoring.logs import talos_logging_patches
 from components.oci.api_endpoint import TalosApiEndpoint
 from components.oci.backups import OffsiteBucket, VolumeBackups
 from components.oci.compose import ComposeImages, ManagementServices, omni_start_script
-from components.oci.dump import DUMPED, NightlyDump, NightlyDumpArgs, S3Target
+from components.oci.dump import DUMPED, NightlyDump, NightlyDumpArgs
 from components.oci.lookups import availability_domain, object_storage_namespace, ubuntu_image
 from components.oci.management_vm import ManagementVm
 from components.oci.network import AlwaysFreeNetwork, AlwaysFreeNetworkArgs
@@ -32,6 +33,7 @@ from components.oci.node import AlwaysFreeNode
 from components.oci.provider import OciProviderArgs, oci_provider
 from components.oci.tags import freeform_tags
 from components.oci.talos_substrate import OciTalosSubstrate
+from components.s3bucket import S3Bucket
 from components.talos.cilium import Cilium
 from components.talos.cluster import TalosCluster, talos_provider
 from components.talos.kubernetes import kubernetes_provider
@@ -77,11 +79,11 @@ from stacks.platform import (
 )
 from stacks.velero import (
     ETCD_SECRETS,
-    BucketAccess,
     cloud_bucket,
     cloud_velero_problems,
     etcd_backup_layer,
     oci_offsite,
+    ovh_offsite,
     velero_layer,
     velero_scrape,
 )
@@ -662,15 +664,10 @@ def build() -> None:
             "holders": DUMPED,
         }
         state_bucket = config.backups.state_bucket
-        if state_bucket is not None and offsite_bucket.access_key_id and offsite_bucket.secret_access_key:
+        oci_target = next((t for t in targets if t.site == "oci"), None)
+        if state_bucket is not None and oci_target is not None:
             # Every stack's state, read with the offsite bucket's credentials (same namespace and region).
-            dump_args["state_source"] = {
-                "endpoint": offsite_endpoint,
-                "region": config.oci.region,
-                "bucket": state_bucket,
-                "access_key_id": offsite_bucket.access_key_id,
-                "secret_access_key": offsite_bucket.secret_access_key,
-            }
+            dump_args["state_source"] = dataclasses.replace(oci_target, bucket=state_bucket)
             built |= {"state-dump", "state-local"}
         NightlyDump(
             "management-db",
@@ -679,8 +676,8 @@ def build() -> None:
         )
         built.add("nightly-dump")
         offsite = Offsite(
-            oci_bucket=any(t["site"] == "oci" for t in targets),
-            ovh_bucket=any(t["site"] == "ovh" for t in targets),
+            oci_bucket=any(t.site == "oci" for t in targets),
+            ovh_bucket=any(t.site == "ovh" for t in targets),
             home_mirror=False,
         )
     rows = protection_rows(
@@ -692,36 +689,19 @@ def build() -> None:
     pulumi.export("data_classes", hostname_classes(catalog))
 
 
-def _dump_targets(config: CloudConfig, bucket: OffsiteBucket, endpoint: pulumi.Output[str]) -> list[S3Target]:
+def _dump_targets(config: CloudConfig, bucket: OffsiteBucket, endpoint: pulumi.Output[str]) -> list[S3Bucket]:
     """Where the management VM's nightly dump goes: the OCI bucket (when its credentials are issued)
     and the OVH bucket (when configured): the copy that leaves OCI."""
-    targets: list[S3Target] = []
-    if bucket.access_key_id is not None and bucket.secret_access_key is not None:
-        targets.append(
-            {
-                "site": "oci",
-                "endpoint": endpoint,
-                "region": config.oci.region,
-                # The configured name (the bucket's own input), known at a first preview for DAT-08.
-                "bucket": config.backups.oci_bucket.name,
-                "access_key_id": bucket.access_key_id,
-                "secret_access_key": bucket.secret_access_key,
-            }
-        )
-    ovh = config.backups.ovh
-    if ovh is not None:
-        secrets = pulumi.Config("homelab")
-        targets.append(
-            {
-                "site": "ovh",
-                "endpoint": ovh.endpoint,
-                "region": ovh.region,
-                "bucket": ovh.bucket,
-                "access_key_id": secrets.require_secret("ovhS3AccessKey"),
-                "secret_access_key": secrets.require_secret("ovhS3SecretKey"),
-            }
-        )
-    return targets
+    oci = oci_offsite(
+        config,
+        # The configured name (the bucket's own input), known at a first preview for DAT-08; the dump
+        # waits for the bucket itself through `depends_on`.
+        name=config.backups.oci_bucket.name,
+        endpoint=endpoint,
+        access_key_id=bucket.access_key_id,
+        secret_access_key=bucket.secret_access_key,
+    )
+    return [b for b in (oci, ovh_offsite(config)) if b is not None]
 
 
 def _identity(
@@ -792,8 +772,8 @@ def _platform(  # noqa: PLR0917 (one call site: the stack's own composition)
     api_address: pulumi.Input[str],
     kubeconfig: pulumi.Input[str],
     collector: pulumi.Resource | None = None,
-    velero_bucket: BucketAccess | None = None,
-    oci_bucket: BucketAccess | None = None,
+    velero_bucket: S3Bucket | None = None,
+    oci_bucket: S3Bucket | None = None,
 ) -> None:
     """Secrets, Argo CD's access, Twingate, Velero and the namespaces' network policies on CLOUD."""
     platform = config.platform

@@ -11,18 +11,16 @@ Every bad value is one `ConfigError` naming its key, raised before any resource 
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.k8s.etcd_backup import EtcdBackup, SnapshotTarget, sse_c_key_problem
+from components.k8s.etcd_backup import EtcdBackup, sse_c_key_problem
 from components.k8s.velero import (
     METRICS_PORT,
     MIN_REPOSITORY_PASSWORD,
     SERVER_POD_LABELS,
     BackupSchedule,
-    S3Location,
     Velero,
     plugin_image_problem,
 )
@@ -30,6 +28,7 @@ from components.k8s.velero import NAMESPACE as VELERO_NAMESPACE
 from components.manifests import ManifestLockError, manifest_files
 from components.monitoring.metrics import PodScrape
 from components.oci.dump import AWS_CLI_IMAGE
+from components.s3bucket import S3Bucket
 from stacks.backups import (
     ClassPolicyConfig,
     class_policies,
@@ -123,20 +122,7 @@ def schedules(
     return found
 
 
-@dataclass(frozen=True)
-class BucketAccess:
-    """An S3 bucket and the credentials its writers use."""
-
-    site: str
-    """Where it is (`oci`, `ovh`): the etcd snapshot job names its targets by it."""
-    name: pulumi.Input[str]
-    endpoint: pulumi.Input[str]
-    region: pulumi.Input[str]
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
-
-
-def bucket_from_reference(reference: pulumi.StackReference, stack_name: str) -> BucketAccess:
+def bucket_from_reference(reference: pulumi.StackReference, stack_name: str) -> S3Bucket:
     """The cloud stack's offsite bucket (`offsite_bucket`) and its S3 credentials (`offsite_s3_credentials`)."""
 
     def field(output: str, name: str, secret: bool) -> pulumi.Output[str]:
@@ -156,9 +142,9 @@ def bucket_from_reference(reference: pulumi.StackReference, stack_name: str) -> 
         picked = reference.get_output(output).apply(pick)
         return pulumi.Output.secret(picked) if secret else picked
 
-    return BucketAccess(
+    return S3Bucket(
         site="oci",
-        name=field("offsite_bucket", "name", secret=False),
+        bucket=field("offsite_bucket", "name", secret=False),
         endpoint=field("offsite_bucket", "endpoint", secret=False),
         region=field("offsite_bucket", "region", secret=False),
         access_key_id=field("offsite_s3_credentials", "access_key_id", secret=True),
@@ -171,7 +157,7 @@ def velero_layer(  # noqa: PLR0917 (one call per stack)
     environment: Location,
     catalog: Catalog,
     classes: Mapping[DataClass, ClassPolicyConfig],
-    bucket: BucketAccess,
+    bucket: S3Bucket,
     opts: pulumi.ResourceOptions,
 ) -> Velero:
     version = velero.app_version if velero.app_version.startswith("v") else f"v{velero.app_version}"
@@ -181,14 +167,8 @@ def velero_layer(  # noqa: PLR0917 (one call per stack)
             "chart_version": velero.chart_version,
             "crd_files": manifest_files(CRD_SOURCE, version),
             "plugin_image": velero.plugin_image,
-            "location": S3Location(
-                endpoint=bucket.endpoint,
-                region=bucket.region,
-                bucket=bucket.name,
-                prefix=f"velero/{velero.prefix or environment}",
-                access_key_id=bucket.access_key_id,
-                secret_access_key=bucket.secret_access_key,
-            ),
+            "location": bucket,
+            "prefix": f"velero/{velero.prefix or environment}",
             "repository_password": pulumi.Config(NAMESPACE).require_secret(PASSWORD_KEY),
             "schedules": schedules(catalog, environment, classes),
         },
@@ -217,13 +197,13 @@ def oci_offsite(
     endpoint: pulumi.Input[str],
     access_key_id: pulumi.Input[str] | None,
     secret_access_key: pulumi.Input[str] | None,
-) -> BucketAccess | None:
+) -> S3Bucket | None:
     """The OCI offsite bucket with the S3 credentials it issues (None when it issues none)."""
     if access_key_id is None or secret_access_key is None:
         return None
-    return BucketAccess(
+    return S3Bucket(
         site="oci",
-        name=name,
+        bucket=name,
         endpoint=endpoint,
         region=config.oci.region,
         access_key_id=access_key_id,
@@ -231,20 +211,28 @@ def oci_offsite(
     )
 
 
-def cloud_bucket(config: "CloudConfig", oci: BucketAccess | None) -> BucketAccess:
+def ovh_offsite(config: "CloudConfig") -> S3Bucket | None:
+    """The OVH bucket (`homelab:backups.ovh`) with its S3 secrets, or None when OVH is not configured."""
+    ovh = config.backups.ovh
+    if ovh is None:
+        return None
+    secrets = pulumi.Config(NAMESPACE)
+    return S3Bucket(
+        site="ovh",
+        bucket=ovh.bucket,
+        endpoint=ovh.endpoint,
+        region=ovh.region,
+        access_key_id=secrets.require_secret("ovhS3AccessKey"),
+        secret_access_key=secrets.require_secret("ovhS3SecretKey"),
+    )
+
+
+def cloud_bucket(config: "CloudConfig", oci: S3Bucket | None) -> S3Bucket:
     """Where CLOUD's Velero writes: OVH when configured (the cloud's data leaves OCI), else the OCI
     offsite bucket `oci` (stacks.backups.copies says the same)."""
-    ovh = config.backups.ovh
+    ovh = ovh_offsite(config)
     if ovh is not None:
-        secrets = pulumi.Config(NAMESPACE)
-        return BucketAccess(
-            site="ovh",
-            name=ovh.bucket,
-            endpoint=ovh.endpoint,
-            region=ovh.region,
-            access_key_id=secrets.require_secret("ovhS3AccessKey"),
-            secret_access_key=secrets.require_secret("ovhS3SecretKey"),
-        )
+        return ovh
     if oci is None:
         raise ConfigError(f"{NAMESPACE}:backups.oci_bucket.issue_credentials: Velero needs the bucket's S3 credentials")
     return oci
@@ -273,7 +261,7 @@ def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
     talos_version: str,
     node: str,
     classes: Mapping[DataClass, ClassPolicyConfig],
-    buckets: Sequence[BucketAccess],
+    buckets: Sequence[S3Bucket],
     opts: pulumi.ResourceOptions,
 ) -> EtcdBackup:
     """The etcd snapshot job of the backup plan's `<environment>-etcd` holder, on its class' schedule
@@ -290,17 +278,7 @@ def etcd_backup_layer(  # noqa: PLR0917 (one call per stack)
             "node": node,
             "schedule": class_policies(classes)[holder.data_class].schedule,
             "uploader_image": AWS_CLI_IMAGE,
-            "targets": [
-                SnapshotTarget(
-                    site=bucket.site,
-                    endpoint=bucket.endpoint,
-                    region=bucket.region,
-                    bucket=bucket.name,
-                    access_key_id=bucket.access_key_id,
-                    secret_access_key=bucket.secret_access_key,
-                )
-                for bucket in buckets
-            ],
+            "targets": list(buckets),
             "sse_c_key": pulumi.Config(NAMESPACE).require_secret(ETCD_KEY),
         },
         opts=opts,

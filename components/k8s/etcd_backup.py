@@ -24,13 +24,13 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.labels import managed_labels, namespace_metadata
+from components.s3bucket import S3Bucket, targets_problem
 from homelab.backup_evidence import ANNOTATION, annotation, target_url
 
 NAMESPACE = "etcd-backup"
@@ -109,19 +109,6 @@ exit "$failed"
 """
 
 
-@dataclass(frozen=True)
-class SnapshotTarget:
-    """A bucket the snapshots go to (path-style S3 API)."""
-
-    site: str
-    """`oci`, `ovh`: names the target in the environment and the logs (lower-case letters, digits)."""
-    endpoint: pulumi.Input[str]
-    region: pulumi.Input[str]
-    bucket: pulumi.Input[str]
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
-
-
 class EtcdBackupArgs(TypedDict):
     """Inputs of `EtcdBackup`."""
 
@@ -138,7 +125,7 @@ class EtcdBackupArgs(TypedDict):
     """Cron expression (UTC): the `critical` class' schedule."""
     uploader_image: str
     """The pinned AWS CLI image (`components.oci.dump.AWS_CLI_IMAGE`)."""
-    targets: Sequence[SnapshotTarget]
+    targets: Sequence[S3Bucket]
     """Every bucket a snapshot is uploaded to (at least one, each site once)."""
     sse_c_key: pulumi.Input[str]
     """Base64 of the 32-byte SSE-C key (a secret)."""
@@ -161,7 +148,7 @@ def _env(name: str, secret: str, key: str) -> k8s.core.v1.EnvVarArgs:
     )
 
 
-def _target_env(target: SnapshotTarget) -> list[k8s.core.v1.EnvVarArgs]:
+def _target_env(target: S3Bucket) -> list[k8s.core.v1.EnvVarArgs]:
     """One target's settings, named by its site (the upload script reads them by name)."""
     site = target.site
     return [
@@ -188,12 +175,10 @@ class EtcdBackup(pulumi.ComponentResource):
         if ":" not in args["uploader_image"].rpartition("/")[2]:
             raise ValueError(f"EtcdBackup {name!r}: uploader_image {args['uploader_image']!r} needs an exact tag")
         targets = list(args["targets"])
+        problem = targets_problem(targets)
+        if problem is not None:
+            raise ValueError(f"EtcdBackup {name!r}: {problem}")
         sites = [t.site for t in targets]
-        if not targets or len(set(sites)) != len(sites):
-            raise ValueError(f"EtcdBackup {name!r}: needs at least one target, each site once (got {sites})")
-        bad = [site for site in sites if not (site.isalnum() and site.islower())]
-        if bad:
-            raise ValueError(f"EtcdBackup {name!r}: target site {bad[0]!r} must be lower-case letters and digits")
         child = pulumi.ResourceOptions(parent=self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child

@@ -39,6 +39,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.labels import managed_labels, namespace_metadata
+from components.s3bucket import S3Bucket
 
 VMWARE_TANZU = "https://vmware-tanzu.github.io/helm-charts"
 NAMESPACE = "velero"
@@ -77,20 +78,6 @@ def plugin_image_problem(image: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class S3Location:
-    """The bucket Velero writes to, through the S3 API (path-style: OCI requires it)."""
-
-    endpoint: pulumi.Input[str]
-    """`https://<namespace>.compat.objectstorage.<region>.oraclecloud.com` for OCI."""
-    region: pulumi.Input[str]
-    bucket: pulumi.Input[str]
-    prefix: str
-    """Folder of this cluster's backups in the bucket (`velero/prod`): one bucket serves both clusters."""
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
-
-
-@dataclass(frozen=True)
 class BackupSchedule:
     """One Velero schedule: the namespaces of one data class."""
 
@@ -112,7 +99,10 @@ class VeleroArgs(TypedDict):
     """Velero's CRDs as vendored manifest files (`components.manifests.manifest_files`)."""
     plugin_image: str
     """`velero/velero-plugin-for-aws:<tag>`, at least v1.14.3 (`plugin_image_problem`)."""
-    location: S3Location
+    location: S3Bucket
+    """The bucket Velero writes to (path-style S3 API)."""
+    prefix: str
+    """Folder of this cluster's backups in the bucket (`velero/prod`): one bucket serves both clusters."""
     repository_password: pulumi.Input[str]
     """The Kopia repository password (a secret; at least 16 characters)."""
     schedules: Sequence[BackupSchedule]
@@ -243,7 +233,7 @@ class Velero(pulumi.ComponentResource):
             spec={
                 "provider": "aws",
                 "default": True,
-                "objectStorage": {"bucket": location.bucket, "prefix": location.prefix},
+                "objectStorage": {"bucket": location.bucket, "prefix": args["prefix"]},
                 "config": pulumi.Output.all(location.region, location.endpoint).apply(
                     lambda values: location_config(str(values[0]), str(values[1]))
                 ),

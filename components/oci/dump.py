@@ -37,6 +37,7 @@ from pulumi_command import remote
 from components.monitoring.textfile import VM_TEXTFILE_DIR, metric_function
 from components.oci.compose import COMPOSE_PATH, DATA_DIR, DATA_GUARD, OMNI_PROFILE
 from components.oci.compose import ENV_PATH as COMPOSE_ENV_PATH
+from components.s3bucket import S3Bucket, targets_problem
 from homelab.backup_evidence import manifest, target_url
 
 SCRIPT_PATH = "/usr/local/sbin/homelab-offsite-dump"
@@ -58,28 +59,6 @@ DUMPED: tuple[Dumped, ...] = ("authentik", "omni")
 """What the job dumps, by data-holder name (stacks/backups.py), in this order."""
 
 
-class S3Target(TypedDict):
-    """One bucket the dumps are uploaded to."""
-
-    site: str
-    """`oci`, `ovh`: names the target in the env file and the logs ([a-z0-9])."""
-    endpoint: pulumi.Input[str]
-    region: str
-    bucket: pulumi.Input[str]
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
-
-
-class StateSource(TypedDict):
-    """The bucket the Pulumi state lives in (`homelab state-backend`), read by the dump."""
-
-    endpoint: pulumi.Input[str]
-    region: str
-    bucket: pulumi.Input[str]
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
-
-
 STATE_HOLDER = "pulumi-state"
 """The data holder (stacks/backups.py) the state copy covers."""
 STATE_KEEP_DIR = f"{DATA_DIR}/pulumi-state"
@@ -91,7 +70,7 @@ class NightlyDumpArgs(TypedDict):
     """Inputs of `NightlyDump`."""
 
     connection: pulumi.Input[remote.ConnectionArgs] | remote.ConnectionArgsDict
-    targets: Sequence[S3Target]
+    targets: Sequence[S3Bucket]
     """Where every dump goes, in this order (at least one)."""
     encryption_key: pulumi.Input[str]
     """Passphrase the dumps are encrypted with (a secret; keep a copy outside the cloud)."""
@@ -99,7 +78,7 @@ class NightlyDumpArgs(TypedDict):
     """systemd OnCalendar of the dump (UTC)."""
     holders: NotRequired[Sequence[Dumped]]
     """What to dump (default: everything in `DUMPED`)."""
-    state_source: NotRequired[StateSource]
+    state_source: NotRequired[S3Bucket]
     """Also copy the Pulumi state bucket's `.pulumi/` tree (its credentials need only read access)."""
 
 
@@ -255,12 +234,6 @@ def _env(values: dict[str, str]) -> str:
     return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
-def _site(site: str) -> str:
-    if not site.isalnum() or not site.islower():
-        raise ValueError(f"target site {site!r} must be lower-case letters and digits")
-    return site
-
-
 class NightlyDump(pulumi.ComponentResource):
     """The nightly, encrypted, verified offsite dump of the management VM's data."""
 
@@ -268,47 +241,41 @@ class NightlyDump(pulumi.ComponentResource):
         super().__init__("homelab:oci:NightlyDump", name, None, opts)
         targets = list(args["targets"])
         holders = tuple(args.get("holders", DUMPED))
-        sites = [_site(t["site"]) for t in targets]
-        if not targets or len(set(sites)) != len(sites):
-            raise ValueError(f"NightlyDump {name!r}: needs at least one target, each site once (got {sites})")
+        problem = targets_problem(targets)
+        if problem is not None:
+            raise ValueError(f"NightlyDump {name!r}: {problem}")
+        sites = [t.site for t in targets]
         unknown = sorted(set(holders) - set(DUMPED))
         if not holders or unknown:
             raise ValueError(f"NightlyDump {name!r}: holders must be some of {list(DUMPED)}, got {list(holders)}")
 
         state = args.get("state_source")
 
+        # Every bucket's five settings, resolved together: the targets in order, then the state source.
+        buckets = [*targets, *([state] if state is not None else [])]
+
         def env(values: list[str]) -> str:
             lines = {"DUMP_KEY": values[0], "S3_TARGETS": " ".join(sites)}
-            if state is not None:
-                endpoint, bucket, key_id, secret = values[-4:]
+            for i, bucket in enumerate(buckets):
+                endpoint, region, bucket_name, key_id, secret = values[1 + 5 * i : 6 + 5 * i]
+                is_state = i == len(targets)
+                prefix = "STATE_" if is_state else "S3_"
+                suffix = "" if is_state else f"_{bucket.site}"
                 lines |= {
-                    "STATE_ENDPOINT": endpoint,
-                    "STATE_BUCKET": bucket,
-                    "STATE_REGION": state["region"],
-                    "STATE_KEY_ID": key_id,
-                    "STATE_SECRET": secret,
-                }
-            for i, target in enumerate(targets):
-                endpoint, bucket, key_id, secret = values[1 + 4 * i : 5 + 4 * i]
-                site = target["site"]
-                lines |= {
-                    f"S3_ENDPOINT_{site}": endpoint,
-                    f"S3_BUCKET_{site}": bucket,
-                    f"S3_REGION_{site}": target["region"],
-                    f"S3_KEY_ID_{site}": key_id,
-                    f"S3_SECRET_{site}": secret,
+                    f"{prefix}ENDPOINT{suffix}": endpoint,
+                    f"{prefix}BUCKET{suffix}": bucket_name,
+                    f"{prefix}REGION{suffix}": region,
+                    f"{prefix}KEY_ID{suffix}": key_id,
+                    f"{prefix}SECRET{suffix}": secret,
                 }
             return _env(lines)
 
         inputs: list[pulumi.Input[str]] = [args["encryption_key"]]
-        for target in targets:
-            inputs += [target["endpoint"], target["bucket"], target["access_key_id"], target["secret_access_key"]]
-        if state is not None:
-            inputs += [state["endpoint"], state["bucket"], state["access_key_id"], state["secret_access_key"]]
+        for bucket in buckets:
+            inputs += [bucket.endpoint, bucket.region, bucket.bucket, bucket.access_key_id, bucket.secret_access_key]
         copied = [*holders, *([STATE_HOLDER] if state is not None else [])]
         urls = [
-            pulumi.Output.all(t["endpoint"], t["bucket"]).apply(lambda v: target_url(str(v[0]), str(v[1])))
-            for t in targets
+            pulumi.Output.all(t.endpoint, t.bucket).apply(lambda v: target_url(str(v[0]), str(v[1]))) for t in targets
         ]
         remote.Command(
             f"{name}-timer",

@@ -15,12 +15,12 @@ from components.k8s.etcd_backup import (
     TALOS_SECRET_PATH,
     EtcdBackup,
     EtcdBackupArgs,
-    SnapshotTarget,
     sse_c_key_problem,
     talos_access_patch,
     upload_script,
 )
 from components.oci.dump import AWS_CLI_IMAGE
+from components.s3bucket import S3Bucket
 from homelab.backup_evidence import ANNOTATION
 from homelab.engine import Recording, run_program
 from tests.components.bad_input import assert_fails_registering_no_child
@@ -42,7 +42,7 @@ def args(**changes) -> EtcdBackupArgs:
         "schedule": "0 2 * * *",
         "uploader_image": AWS_CLI_IMAGE,
         "targets": [
-            SnapshotTarget(
+            S3Bucket(
                 site="oci",
                 endpoint=ENDPOINT,
                 region="eu-paris-1",
@@ -50,7 +50,7 @@ def args(**changes) -> EtcdBackupArgs:
                 access_key_id=pulumi.Output.secret("AKID0123"),
                 secret_access_key=pulumi.Output.secret("s3cr3t/key+"),
             ),
-            SnapshotTarget(
+            S3Bucket(
                 site="ovh",
                 endpoint=OVH,
                 region="gra",

@@ -12,13 +12,13 @@ from components.k8s.velero import (
     REPOSITORY_KEY,
     REPOSITORY_SECRET,
     BackupSchedule,
-    S3Location,
     Velero,
     VeleroArgs,
     credentials_file,
     plugin_image_problem,
 )
 from components.manifests import manifest_files
+from components.s3bucket import S3Bucket
 from tests.components.bad_input import assert_fails_registering_no_child
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -36,14 +36,15 @@ def args(**changes) -> VeleroArgs:
         "chart_version": "12.1.0",
         "crd_files": manifest_files("velero", "v1.18.1"),
         "plugin_image": PLUGIN,
-        "location": S3Location(
+        "location": S3Bucket(
+            site="oci",
             endpoint=ENDPOINT,
             region="eu-paris-1",
             bucket="homelab-backups",
-            prefix="velero/cloud",
             access_key_id=pulumi.Output.secret("AKID0123"),
             secret_access_key=pulumi.Output.secret("s3cr3t/key+"),
         ),
+        "prefix": "velero/cloud",
         "repository_password": pulumi.Config("homelab").require_secret("veleroRepositoryPassword"),
         "schedules": [CRITICAL, IMPORTANT],
     }

@@ -13,28 +13,27 @@ from components.oci.dump import (
     STATE_KEEP,
     STATE_KEEP_DIR,
     NightlyDump,
-    S3Target,
-    StateSource,
     dump_script,
     install_script,
 )
+from components.s3bucket import S3Bucket
 
 OCI = "https://ns.compat.objectstorage.eu-paris-1.oraclecloud.com"
 OVH = "https://s3.gra.io.cloud.ovh.net"
 
 
-def _target(site: str, endpoint: str, bucket: str, secret: str) -> S3Target:
-    return {
-        "site": site,
-        "endpoint": endpoint,
-        "region": "eu-paris-1" if site == "oci" else "gra",
-        "bucket": bucket,
-        "access_key_id": pulumi.Output.secret(f"AKIA{site.upper()}"),
-        "secret_access_key": pulumi.Output.secret(secret),
-    }
+def _target(site: str, endpoint: str, bucket: str, secret: str) -> S3Bucket:
+    return S3Bucket(
+        site=site,
+        endpoint=endpoint,
+        region="eu-paris-1" if site == "oci" else "gra",
+        bucket=bucket,
+        access_key_id=pulumi.Output.secret(f"AKIA{site.upper()}"),
+        secret_access_key=pulumi.Output.secret(secret),
+    )
 
 
-def program(targets: list[S3Target] | None = None, state: bool = False, **extra):
+def program(targets: list[S3Bucket] | None = None, state: bool = False, **extra):
     def run():
         if state:
             extra["state_source"] = _state()
@@ -86,14 +85,15 @@ def test_install_command_carries_the_backup_manifest(record):
     assert "etcdctl" not in only_authentik.inputs["create"]
 
 
-def _state() -> StateSource:
-    return {
-        "endpoint": OCI,
-        "region": "eu-paris-1",
-        "bucket": "homelab-pulumi-state",
-        "access_key_id": pulumi.Output.secret("AKIASTATE"),
-        "secret_access_key": pulumi.Output.secret("state-secret"),
-    }
+def _state() -> S3Bucket:
+    return S3Bucket(
+        site="oci",
+        endpoint=OCI,
+        region="eu-paris-1",
+        bucket="homelab-pulumi-state",
+        access_key_id=pulumi.Output.secret("AKIASTATE"),
+        secret_access_key=pulumi.Output.secret("state-secret"),
+    )
 
 
 def test_the_pulumi_state_is_copied_with_its_own_secret_credentials(record):
