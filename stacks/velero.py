@@ -38,7 +38,7 @@ from stacks.backups import (
     retention_days,
 )
 from stacks.catalog import Catalog, DataClass, Location
-from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec, raw_config
+from stacks.config.base import NAMESPACE, ConfigError, Problem, SecretSpec, missing_secret_problem, raw_config
 from stacks.config.platform import VeleroConfig
 
 if TYPE_CHECKING:
@@ -86,16 +86,10 @@ def velero_problems(velero: VeleroConfig | None) -> Iterator[Problem]:
         manifest_files(CRD_SOURCE, version)
     except ManifestLockError as exc:
         yield "platform.velero.app_version", str(exc)
-    # The value is read here, in process, only to refuse a missing or weak one before anything is
-    # registered; the program itself reads it with `require_secret`.
-    password = raw_config().get(PASSWORD_KEY)
-    if password is None:
-        yield (
-            PASSWORD_KEY,
-            f"required secret is not set while {NAMESPACE}:platform.velero is configured; "
-            f"run `pulumi config set --secret {PASSWORD_KEY} <value>` ({SECRETS[0].description})",
-        )
-    elif len(password) < MIN_REPOSITORY_PASSWORD:
+    missing = missing_secret_problem(SECRETS[0], "platform.velero is configured")
+    if missing is not None:
+        yield missing
+    elif len(raw_config()[PASSWORD_KEY]) < MIN_REPOSITORY_PASSWORD:
         yield PASSWORD_KEY, f"must be at least {MIN_REPOSITORY_PASSWORD} characters"
 
 
@@ -242,15 +236,11 @@ def etcd_backup_problems(enabled: bool) -> Iterator[Problem]:
     """`homelab:platform.etcd_backup` needs a valid `etcdSnapshotKey` (checked before anything registers)."""
     if not enabled:
         return
-    key = raw_config().get(ETCD_KEY)
-    if key is None:
-        yield (
-            ETCD_KEY,
-            f"required secret is not set while {NAMESPACE}:platform.etcd_backup is true; "
-            f"run `pulumi config set --secret {ETCD_KEY} <value>` ({ETCD_SECRETS[0].description})",
-        )
+    missing = missing_secret_problem(ETCD_SECRETS[0], "platform.etcd_backup is true")
+    if missing is not None:
+        yield missing
         return
-    problem = sse_c_key_problem(key)
+    problem = sse_c_key_problem(raw_config()[ETCD_KEY])
     if problem is not None:
         yield ETCD_KEY, problem
 

@@ -177,6 +177,19 @@ def load_config(model: type[M], secrets: tuple[SecretSpec, ...] = ()) -> M:
 Problem = tuple[str, str]
 
 
+def missing_secret_problem(spec: SecretSpec, because: str) -> Problem | None:
+    """The problem of an optional secret that config `because` (`platform.velero is configured`)
+    makes required, when it is not set; None when it is. Read in process only to refuse the run
+    before anything is registered: the program itself reads the value with `require_secret`."""
+    if spec.key in raw_config():
+        return None
+    return (
+        spec.key,
+        f"required secret is not set while {NAMESPACE}:{because}; "
+        f"run `pulumi config set --secret {spec.key} <value>` ({spec.description})",
+    )
+
+
 def raise_first_problem(problems: Iterable[Problem]) -> None:
     """Raise the first cross-key problem as the one-line `ConfigError` the CLI prints."""
     for key, message in problems:
