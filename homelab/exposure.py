@@ -260,22 +260,24 @@ def exposures(recording: Recording, config: PackConfig | None) -> list[Exposure]
     return sorted(rows, key=lambda r: (r.hostname, r.path or ""))
 
 
+def _cells(r: Exposure, *, gates: str, no_problem: str) -> tuple[str, ...]:
+    """One row's columns, in the order both renderings print them."""
+    return (
+        r.hostname + (r.path or ""),
+        r.tier,
+        gates.join(r.gates),
+        r.backend,
+        r.cluster,
+        r.dns,
+        r.data_class,
+        r.backups,
+        r.problem or no_problem,
+    )
+
+
 def render_text(stack: str, rows: Sequence[Exposure]) -> str:
     header = ("HOSTNAME", "TIER", "GATES", "BACKEND", "CLUSTER", "DNS", "DATA", "BACKUPS", "PROBLEM")
-    table = [header] + [
-        (
-            r.hostname + (r.path or ""),
-            r.tier,
-            "+".join(r.gates),
-            r.backend,
-            r.cluster,
-            r.dns,
-            r.data_class,
-            r.backups,
-            r.problem or "-",
-        )
-        for r in rows
-    ]
+    table = [header] + [_cells(r, gates="+", no_problem="-") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [
         f"== stack {stack} ==  {len(rows)} public hostname route(s), {sum(1 for r in rows if r.problem)} problem(s)"
@@ -297,17 +299,7 @@ def render_markdown(rows: Sequence[Exposure]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = (
-            r.hostname + (r.path or ""),
-            r.tier,
-            ", ".join(r.gates),
-            r.backend,
-            r.cluster,
-            r.dns,
-            r.data_class,
-            r.backups,
-            r.problem or "",
-        )
+        cells = _cells(r, gates=", ", no_problem="")
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return [*lines, ""]
 
